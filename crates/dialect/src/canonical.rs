@@ -1,0 +1,366 @@
+//! The canonical request, response and stream-event types. Every ingress dialect decodes into
+//! these and every egress dialect encodes from them; they belong to no vendor. Sends nothing,
+//! reads no config.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::Dialect;
+
+/// A chat request as the gateway understands it, independent of the wire it arrived on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The model the client asked for: an alias, `provider/model`, or `auto`.
+    pub model: String,
+    /// Leading system/developer instructions, in order.
+    pub system: Vec<Part>,
+    /// True when the client sent its instructions with the `developer` role.
+    pub system_is_developer: bool,
+    pub messages: Vec<Message>,
+    /// None: the client set no cap.
+    pub max_tokens: Option<u64>,
+    /// Which OpenAI field carried the cap, so an OpenAI upstream gets the same one back.
+    pub max_tokens_field: MaxTokensField,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<u64>,
+    pub stop: Vec<String>,
+    pub seed: Option<i64>,
+    /// None: one choice.
+    pub n: Option<u32>,
+    pub presence_penalty: Option<f64>,
+    pub frequency_penalty: Option<f64>,
+    pub logprobs: Option<bool>,
+    pub top_logprobs: Option<u32>,
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    pub parallel_tool_calls: Option<bool>,
+    pub response_format: Option<ResponseFormat>,
+    pub reasoning_effort: Option<String>,
+    pub user: Option<String>,
+    pub stream: bool,
+    /// The client asked for a usage event at the end of its stream.
+    pub stream_include_usage: bool,
+    /// Fields the ingress dialect does not model. Sent on only when the egress dialect is the
+    /// same as `extra_dialect`; any other egress refuses them by name.
+    pub extra: Map<String, Value>,
+    /// The dialect `extra` (and any `Part::Raw`) came from.
+    pub extra_dialect: Option<Dialect>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MaxTokensField {
+    #[default]
+    MaxCompletionTokens,
+    MaxTokens,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Instructions that appear after the conversation has started.
+    System,
+    User,
+    Assistant,
+    /// Results of tool calls; its parts are `Part::ToolResult`.
+    Tool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: Vec<Part>,
+    pub name: Option<String>,
+    /// True when the client sent `content` as a plain string, so it can be echoed that way.
+    #[serde(default)]
+    pub content_was_string: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    Text {
+        text: String,
+        /// Anthropic-style prompt-cache marker, carried verbatim.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+    Image {
+        source: ImageSource,
+        /// OpenAI's `detail` hint (`auto`, `low`, `high`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+    ToolCall {
+        id: String,
+        name: String,
+        /// The arguments as a JSON text, exactly as produced; it may not be valid JSON.
+        arguments: String,
+    },
+    ToolResult {
+        tool_call_id: String,
+        content: Vec<Part>,
+        is_error: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+    Reasoning {
+        text: String,
+        /// Provider signature that must be sent back with the block in later turns.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+        /// Encrypted reasoning the provider returned instead of text.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        redacted: Option<String>,
+    },
+    Refusal {
+        text: String,
+    },
+    /// A part only the originating dialect can express (audio, files, ...), kept verbatim.
+    Raw {
+        dialect: Dialect,
+        /// The field that carried it, to name in an error when another dialect cannot take it.
+        kind: String,
+        value: Value,
+    },
+}
+
+impl Part {
+    pub fn text(text: impl Into<String>) -> Self {
+        Part::Text { text: text.into(), cache_control: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ImageSource {
+    Url { url: String },
+    Base64 { media_type: String, data: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub description: Option<String>,
+    /// JSON Schema of the arguments. None: the function takes no arguments.
+    pub parameters: Option<Value>,
+    pub strict: Option<bool>,
+    #[serde(default)]
+    pub cache_control: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    None,
+    Auto,
+    /// The model must call some tool.
+    Required,
+    /// The model must call this tool.
+    Named(String),
+    /// Only these tools may be called; `required` says whether one must be.
+    Allowed {
+        names: Vec<String>,
+        required: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { name: String, description: Option<String>, schema: Option<Value>, strict: Option<bool> },
+}
+
+/// A complete (non-streamed) reply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    pub id: String,
+    /// The model that answered, as the provider named it.
+    pub model: String,
+    /// Unix seconds.
+    pub created: u64,
+    pub choices: Vec<Choice>,
+    /// None: the provider did not report usage.
+    pub usage: Option<Usage>,
+    pub system_fingerprint: Option<String>,
+    pub service_tier: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub index: u32,
+    /// Text, reasoning, refusal and tool-call parts, in the order the model produced them.
+    pub content: Vec<Part>,
+    /// None: the provider gave no reason (the reply was cut short).
+    pub finish_reason: Option<FinishReason>,
+    /// The stop sequence that ended generation, when the provider says which.
+    pub stop_sequence: Option<String>,
+    /// Token log-probabilities in OpenAI's shape, when the provider returns them.
+    pub logprobs: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Stop,
+    StopSequence,
+    Length,
+    ToolCalls,
+    ContentFilter,
+    /// The provider ended generation because of an error of its own.
+    Error,
+}
+
+/// Token counts as the provider reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// All prompt tokens, cached and cache-written ones included.
+    pub input_tokens: u64,
+    /// All generated tokens, reasoning included.
+    pub output_tokens: u64,
+    /// None: the provider did not report it. Some(0): it reported zero.
+    pub cached_input_tokens: Option<u64>,
+    /// None: the provider did not report it.
+    pub cache_write_tokens: Option<u64>,
+    /// None: the provider did not report it.
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+}
+
+/// One step of a streamed reply. Decoders emit these as soon as the upstream's bytes allow;
+/// encoders turn each into zero or more client frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// The reply has begun. Emitted once, before anything else.
+    Start {
+        id: String,
+        model: String,
+        created: u64,
+        #[serde(default)]
+        system_fingerprint: Option<String>,
+    },
+    TextDelta {
+        choice: u32,
+        text: String,
+    },
+    ReasoningDelta {
+        choice: u32,
+        text: String,
+    },
+    /// The signature of the reasoning block streamed so far.
+    ReasoningSignature {
+        choice: u32,
+        signature: String,
+    },
+    RefusalDelta {
+        choice: u32,
+        text: String,
+    },
+    /// A tool call opens. `index` counts tool calls within the choice from 0.
+    ToolCallStart {
+        choice: u32,
+        index: u32,
+        id: String,
+        name: String,
+    },
+    ToolCallDelta {
+        choice: u32,
+        index: u32,
+        arguments: String,
+    },
+    Logprobs {
+        choice: u32,
+        logprobs: Value,
+    },
+    Finish {
+        choice: u32,
+        reason: FinishReason,
+        #[serde(default)]
+        stop_sequence: Option<String>,
+    },
+    Usage {
+        usage: Usage,
+    },
+    /// The upstream reported an error after the stream began.
+    Error {
+        error: StreamError,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamError {
+    pub kind: crate::ErrorKind,
+    pub message: String,
+}
+
+/// An embeddings request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingRequest {
+    pub model: String,
+    pub input: EmbeddingInput,
+    pub dimensions: Option<u32>,
+    /// `float` or `base64`. None: the client did not say (float).
+    pub encoding_format: Option<String>,
+    pub user: Option<String>,
+    pub extra: Map<String, Value>,
+    pub extra_dialect: Option<Dialect>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingInput {
+    Text(String),
+    Texts(Vec<String>),
+    Tokens(Vec<i64>),
+    TokenBatches(Vec<Vec<i64>>),
+}
+
+impl Default for EmbeddingInput {
+    fn default() -> Self {
+        EmbeddingInput::Texts(Vec::new())
+    }
+}
+
+impl EmbeddingInput {
+    pub fn len(&self) -> usize {
+        match self {
+            EmbeddingInput::Text(_) | EmbeddingInput::Tokens(_) => 1,
+            EmbeddingInput::Texts(v) => v.len(),
+            EmbeddingInput::TokenBatches(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingResponse {
+    pub model: String,
+    pub data: Vec<Embedding>,
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding {
+    pub index: u32,
+    pub vector: EmbeddingVector,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingVector {
+    Float(Vec<f32>),
+    /// Little-endian float32, base64-encoded, as the provider sent it.
+    Base64(String),
+}

@@ -1,0 +1,87 @@
+//! Switchyard's dialects: the canonical types ([`canonical`]), each provider's wire format and its
+//! mapping to canonical, and the framing those wires use (SSE, AWS event stream). Pure: no I/O,
+//! no config, no runtime.
+
+pub mod canonical;
+pub mod error;
+pub mod framing;
+pub mod openai;
+
+use serde::{Deserialize, Serialize};
+
+pub use canonical::*;
+pub use error::{ClientFacingError, DecodeError, EncodeError, ErrorKind, UpstreamErrorBody};
+pub use framing::{Frame, Framing};
+
+/// The wire formats Switchyard speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// OpenAI Chat Completions, also spoken by every OpenAI-compatible server.
+    OpenaiChat,
+}
+
+impl Dialect {
+    pub fn egress(self) -> &'static dyn Egress {
+        match self {
+            Dialect::OpenaiChat => &openai::OpenAi,
+        }
+    }
+
+    pub fn ingress(self) -> Option<&'static dyn Ingress> {
+        match self {
+            Dialect::OpenaiChat => Some(&openai::OpenAi),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::OpenaiChat => "openai_chat",
+        }
+    }
+}
+
+/// Identity of the reply that the ingress needs when it writes a stream.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseMeta {
+    /// Whether the client asked for a usage event at the end of its stream.
+    pub include_usage: bool,
+}
+
+/// What clients speak to us.
+pub trait Ingress: Sync {
+    fn decode_request(&self, body: &[u8]) -> Result<ChatRequest, DecodeError>;
+    fn encode_response(&self, resp: &ChatResponse) -> Vec<u8>;
+    fn stream_encoder(&self, meta: &ResponseMeta) -> Box<dyn StreamEncoder + Send>;
+    fn encode_error(&self, err: &ClientFacingError) -> (http::StatusCode, Vec<u8>);
+    fn decode_embedding_request(&self, body: &[u8]) -> Result<EmbeddingRequest, DecodeError>;
+    fn encode_embedding_response(&self, resp: &EmbeddingResponse) -> Vec<u8>;
+}
+
+/// What we speak to upstreams.
+pub trait Egress: Sync {
+    fn dialect(&self) -> Dialect;
+    fn framing(&self) -> Framing;
+    /// `model` is the upstream's own model id. A streamed request always asks the upstream
+    /// for usage, whatever the client asked, so every stream can be billed.
+    fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError>;
+    fn decode_response(&self, body: &[u8]) -> Result<ChatResponse, DecodeError>;
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder + Send>;
+    fn decode_error(&self, status: http::StatusCode, body: &[u8]) -> UpstreamErrorBody;
+    fn encode_embedding_request(&self, req: &EmbeddingRequest, model: &str) -> Result<Vec<u8>, EncodeError>;
+    fn decode_embedding_response(&self, body: &[u8]) -> Result<EmbeddingResponse, DecodeError>;
+}
+
+/// Sans-IO stream decoding: frames in, zero or more canonical events out.
+pub trait StreamDecoder {
+    fn feed(&mut self, frame: &Frame) -> Result<Vec<StreamEvent>, DecodeError>;
+    /// The upstream closed its stream. Errors if it closed before the dialect's end marker.
+    fn finish(&mut self) -> Result<Vec<StreamEvent>, DecodeError>;
+}
+
+/// Writes canonical events as the client's wire bytes.
+pub trait StreamEncoder {
+    fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>);
+    /// The stream ended normally.
+    fn finish(&mut self, out: &mut Vec<u8>);
+}

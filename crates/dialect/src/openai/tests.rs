@@ -1,0 +1,246 @@
+use serde_json::{json, Value};
+
+use super::OpenAi;
+use crate::framing::SseParser;
+use crate::{
+    DecodeError, Dialect, Egress, Frame, ImageSource, Ingress, MaxTokensField, Part, ResponseFormat, ResponseMeta,
+    Role, StreamEvent, ToolChoice,
+};
+
+fn fixture(path: &str) -> String {
+    let full = format!("{}/fixtures/openai/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+fn decode_stream(wire: &[u8]) -> Result<Vec<StreamEvent>, DecodeError> {
+    let mut parser = SseParser::new();
+    let mut dec = OpenAi.stream_decoder();
+    let mut events = Vec::new();
+    for ev in parser.feed(wire)?.into_iter().chain(parser.finish()) {
+        events.extend(dec.feed(&Frame::Sse(ev))?);
+    }
+    events.extend(dec.finish()?);
+    Ok(events)
+}
+
+fn client_frames(wire: &[u8]) -> Vec<Value> {
+    let mut parser = SseParser::new();
+    parser
+        .feed(wire)
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::from_str(&e.data).unwrap_or(Value::String(e.data)))
+        .collect()
+}
+
+#[test]
+fn tool_call_stream_decodes_to_fixture_events() {
+    let events = decode_stream(fixture("tool_call_stream/upstream.sse").as_bytes()).unwrap();
+    let expected: Value = serde_json::from_str(&fixture("tool_call_stream/events.json")).unwrap();
+    assert_eq!(serde_json::to_value(&events).unwrap(), expected);
+}
+
+#[test]
+fn tool_call_stream_reencodes_to_what_the_sdk_expects() {
+    let events = decode_stream(fixture("tool_call_stream/upstream.sse").as_bytes()).unwrap();
+    let mut enc = OpenAi.stream_encoder(&ResponseMeta { include_usage: true });
+    let mut out = Vec::new();
+    for e in &events {
+        enc.encode(e, &mut out);
+    }
+    enc.finish(&mut out);
+    let expected: Value = serde_json::from_str(&fixture("tool_call_stream/client_with_usage.json")).unwrap();
+    assert_eq!(Value::Array(client_frames(&out)), expected);
+}
+
+#[test]
+fn usage_chunk_is_stripped_when_client_did_not_ask() {
+    let events = decode_stream(fixture("tool_call_stream/upstream.sse").as_bytes()).unwrap();
+    let mut enc = OpenAi.stream_encoder(&ResponseMeta { include_usage: false });
+    let mut out = Vec::new();
+    for e in &events {
+        enc.encode(e, &mut out);
+    }
+    enc.finish(&mut out);
+    let frames = client_frames(&out);
+    assert!(frames.iter().all(|f| f.get("usage").is_none()), "{frames:?}");
+    assert_eq!(frames.last(), Some(&json!("[DONE]")));
+}
+
+#[test]
+fn stream_cut_before_finish_is_an_error() {
+    let wire = b"data: {\"id\":\"a\",\"model\":\"m\",\"created\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+    assert_eq!(decode_stream(wire), Err(DecodeError::Truncated));
+}
+
+#[test]
+fn mid_stream_error_becomes_an_error_event() {
+    let wire = b"data: {\"id\":\"a\",\"model\":\"m\",\"created\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n";
+    let events = decode_stream(wire).unwrap();
+    assert!(matches!(events.last(), Some(StreamEvent::Error { error }) if error.message == "boom"));
+}
+
+#[test]
+fn request_decodes_every_documented_field() {
+    let body = json!({
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR", "detail": "low"}},
+                {"type": "input_audio", "input_audio": {"data": "AAA", "format": "wav"}}
+            ]},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+            {"role": "system", "content": "Late instruction"}
+        ],
+        "max_tokens": 50, "temperature": 0.2, "top_p": 0.9, "stop": "END", "seed": 7, "n": 2,
+        "logprobs": true, "top_logprobs": 3, "stream": true,
+        "stream_options": {"include_usage": true, "include_obfuscation": false},
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "tool_choice": {"type": "function", "function": {"name": "f"}},
+        "parallel_tool_calls": false,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}, "strict": true}},
+        "reasoning_effort": "low",
+        "logit_bias": {"50256": -100}
+    });
+    let req = OpenAi.decode_request(body.to_string().as_bytes()).unwrap();
+    assert!(req.system_is_developer);
+    assert_eq!(req.system, vec![Part::text("Be brief.")]);
+    assert_eq!(req.messages.len(), 4);
+    assert_eq!(req.messages[3].role, Role::System);
+    assert!(
+        matches!(&req.messages[0].content[1], Part::Image { source: ImageSource::Base64 { media_type, .. }, detail: Some(d), .. } if media_type == "image/png" && d == "low")
+    );
+    assert!(matches!(&req.messages[0].content[2], Part::Raw { dialect: Dialect::OpenaiChat, .. }));
+    assert_eq!((req.max_tokens, req.max_tokens_field), (Some(50), MaxTokensField::MaxTokens));
+    assert_eq!(req.stop, ["END"]);
+    assert!(req.stream && req.stream_include_usage);
+    assert_eq!(req.tool_choice, Some(ToolChoice::Named("f".into())));
+    assert!(
+        matches!(req.response_format, Some(ResponseFormat::JsonSchema { ref name, strict: Some(true), .. }) if name == "x")
+    );
+    assert_eq!(req.extra.get("logit_bias"), Some(&json!({"50256": -100})));
+    assert_eq!(req.extra.get("stream_options"), Some(&json!({"include_obfuscation": false})));
+}
+
+#[test]
+fn request_round_trips_to_an_openai_upstream() {
+    let body = json!({
+        "model": "alias",
+        "messages": [
+            {"role": "system", "content": "S"},
+            {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+            {"role": "assistant", "content": "calling", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"}
+        ],
+        "max_completion_tokens": 10,
+        "stream": true,
+        "logit_bias": {"1": 2},
+        "tool_choice": "required",
+        "tools": [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}, "strict": true}}]
+    });
+    let req = OpenAi.decode_request(body.to_string().as_bytes()).unwrap();
+    let sent: Value = serde_json::from_slice(&OpenAi.encode_request(&req, "gpt-4o-mini", true).unwrap()).unwrap();
+    assert_eq!(
+        sent,
+        json!({
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": "S"},
+                {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+                {"role": "assistant", "content": "calling", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "content": "ok", "tool_call_id": "c1"}
+            ],
+            "max_completion_tokens": 10,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "tools": [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}, "strict": true}}],
+            "tool_choice": "required",
+            "logit_bias": {"1": 2}
+        })
+    );
+}
+
+#[test]
+fn bad_requests_name_the_problem() {
+    let cases: &[(&str, &str)] = &[
+        ("{\"model\": \"m\", \"messages\": [", "JSON"),
+        ("{\"model\": \"m\", \"messages\": []}", "messages"),
+        ("{\"model\": \"m\", \"messages\": \"hi\"}", "invalid type"),
+        ("{\"model\": 5, \"messages\": [{\"role\":\"user\",\"content\":\"x\"}]}", "invalid type"),
+        ("{\"model\": \"m\", \"messages\": [{\"role\":\"wizard\",\"content\":\"x\"}]}", "unknown variant"),
+        ("{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":[{\"text\":\"x\"}]}]}", "type"),
+        (
+            "{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"tool_choice\": \"maybe\"}",
+            "tool_choice",
+        ),
+        ("{\"messages\": [{\"role\":\"user\",\"content\":\"x\"}]}", "model"),
+        ("[]", "invalid type"),
+        ("", "JSON"),
+    ];
+    for (body, needle) in cases {
+        let err = OpenAi.decode_request(body.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains(needle), "{body}: {err}");
+    }
+}
+
+#[test]
+fn response_decodes_usage_details_and_reencodes() {
+    let upstream = json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 5, "model": "gpt-4o-2024-08-06",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "refusal": null,
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}}]},
+            "logprobs": null, "finish_reason": "tool_calls"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
+            "prompt_tokens_details": {"cached_tokens": 80}, "completion_tokens_details": {"reasoning_tokens": 12}},
+        "system_fingerprint": "fp_1", "timings": {"x": 1}
+    });
+    let resp = OpenAi.decode_response(upstream.to_string().as_bytes()).unwrap();
+    let usage = resp.usage.unwrap();
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.reasoning_tokens),
+        (100, 20, Some(80), Some(12))
+    );
+    let client: Value = serde_json::from_slice(&OpenAi.encode_response(&resp)).unwrap();
+    assert_eq!(
+        client,
+        json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 5, "model": "gpt-4o-2024-08-06",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "refusal": null,
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}}]},
+                "logprobs": null, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
+                "prompt_tokens_details": {"cached_tokens": 80}, "completion_tokens_details": {"reasoning_tokens": 12}},
+            "system_fingerprint": "fp_1"
+        })
+    );
+}
+
+#[test]
+fn upstream_error_shapes_are_all_read() {
+    let s = http::StatusCode::TOO_MANY_REQUESTS;
+    let e = OpenAi.decode_error(
+        s,
+        br#"{"error":{"message":"slow down","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+    );
+    assert_eq!(
+        (e.message.as_str(), e.error_type.as_deref(), e.code.as_deref()),
+        ("slow down", Some("requests"), Some("rate_limit_exceeded"))
+    );
+    assert_eq!(OpenAi.decode_error(s, br#"{"error":"plain"}"#).message, "plain");
+    assert_eq!(OpenAi.decode_error(s, br#"{"detail":"fastapi"}"#).message, "fastapi");
+    assert!(OpenAi.decode_error(s, b"<html>oops</html>").message.contains("oops"));
+}
+
+#[test]
+fn embeddings_reject_empty_input() {
+    assert!(OpenAi.decode_embedding_request(br#"{"model":"e","input":""}"#).is_err());
+    assert!(OpenAi.decode_embedding_request(br#"{"model":"e","input":[]}"#).is_err());
+    assert!(OpenAi.decode_embedding_request(br#"{"model":"e","input":["a",""]}"#).is_err());
+    let ok = OpenAi.decode_embedding_request(br#"{"model":"e","input":["a","b"],"dimensions":8}"#).unwrap();
+    assert_eq!(ok.input.len(), 2);
+}
