@@ -37,6 +37,11 @@ pub struct ChatRequest {
     pub parallel_tool_calls: Option<bool>,
     pub response_format: Option<ResponseFormat>,
     pub reasoning_effort: Option<String>,
+    /// An explicit token budget for reasoning (Anthropic `thinking.budget_tokens`, Gemini
+    /// `thinkingBudget`). None: the client gave no budget. An ingress that sets it also sets
+    /// `reasoning_effort` to the nearest level, so egresses that only take a level still get the
+    /// intent; egresses that take a budget prefer this one.
+    pub reasoning_budget_tokens: Option<u64>,
     pub user: Option<String>,
     pub stream: bool,
     /// The client asked for a usage event at the end of its stream.

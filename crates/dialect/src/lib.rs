@@ -2,6 +2,7 @@
 //! mapping to canonical, and the framing those wires use (SSE, AWS event stream). Pure: no I/O,
 //! no config, no runtime.
 
+pub mod anthropic;
 pub mod canonical;
 pub mod error;
 pub mod framing;
@@ -19,24 +20,29 @@ pub use framing::{Frame, Framing};
 pub enum Dialect {
     /// OpenAI Chat Completions, also spoken by every OpenAI-compatible server.
     OpenaiChat,
+    /// Anthropic Messages (`POST /v1/messages`).
+    Anthropic,
 }
 
 impl Dialect {
     pub fn egress(self) -> &'static dyn Egress {
         match self {
             Dialect::OpenaiChat => &openai::OpenAi,
+            Dialect::Anthropic => &anthropic::Anthropic,
         }
     }
 
     pub fn ingress(self) -> Option<&'static dyn Ingress> {
         match self {
             Dialect::OpenaiChat => Some(&openai::OpenAi),
+            Dialect::Anthropic => Some(&anthropic::Anthropic),
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Dialect::OpenaiChat => "openai_chat",
+            Dialect::Anthropic => "anthropic",
         }
     }
 }

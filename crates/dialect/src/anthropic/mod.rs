@@ -1,0 +1,135 @@
+//! Anthropic Messages: serde structs and their mapping to canonical, both as ingress (what
+//! Anthropic SDK clients send to `POST /v1/messages`) and egress (how we talk to
+//! api.anthropic.com). Sends nothing, reads no config; headers (`x-api-key`,
+//! `anthropic-version`, `anthropic-beta`) and URLs belong to the gateway.
+//!
+//! Upstream limits worth knowing: `max_tokens` is required (we default it to
+//! [`DEFAULT_MAX_TOKENS`] when a client of another dialect set no cap); `temperature` is 0–1;
+//! a thinking budget must be at least 1024 and below `max_tokens`, and thinking refuses forced
+//! tool use and a modified `temperature`/`top_k`; signed `thinking`/`redacted_thinking` blocks
+//! must be sent back unchanged in tool loops; tool input is a JSON *object*; every `tool_use`
+//! needs its `tool_result` first in the next user turn. There is no `n`, `seed`, `logprobs`,
+//! penalty or embeddings API.
+//!
+//! Known gaps, because canonical stream events have no slot for them: a streamed
+//! `redacted_thinking` block, server-tool blocks and citations are not carried through a stream
+//! (non-streamed replies keep server-tool blocks as `Part::Raw`).
+
+mod error;
+mod request;
+mod response;
+mod stream;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use crate::{
+    ChatRequest, ChatResponse, ClientFacingError, DecodeError, Dialect, Egress, EmbeddingRequest, EmbeddingResponse,
+    EncodeError, Framing, Ingress, ResponseMeta, StreamDecoder, StreamEncoder, UpstreamErrorBody,
+};
+
+pub use error::{error_type_for, status_for};
+
+/// `max_tokens` sent when the client set no cap. Anthropic requires one; 4096 fits every Claude
+/// model's output limit. A thinking budget we derive is added on top.
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// The smallest thinking budget Anthropic accepts.
+pub const MIN_THINKING_BUDGET: u64 = 1024;
+
+/// The Anthropic Messages dialect.
+pub struct Anthropic;
+
+impl Ingress for Anthropic {
+    fn decode_request(&self, body: &[u8]) -> Result<ChatRequest, DecodeError> {
+        request::decode(body)
+    }
+    fn encode_response(&self, resp: &ChatResponse) -> Vec<u8> {
+        response::encode(resp)
+    }
+    fn stream_encoder(&self, _meta: &ResponseMeta) -> Box<dyn StreamEncoder + Send> {
+        // Anthropic streams always carry usage, so `include_usage` does not apply.
+        Box::new(stream::EventEncoder::default())
+    }
+    fn encode_error(&self, err: &ClientFacingError) -> (http::StatusCode, Vec<u8>) {
+        error::encode(err)
+    }
+    /// Anthropic has no embeddings API, so there is no Anthropic-shaped embeddings request.
+    fn decode_embedding_request(&self, _body: &[u8]) -> Result<EmbeddingRequest, DecodeError> {
+        Err(DecodeError::invalid("the Anthropic API has no embeddings endpoint", None))
+    }
+    /// Never reached (no request decodes); empty.
+    fn encode_embedding_response(&self, _resp: &EmbeddingResponse) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+impl Egress for Anthropic {
+    fn dialect(&self) -> Dialect {
+        Dialect::Anthropic
+    }
+    fn framing(&self) -> Framing {
+        Framing::Sse
+    }
+    fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
+        request::encode(req, model, stream)
+    }
+    fn decode_response(&self, body: &[u8]) -> Result<ChatResponse, DecodeError> {
+        response::decode(body)
+    }
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder + Send> {
+        Box::new(stream::EventDecoder::default())
+    }
+    fn decode_error(&self, status: http::StatusCode, body: &[u8]) -> UpstreamErrorBody {
+        error::decode(status, body)
+    }
+    fn encode_embedding_request(&self, _req: &EmbeddingRequest, _model: &str) -> Result<Vec<u8>, EncodeError> {
+        Err(EncodeError::Unsupported {
+            field: "embeddings".into(),
+            target: "Anthropic",
+            reason: "the Anthropic API has no embeddings endpoint".into(),
+        })
+    }
+    fn decode_embedding_response(&self, _body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
+        Err(DecodeError::invalid("the Anthropic API has no embeddings endpoint", None))
+    }
+}
+
+/// Reads a JSON body, turning serde's message into one a client can act on.
+fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => DecodeError::invalid(e.to_string(), None),
+        _ => DecodeError::Json(e.to_string()),
+    })
+}
+
+/// What a reasoning effort level asks of Anthropic thinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EffortBudget {
+    Off,
+    Budget(u64),
+}
+
+/// The thinking budget for an OpenAI-style `reasoning_effort`. None: not a level we know.
+fn budget_for_effort(effort: &str) -> Option<EffortBudget> {
+    Some(match effort {
+        "none" => EffortBudget::Off,
+        "minimal" => EffortBudget::Budget(MIN_THINKING_BUDGET),
+        "low" => EffortBudget::Budget(2048),
+        "medium" => EffortBudget::Budget(8192),
+        "high" => EffortBudget::Budget(16384),
+        "xhigh" => EffortBudget::Budget(32768),
+        _ => return None,
+    })
+}
+
+/// The nearest effort level for a thinking budget. Only levels every OpenAI reasoning model
+/// takes (`low`, `medium`, `high`) are produced.
+fn effort_for_budget(budget: u64) -> &'static str {
+    match budget {
+        0..4096 => "low",
+        4096..16384 => "medium",
+        _ => "high",
+    }
+}
