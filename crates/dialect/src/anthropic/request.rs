@@ -5,6 +5,19 @@
 //! to `ChatRequest::extra`, server tools and custom tools with unmodelled fields go to
 //! `extra["tools"]`, and content blocks canonical has no shape for become `Part::Raw`. All of
 //! these reach an Anthropic upstream unchanged and are refused by name by any other egress.
+//!
+//! Encoding decisions for requests from other dialects:
+//! - refused by name: `n` > 1, `logprobs`, `top_logprobs`, non-zero penalties, `json_object`
+//!   response format, another dialect's `extra` fields and `Part::Raw`, tool arguments that are
+//!   not a JSON object, a `reasoning_effort` that leaves no room for a 1024-token budget;
+//! - mapped: `max_tokens` defaults to [`DEFAULT_MAX_TOKENS`]; `stop` → `stop_sequences`;
+//!   `temperature` clamped to 0–1; `user` → `metadata.user_id`; `parallel_tool_calls: false` →
+//!   `disable_parallel_tool_use`; allowed-tools choice → filtered `tools` + `auto`/`any`;
+//!   `json_schema` → `output_config.format`; `reasoning_effort` → a thinking budget; late system
+//!   messages → the top-level `system`; a refusal in history → text;
+//! - left out, having no effect Anthropic could honour: `seed` (best effort even at OpenAI),
+//!   message `name`, image `detail`, the schema's `name`/`description`/`strict`, and reasoning
+//!   without an Anthropic signature (Anthropic rejects unsigned thinking).
 
 use std::borrow::Cow;
 
@@ -473,11 +486,12 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
         output_config.get_or_insert_with(Map::new).insert("format".into(), format);
     }
 
+    let (messages, later_system) = encode_messages(&req.messages, req.extra_dialect == Some(Dialect::Anthropic))?;
     let out = OutRequest {
         model,
         max_tokens,
-        messages: encode_messages(&req.messages)?,
-        system: encode_system(&req.system)?,
+        messages,
+        system: encode_system(&req.system, &later_system)?,
         stop_sequences: &req.stop,
         // OpenAI allows 0–2, Anthropic 0–1.
         temperature: req.temperature.map(|t| t.clamp(0.0, 1.0)),
@@ -595,10 +609,12 @@ fn encode_response_format(req: &ChatRequest) -> Result<Option<Value>, EncodeErro
     }
 }
 
-/// The leading instructions: one string when they are a single plain text, else text blocks
-/// (keeping `cache_control`).
-fn encode_system(system: &[Part]) -> Result<Option<OutContent<'_>>, EncodeError> {
-    match system {
+/// The instructions: one string when they are a single plain text, else text blocks (keeping
+/// `cache_control`). `later` are mid-conversation system messages folded in after the leading
+/// ones (see [`encode_messages`]).
+fn encode_system<'a>(system: &'a [Part], later: &[&'a Message]) -> Result<Option<OutContent<'a>>, EncodeError> {
+    let parts: Vec<&'a Part> = system.iter().chain(later.iter().flat_map(|m| m.content.iter())).collect();
+    match parts.as_slice() {
         [] => Ok(None),
         [Part::Text { text, cache_control: None }] => Ok(Some(OutContent::Text(text))),
         parts => {
@@ -614,13 +630,26 @@ fn encode_system(system: &[Part]) -> Result<Option<OutContent<'_>>, EncodeError>
     }
 }
 
-/// Canonical messages to Anthropic turns. Tool results go into a user turn; consecutive tool
-/// messages share one, and a user message right after them joins it (results first, as
-/// Anthropic requires).
-fn encode_messages(messages: &[Message]) -> Result<Vec<OutMessage<'_>>, EncodeError> {
+/// Canonical messages to Anthropic turns, and the mid-conversation system messages that go into
+/// the top-level `system` instead.
+///
+/// Tool results go into a user turn; consecutive tool messages share one, and a user message
+/// right after them joins it (results first, as Anthropic requires). A system message from an
+/// Anthropic client stays in place as a `system` turn (the client chose that form; newer Claude
+/// models take it); from any other client it is appended to the top-level `system`, the one
+/// place every Claude model takes instructions (protocols.md 7.3).
+fn encode_messages(
+    messages: &[Message],
+    system_in_place: bool,
+) -> Result<(Vec<OutMessage<'_>>, Vec<&Message>), EncodeError> {
     let mut out: Vec<OutMessage<'_>> = Vec::with_capacity(messages.len());
+    let mut later_system = Vec::new();
     let mut in_tool_turn = false;
     for m in messages {
+        if m.role == Role::System && !system_in_place {
+            later_system.push(m);
+            continue;
+        }
         match m.role {
             Role::Tool => {
                 let mut blocks = Vec::with_capacity(m.content.len());
@@ -649,7 +678,6 @@ fn encode_messages(messages: &[Message]) -> Result<Vec<OutMessage<'_>>, EncodeEr
             Role::User | Role::Assistant | Role::System => {
                 let role = match m.role {
                     Role::Assistant => "assistant",
-                    // Mid-conversation instructions; newer Claude models take them in place.
                     Role::System => "system",
                     _ => "user",
                 };
@@ -658,7 +686,7 @@ fn encode_messages(messages: &[Message]) -> Result<Vec<OutMessage<'_>>, EncodeEr
             }
         }
     }
-    Ok(out)
+    Ok((out, later_system))
 }
 
 fn encode_content(m: &Message) -> Result<OutContent<'_>, EncodeError> {

@@ -356,6 +356,23 @@ fn openai_reply_encodes_as_an_anthropic_message() {
     );
 }
 
+#[test]
+fn server_tool_blocks_reach_anthropic_clients_only() {
+    let search =
+        json!({"type": "server_tool_use", "id": "srvtoolu_01", "name": "web_search", "input": {"query": "rust"}});
+    let results = json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_01", "content": []});
+    let upstream = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [search, results, {"type": "text", "text": "Rust is a language."}],
+        "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 5, "output_tokens": 7}});
+    let resp = Anthropic.decode_response(upstream.to_string().as_bytes()).unwrap();
+    assert!(matches!(&resp.choices[0].content[0], Part::Raw { kind, .. } if kind == "content block `server_tool_use`"));
+    let anthropic: Value = serde_json::from_slice(&Anthropic.encode_response(&resp)).unwrap();
+    assert_eq!(anthropic["content"], upstream["content"]);
+    let openai: Value = serde_json::from_slice(&OpenAi.encode_response(&resp)).unwrap();
+    assert_eq!(openai["choices"][0]["message"]["content"], "Rust is a language.");
+    assert_eq!(openai["choices"][0]["message"].get("tool_calls"), None);
+}
+
 // ---------- requests ----------
 
 /// A Claude Code-like request using every field the dialect maps, in the order and shape the
@@ -497,7 +514,11 @@ fn anthropic_request_round_trips_unchanged() {
 fn anthropic_request_with_plain_string_content_round_trips() {
     let body = json!({
         "model": "claude-haiku-4-5", "max_tokens": 1024, "system": "Be terse.",
-        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "The answer is ("}],
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "system", "content": "From now on, answer in French."},
+            {"role": "assistant", "content": "The answer is ("}
+        ],
         "thinking": {"type": "adaptive", "display": "summarized"},
         "tool_choice": {"type": "none"},
         "tools": [{"name": "f", "input_schema": {"type": "object"}, "defer_loading": true}],
@@ -572,12 +593,13 @@ fn openai_request_maps_onto_anthropic() {
                     {"type": "tool_result", "tool_use_id": "call_a", "content": "22C"},
                     {"type": "tool_result", "tool_use_id": "call_b", "content": "12:00"},
                     {"type": "text", "text": "And tomorrow?"}
-                ]},
-                {"role": "system", "content": "Answer in French."}
+                ]}
             ],
+            // A late system message joins the top-level instructions.
             "system": [
                 {"type": "text", "text": "Be brief."},
-                {"type": "text", "text": "Use tools.", "cache_control": {"type": "ephemeral"}}
+                {"type": "text", "text": "Use tools.", "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": "Answer in French."}
             ],
             "stop_sequences": ["END"],
             "temperature": 1.0,
