@@ -1,1 +1,15 @@
-pub fn x() {}
+//! The Switchyard gateway: HTTP server, routing, upstream transport and telemetry around the
+//! pure `dialect` crate.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod pipeline;
+pub mod routing;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;
+
+pub use app::App;
+pub use config::Config;

@@ -1,1 +1,169 @@
-fn main() {}
+//! The `switchyard` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gateway::config::discover::discover;
+use gateway::config::resolve::ProcessEnv;
+use gateway::{server, App, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "One OpenAI- and Anthropic-compatible endpoint for every model on every cloud."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway. Without --config, providers are discovered from the environment.
+    Serve {
+        #[arg(long, short, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Listen address, overriding the config (host:port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Validate a config file and report every problem with its line.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// List the models (aliases) the gateway would serve.
+    Models {
+        #[arg(long, short, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("SWITCHYARD_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Result<Config, String>> {
+    let source = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Config::from_toml(&source, &ProcessEnv).map_err(|e| {
+        e.problems
+            .iter()
+            .map(|p| match p.at {
+                Some((line, col)) => format!("{}:{line}:{col}: {}", path.display(), p.message),
+                None => format!("{}: {}", path.display(), p.message),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }))
+}
+
+async fn config_or_discover(path: Option<&Path>) -> anyhow::Result<Result<Config, String>> {
+    if let Some(path) = path {
+        return load(path);
+    }
+    let found = discover(&ProcessEnv).await;
+    if found.found.is_empty() {
+        eprintln!("switchyard: no providers found. Set OPENAI_API_KEY (or another provider's key), start a local");
+        eprintln!(
+            "            server (Ollama :11434, llama.cpp :8080, vLLM :8000, LM Studio :1234), or pass --config."
+        );
+    }
+    for line in &found.found {
+        eprintln!("switchyard: found {line}");
+    }
+    Ok(Ok(found.config))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { config } => match load(&config)? {
+            Ok(c) => {
+                eprintln!("{}: ok ({} providers, {} models)", config.display(), c.providers.len(), c.aliases.len());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(problems) => {
+                eprintln!("{problems}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Models { config } => {
+            let config = match config_or_discover(config.as_deref()).await? {
+                Ok(c) => c,
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let mut out = String::new();
+            for (name, alias) in &config.aliases {
+                let targets: Vec<String> =
+                    alias.deployments.iter().map(|d| format!("{}/{}", d.provider.name, d.model)).collect();
+                out.push_str(&format!("{name}\t{}\n", targets.join(", ")));
+            }
+            use std::io::Write;
+            std::io::stdout().write_all(out.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { config, listen } => {
+            let mut config = match config_or_discover(config.as_deref()).await? {
+                Ok(c) => c,
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            if let Some(addr) = listen {
+                config.listen = addr;
+            }
+            if config.master_key.is_none() {
+                if !config.listen.ip().is_loopback() && !config.allow_unauthenticated {
+                    anyhow::bail!(
+                        "refusing to listen on {} without a key: set SWITCHYARD_MASTER_KEY, or allow_unauthenticated = true in the config",
+                        config.listen
+                    );
+                }
+                eprintln!(
+                    "switchyard: no master key set (SWITCHYARD_MASTER_KEY): anyone who can reach {} may use it",
+                    config.listen
+                );
+            }
+            let app = Arc::new(App::new(config)?);
+            let listener = server::bind(app.config.listen).with_context(|| format!("binding {}", app.config.listen))?;
+            let addr = listener.local_addr()?;
+            eprintln!("switchyard: listening on http://{addr} ({} models)", app.aliases.len());
+            server::serve(app, listener, server::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Zero-config start: a [`Config`] built from the standard environment variables (the ones
+//! the official SDKs read) and from local model servers answering on their default ports.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::resolve::{Env, DEFAULT_LISTEN};
+use super::{Alias, Auth, Config, Deployment, Provider, ProviderKind, Secret, Timeouts};
+
+/// What discovery found, for the start-up banner.
+pub struct Discovery {
+    pub config: Config,
+    pub found: Vec<String>,
+}
+
+/// How long a local server gets to answer before it is taken as absent.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
+    let mut providers = BTreeMap::new();
+    let mut found = Vec::new();
+    for kind in ProviderKind::CLOUD {
+        let Some(spec) = kind.env() else { continue };
+        let Some(key) = env.var(spec.key_var) else { continue };
+        let base_url = env.var(spec.base_url_var).unwrap_or_else(|| kind.default_base_url().unwrap_or_default().into());
+        found.push(format!("{} at {} (from {})", kind.name(), base_url, spec.key_var));
+        providers.insert(kind.name().to_owned(), provider(kind, base_url, kind.auth(Secret::new(key))));
+    }
+
+    let mut aliases = BTreeMap::new();
+    let probes = ProviderKind::LOCAL.map(|kind| async move {
+        let spec = kind.env()?;
+        let base_url = env.var(spec.base_url_var).unwrap_or_else(|| kind.default_base_url().unwrap_or_default().into());
+        let auth = env.var(spec.key_var).map_or(Auth::None, |k| kind.auth(Secret::new(k)));
+        let models = list_models(&base_url, &auth).await?;
+        Some((kind, base_url, auth, models))
+    });
+    for (kind, base_url, auth, models) in futures_util::future::join_all(probes).await.into_iter().flatten() {
+        found.push(format!("{} at {} serving {}", kind.name(), base_url, models.join(", ")));
+        let p = provider(kind, base_url, auth);
+        for m in models {
+            // The first server to offer a model name owns the bare alias; the others stay
+            // reachable as `provider/model`.
+            aliases.entry(m.clone()).or_insert_with(|| Alias {
+                name: m.as_str().into(),
+                deployments: vec![Deployment { provider: p.clone(), model: m.as_str().into() }],
+            });
+        }
+        providers.insert(kind.name().to_owned(), p);
+    }
+
+    let listen = env.var("SWITCHYARD_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let config = Config {
+        listen: listen.parse().unwrap_or_else(|_| ([127, 0, 0, 1], 4000).into()),
+        master_key: env.var("SWITCHYARD_MASTER_KEY").map(Secret::new),
+        allow_unauthenticated: false,
+        max_body_bytes: 32 * 1024 * 1024,
+        shutdown_grace: Duration::from_secs(30),
+        timeouts: Timeouts { connect: Duration::from_secs(10), read: Duration::from_secs(300) },
+        providers,
+        aliases,
+    };
+    Discovery { config, found }
+}
+
+fn provider(kind: ProviderKind, base_url: String, auth: Auth) -> Arc<Provider> {
+    Arc::new(Provider {
+        name: kind.name().into(),
+        kind,
+        dialect: kind.dialect(),
+        base_url: base_url.trim_end_matches('/').to_owned(),
+        auth,
+        headers: super::resolve::default_headers(kind, &BTreeMap::new()),
+        region: Some("local".into()).filter(|_| ProviderKind::LOCAL.contains(&kind)),
+        model_patterns: kind.default_model_patterns().iter().map(|s| (*s).to_owned()).collect(),
+    })
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    id: String,
+}
+
+/// Asks a local server which models it serves; None when nothing answers.
+async fn list_models(base_url: &str, auth: &Auth) -> Option<Vec<String>> {
+    let client = reqwest::Client::builder().timeout(PROBE_TIMEOUT).no_proxy().build().ok()?;
+    let req = auth.apply(client.get(format!("{}/models", base_url.trim_end_matches('/'))));
+    let resp = req.send().await.ok()?.error_for_status().ok()?;
+    let list: ModelList = resp.json().await.ok()?;
+    Some(list.data.into_iter().map(|m| m.id).collect())
+}

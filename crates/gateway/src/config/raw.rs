@@ -1,0 +1,70 @@
+//! The config file exactly as written. Unknown keys are errors, so a typo is reported at its
+//! line instead of being ignored.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::ProviderKind;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `host:port` to listen on. Default `127.0.0.1:4000`.
+    pub listen: Option<Spanned<String>>,
+    /// Name of the environment variable that holds the master key.
+    pub master_key_env: Option<Spanned<String>>,
+    /// Listen on a non-loopback address without any key. Off by default.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    /// Largest request body accepted, in bytes. Default 32 MiB.
+    pub max_body_bytes: Option<usize>,
+    /// How long in-flight requests may run after SIGTERM. Default 30 s.
+    pub shutdown_grace_secs: Option<u64>,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    #[serde(default)]
+    pub providers: BTreeMap<String, Spanned<RawProvider>>,
+    #[serde(default)]
+    pub models: BTreeMap<String, Spanned<RawAlias>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    /// TCP + TLS connect. Default 10 s.
+    pub connect_ms: Option<u64>,
+    /// Longest silence between two reads of an upstream body. Default 300 s.
+    pub read_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub kind: Spanned<ProviderKind>,
+    pub base_url: Option<Spanned<String>>,
+    /// Name of the environment variable holding the API key. Keys are never written in the file.
+    pub api_key_env: Option<Spanned<String>>,
+    /// Extra headers sent with every request to this provider.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Where the provider processes data, e.g. `us`, `eu-west-1`.
+    pub region: Option<String>,
+    /// Model names this provider serves without an alias (`*` wildcards).
+    pub models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlias {
+    pub deployments: Vec<Spanned<RawDeployment>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeployment {
+    pub provider: Spanned<String>,
+    /// The upstream's own model id.
+    pub model: String,
+}

@@ -1,0 +1,379 @@
+//! Turns a [`RawConfig`] into the [`Config`] the server runs with: reads secrets, parses URLs,
+//! checks cross-references, and reports every problem at once with its line.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dialect::Dialect;
+use http::{HeaderName, HeaderValue};
+
+use super::provider_kind::glob_match;
+use super::raw::{RawConfig, RawProvider};
+use super::{ProviderKind, Secret};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
+
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub master_key: Option<Secret>,
+    pub allow_unauthenticated: bool,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub timeouts: Timeouts,
+    pub providers: BTreeMap<String, Arc<Provider>>,
+    pub aliases: BTreeMap<String, Alias>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub read: Duration,
+}
+
+#[derive(Debug)]
+pub struct Provider {
+    pub name: Arc<str>,
+    pub kind: ProviderKind,
+    pub dialect: Dialect,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub auth: Auth,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub region: Option<String>,
+    pub model_patterns: Vec<String>,
+}
+
+impl Provider {
+    pub fn serves(&self, model: &str) -> bool {
+        self.model_patterns.iter().any(|p| glob_match(p, model))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    Bearer(Secret),
+    /// The key in a header of its own, e.g. Anthropic's `x-api-key`.
+    Header(HeaderName, Secret),
+}
+
+impl Auth {
+    pub fn secret(&self) -> Option<&Secret> {
+        match self {
+            Auth::None => None,
+            Auth::Bearer(s) | Auth::Header(_, s) => Some(s),
+        }
+    }
+
+    pub fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::None => req,
+            Auth::Bearer(key) => req.bearer_auth(key.expose()),
+            Auth::Header(name, key) => req.header(name, key.expose()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Alias {
+    pub name: Arc<str>,
+    pub deployments: Vec<Deployment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub provider: Arc<Provider>,
+    /// The upstream's own model id.
+    pub model: Arc<str>,
+}
+
+/// Every problem found in a config, each with where it is.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug)]
+pub struct Problem {
+    /// 1-based line and column, when the problem can be pinned to the file.
+    pub at: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            match p.at {
+                Some((line, col)) => write!(f, "line {line}, column {col}: {}", p.message)?,
+                None => write!(f, "{}", p.message)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads environment variables; a trait so tests and discovery can supply their own.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn var(&self, name: &str) -> Option<String> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+}
+
+struct Problems<'a> {
+    source: &'a str,
+    list: Vec<Problem>,
+}
+
+impl Problems<'_> {
+    fn at(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let at = span.map(|s| line_col(self.source, s.start));
+        self.list.push(Problem { at, message: message.into() });
+    }
+}
+
+fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+impl Config {
+    /// Parses and resolves a config file's text.
+    pub fn from_toml(source: &str, env: &dyn Env) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(source).map_err(|e| {
+            let at = e.span().map(|s| line_col(source, s.start));
+            ConfigError { problems: vec![Problem { at, message: e.message().trim().to_owned() }] }
+        })?;
+        Config::resolve(raw, source, env)
+    }
+
+    pub fn resolve(raw: RawConfig, source: &str, env: &dyn Env) -> Result<Config, ConfigError> {
+        let mut p = Problems { source, list: Vec::new() };
+        let listen = match &raw.listen {
+            None => SocketAddr::from(([127, 0, 0, 1], 4000)),
+            Some(l) => l.get_ref().parse().unwrap_or_else(|_| {
+                p.at(Some(l.span()), format!("`listen` must be host:port, e.g. {DEFAULT_LISTEN}"));
+                SocketAddr::from(([127, 0, 0, 1], 4000))
+            }),
+        };
+        let master_key = match &raw.master_key_env {
+            Some(var) => {
+                let key = env.var(var.get_ref()).map(Secret::new);
+                if key.is_none() {
+                    p.at(Some(var.span()), format!("environment variable `{}` is not set", var.get_ref()));
+                }
+                key
+            }
+            None => env.var("SWITCHYARD_MASTER_KEY").map(Secret::new),
+        };
+        let mut providers = BTreeMap::new();
+        for (name, rp) in &raw.providers {
+            if name.contains('/') {
+                p.at(Some(rp.span()), format!("provider name `{name}` must not contain `/`"));
+            }
+            if let Some(provider) = resolve_provider(name, rp.get_ref(), env, &mut p) {
+                providers.insert(name.clone(), Arc::new(provider));
+            }
+        }
+        let mut aliases = BTreeMap::new();
+        for (name, ra) in &raw.models {
+            let mut deployments = Vec::new();
+            if ra.get_ref().deployments.is_empty() {
+                p.at(Some(ra.span()), format!("model `{name}` needs at least one deployment"));
+            }
+            for d in &ra.get_ref().deployments {
+                let d_ref = d.get_ref();
+                let Some(provider) = providers.get(d_ref.provider.get_ref()) else {
+                    if !raw.providers.contains_key(d_ref.provider.get_ref()) {
+                        p.at(
+                            Some(d_ref.provider.span()),
+                            format!(
+                                "model `{name}` names provider `{}`, which is not defined",
+                                d_ref.provider.get_ref()
+                            ),
+                        );
+                    }
+                    continue;
+                };
+                deployments.push(Deployment { provider: provider.clone(), model: d_ref.model.as_str().into() });
+            }
+            aliases.insert(name.clone(), Alias { name: name.as_str().into(), deployments });
+        }
+        if !p.list.is_empty() {
+            return Err(ConfigError { problems: p.list });
+        }
+        Ok(Config {
+            listen,
+            master_key,
+            allow_unauthenticated: raw.allow_unauthenticated,
+            max_body_bytes: raw.max_body_bytes.unwrap_or(32 * 1024 * 1024),
+            shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs.unwrap_or(30)),
+            timeouts: Timeouts {
+                connect: Duration::from_millis(raw.timeouts.connect_ms.unwrap_or(10_000)),
+                read: Duration::from_millis(raw.timeouts.read_ms.unwrap_or(300_000)),
+            },
+            providers,
+            aliases,
+        })
+    }
+
+    /// The alias table used on the request path.
+    pub fn alias_map(&self) -> HashMap<String, Alias> {
+        self.aliases.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+fn resolve_provider(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problems<'_>) -> Option<Provider> {
+    let kind = *rp.kind.get_ref();
+    let base_url = match (&rp.base_url, kind.default_base_url()) {
+        (Some(u), _) => {
+            let url = u.get_ref().trim_end_matches('/').to_owned();
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.parse::<http::Uri>().is_err() {
+                p.at(Some(u.span()), format!("provider `{name}`: `base_url` must be an http(s) URL"));
+                return None;
+            }
+            url
+        }
+        (None, Some(default)) => default.to_owned(),
+        (None, None) => {
+            p.at(Some(rp.kind.span()), format!("provider `{name}` of kind `{}` needs a `base_url`", kind.name()));
+            return None;
+        }
+    };
+    let auth = match &rp.api_key_env {
+        Some(var) => match env.var(var.get_ref()) {
+            Some(key) => kind.auth(Secret::new(key)),
+            None => {
+                p.at(
+                    Some(var.span()),
+                    format!("provider `{name}`: environment variable `{}` is not set", var.get_ref()),
+                );
+                return None;
+            }
+        },
+        None => Auth::None,
+    };
+    let mut headers = default_headers(kind, &rp.headers);
+    for (k, v) in &rp.headers {
+        match (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
+            (Ok(k), Ok(v)) => headers.push((k, v)),
+            _ => p.at(Some(rp.kind.span()), format!("provider `{name}`: header `{k}` is not a valid HTTP header")),
+        }
+    }
+    let model_patterns = match &rp.models {
+        Some(m) => m.clone(),
+        None => kind.default_model_patterns().iter().map(|s| (*s).to_owned()).collect(),
+    };
+    Some(Provider {
+        name: name.into(),
+        kind,
+        dialect: kind.dialect(),
+        base_url,
+        auth,
+        headers,
+        region: rp.region.clone(),
+        model_patterns,
+    })
+}
+
+/// The kind's own headers, minus those the config sets itself.
+pub(super) fn default_headers(
+    kind: ProviderKind,
+    configured: &BTreeMap<String, String>,
+) -> Vec<(HeaderName, HeaderValue)> {
+    kind.default_headers()
+        .iter()
+        .filter(|(k, _)| !configured.keys().any(|c| c.eq_ignore_ascii_case(k)))
+        .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+listen = "127.0.0.1:9000"
+master_key_env = "MK"
+
+[providers.openai]
+kind = "openai"
+api_key_env = "OPENAI_API_KEY"
+region = "us"
+
+[providers.local]
+kind = "openai_compatible"
+base_url = "http://127.0.0.1:8080/v1/"
+
+[models.fast]
+deployments = [
+  { provider = "openai", model = "gpt-4o-mini" },
+  { provider = "local", model = "smollm2" },
+]
+"#;
+
+    #[test]
+    fn a_good_file_resolves() {
+        let env = [("MK", "master"), ("OPENAI_API_KEY", "sk-1")];
+        let c = Config::from_toml(GOOD, &env).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.master_key.as_ref().map(Secret::expose), Some("master"));
+        assert_eq!(c.providers["local"].base_url, "http://127.0.0.1:8080/v1");
+        assert!(matches!(c.providers["openai"].auth, Auth::Bearer(_)));
+        let fast = &c.aliases["fast"];
+        assert_eq!(fast.deployments.len(), 2);
+        assert_eq!(&*fast.deployments[1].model, "smollm2");
+        assert!(c.providers["openai"].serves("gpt-4o"));
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_line() {
+        let bad = "listen = \"nowhere\"\n\n[providers.a]\nkind = \"openai_compatible\"\n\n[models.m]\ndeployments = [{ provider = \"ghost\", model = \"x\" }]\n";
+        let err = Config::from_toml(bad, &[("X", "y")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 1, column 10: `listen`"), "{text}");
+        assert!(
+            text.contains("line 4, column 8: provider `a` of kind `openai_compatible` needs a `base_url`"),
+            "{text}"
+        );
+        assert!(text.contains("line 7") && text.contains("`ghost`"), "{text}");
+    }
+
+    #[test]
+    fn unknown_keys_and_kinds_point_at_their_line() {
+        let err =
+            Config::from_toml("[providers.a]\nkind = \"openai\"\napi_kee_env = \"X\"\n", &[("X", "y")]).unwrap_err();
+        assert!(err.to_string().starts_with("line 3, column 1: unknown field `api_kee_env`"), "{err}");
+        let err = Config::from_toml("[providers.a]\nkind = \"nope\"\n", &[("X", "y")]).unwrap_err();
+        assert!(err.to_string().starts_with("line 2, column 8: unknown variant `nope`"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_key_variable_is_an_error() {
+        let err = Config::from_toml(GOOD, &[("MK", "m")]).unwrap_err();
+        assert!(err.to_string().contains("`OPENAI_API_KEY` is not set"), "{err}");
+    }
+}

@@ -1,0 +1,85 @@
+//! OpenAI-dialect endpoints: chat completions, embeddings, model listing.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use dialect::{ClientFacingError, Dialect, ErrorKind, Ingress};
+use http::HeaderMap;
+use serde_json::json;
+
+use super::errors::error_response;
+use super::{auth, body, request_id};
+use crate::app::App;
+use crate::error::ErrorReply;
+use crate::pipeline;
+
+const DIALECT: Dialect = Dialect::OpenaiChat;
+
+fn fail(err: ClientFacingError, request_id: &str) -> Response {
+    error_response(DIALECT, ErrorReply::from(err), request_id)
+}
+
+pub async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let id = request_id();
+    if let Err(e) = auth::check(app.config.master_key.as_ref(), &headers) {
+        return fail(e, &id);
+    }
+    let bytes = match body::read(&headers, body, app.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return fail(e, &id),
+    };
+    let req = match dialect::openai::OpenAi.decode_request(&bytes) {
+        Ok(r) => r,
+        Err(e) => return fail(e.into(), &id),
+    };
+    pipeline::chat(app, DIALECT, req, id).await
+}
+
+pub async fn embeddings(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let id = request_id();
+    if let Err(e) = auth::check(app.config.master_key.as_ref(), &headers) {
+        return fail(e, &id);
+    }
+    let bytes = match body::read(&headers, body, app.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return fail(e, &id),
+    };
+    let req = match dialect::openai::OpenAi.decode_embedding_request(&bytes) {
+        Ok(r) => r,
+        Err(e) => return fail(e.into(), &id),
+    };
+    pipeline::embeddings(app, DIALECT, req, id).await
+}
+
+fn model_object(app: &App, id: &str) -> Option<serde_json::Value> {
+    let alias = app.aliases.get(id)?;
+    let owned_by = alias.deployments.first().map_or("switchyard", |d| &*d.provider.name);
+    Some(json!({"id": id, "object": "model", "created": app.started_unix, "owned_by": owned_by}))
+}
+
+pub async fn list_models(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(e) = auth::check(app.config.master_key.as_ref(), &headers) {
+        return fail(e, &request_id());
+    }
+    let mut names: Vec<&String> = app.aliases.keys().collect();
+    names.sort_unstable();
+    let data: Vec<_> = names.into_iter().filter_map(|n| model_object(&app, n)).collect();
+    Json(json!({"object": "list", "data": data})).into_response()
+}
+
+pub async fn get_model(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(e) = auth::check(app.config.master_key.as_ref(), &headers) {
+        return fail(e, &request_id());
+    }
+    match model_object(&app, &id) {
+        Some(m) => Json(m).into_response(),
+        None => fail(
+            ClientFacingError::new(ErrorKind::NotFound, format!("The model `{id}` does not exist."))
+                .with_code("model_not_found"),
+            &request_id(),
+        ),
+    }
+}

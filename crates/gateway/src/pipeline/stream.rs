@@ -1,0 +1,142 @@
+//! The client's side of a stream: canonical events from the upstream, written in the client's
+//! dialect as they arrive. Polled by the client connection, so a slow client slows the
+//! upstream read (backpressure) and a client that leaves drops the upstream connection.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dialect::{ErrorKind, StreamEncoder, StreamError, StreamEvent, Usage};
+use futures_util::Stream;
+
+use crate::telemetry::{Outcome, RequestFinished};
+use crate::upstream::EventSource;
+
+pub struct ClientStream {
+    pending: Option<Vec<StreamEvent>>,
+    source: EventSource,
+    encoder: Box<dyn StreamEncoder + Send>,
+    done: bool,
+    finalizer: Finalizer,
+}
+
+impl ClientStream {
+    pub fn new(
+        first: Vec<StreamEvent>,
+        source: EventSource,
+        encoder: Box<dyn StreamEncoder + Send>,
+        finalizer: Finalizer,
+    ) -> Self {
+        ClientStream { pending: Some(first), source, encoder, done: false, finalizer }
+    }
+
+    fn write(&mut self, events: &[StreamEvent]) -> Bytes {
+        let mut out = Vec::with_capacity(256 * events.len());
+        for e in events {
+            self.finalizer.observe(e);
+            self.encoder.encode(e, &mut out);
+        }
+        Bytes::from(out)
+    }
+}
+
+impl Stream for ClientStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(first) = this.pending.take() {
+            return Poll::Ready(Some(Ok(this.write(&first))));
+        }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match this.source.poll_events(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Some(events))) => Poll::Ready(Some(Ok(this.write(&events)))),
+            Poll::Ready(Ok(None)) => {
+                this.done = true;
+                let mut out = Vec::new();
+                this.encoder.finish(&mut out);
+                this.finalizer.complete();
+                Poll::Ready(Some(Ok(Bytes::from(out))))
+            }
+            Poll::Ready(Err(failure)) => {
+                this.done = true;
+                let error = StreamEvent::Error {
+                    error: StreamError { kind: ErrorKind::Upstream, message: failure.to_string() },
+                };
+                let bytes = this.write(&[error]);
+                this.finalizer.outcome = Outcome::StreamBroken;
+                this.finalizer.complete();
+                Poll::Ready(Some(Ok(bytes)))
+            }
+        }
+    }
+}
+
+/// Records a stream's end however it comes: finished, broken, or dropped by the client.
+pub struct Finalizer {
+    request_id: String,
+    alias: Arc<str>,
+    provider: Arc<str>,
+    started: Instant,
+    time_to_first_token: Duration,
+    usage: Option<Usage>,
+    outcome: Outcome,
+    completed: bool,
+}
+
+impl Finalizer {
+    pub fn new(
+        request_id: String,
+        alias: Arc<str>,
+        provider: Arc<str>,
+        started: Instant,
+        first_event_at: Instant,
+    ) -> Self {
+        Finalizer {
+            request_id,
+            alias,
+            provider,
+            time_to_first_token: first_event_at.duration_since(started),
+            started,
+            usage: None,
+            outcome: Outcome::Ok,
+            completed: false,
+        }
+    }
+
+    fn observe(&mut self, event: &StreamEvent) {
+        match event {
+            StreamEvent::Usage { usage } => self.usage = Some(*usage),
+            StreamEvent::Error { .. } => self.outcome = Outcome::UpstreamError,
+            _ => {}
+        }
+    }
+
+    fn complete(&mut self) {
+        self.completed = true;
+    }
+}
+
+impl Drop for Finalizer {
+    fn drop(&mut self) {
+        let outcome = if self.completed { self.outcome } else { Outcome::ClientCancelled };
+        RequestFinished {
+            request_id: &self.request_id,
+            alias: &self.alias,
+            provider: &self.provider,
+            status: 200,
+            outcome,
+            stream: true,
+            duration: self.started.elapsed(),
+            time_to_first_token: Some(self.time_to_first_token),
+            usage: self.usage,
+        }
+        .emit();
+    }
+}

@@ -1,0 +1,170 @@
+//! Metrics and logs. Each thing worth counting is a named event whose `emit` updates the
+//! Prometheus metrics and writes the log line; label values come from config and enums, never
+//! from request bodies or error text.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use dialect::Usage;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+const LATENCY_BUCKETS: &[f64] =
+    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+
+/// Installs the process-wide Prometheus recorder once and returns its handle.
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    metrics::describe_counter!("switchyard_requests_total", "Requests answered, by alias, provider and status.");
+    metrics::describe_counter!("switchyard_request_errors_total", "Requests that ended in an error, by kind.");
+    metrics::describe_histogram!("switchyard_request_duration_seconds", "Time from request to last byte.");
+    metrics::describe_histogram!(
+        "switchyard_time_to_first_token_seconds",
+        "Time from request to the first streamed event."
+    );
+    metrics::describe_counter!("switchyard_tokens_total", "Tokens reported by providers, by kind.");
+    metrics::describe_counter!("switchyard_upstream_attempts_total", "Attempts sent to upstreams, by outcome.");
+}
+
+/// How an attempt at one upstream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    UpstreamError,
+    ConnectError,
+    Timeout,
+    BadResponse,
+    StreamBroken,
+    ClientCancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::ConnectError => "connect_error",
+            Outcome::Timeout => "timeout",
+            Outcome::BadResponse => "bad_response",
+            Outcome::StreamBroken => "stream_broken",
+            Outcome::ClientCancelled => "client_cancelled",
+        }
+    }
+}
+
+/// One upstream attempt finished (successfully or not).
+pub struct UpstreamAttemptFinished<'a> {
+    pub provider: &'a str,
+    pub outcome: Outcome,
+    pub latency: Duration,
+}
+
+impl UpstreamAttemptFinished<'_> {
+    pub fn emit(self) {
+        counter!("switchyard_upstream_attempts_total", "provider" => self.provider.to_owned(), "outcome" => self.outcome.as_str())
+            .increment(1);
+        tracing::debug!(
+            provider = self.provider,
+            outcome = self.outcome.as_str(),
+            latency_ms = self.latency.as_millis() as u64,
+            "upstream attempt"
+        );
+    }
+}
+
+/// A client request is over: answered, failed, or abandoned by the client.
+pub struct RequestFinished<'a> {
+    pub request_id: &'a str,
+    pub alias: &'a str,
+    /// Empty when no upstream was reached.
+    pub provider: &'a str,
+    pub status: u16,
+    pub outcome: Outcome,
+    pub stream: bool,
+    pub duration: Duration,
+    pub time_to_first_token: Option<Duration>,
+    pub usage: Option<Usage>,
+}
+
+impl RequestFinished<'_> {
+    pub fn emit(self) {
+        let alias = self.alias.to_owned();
+        let provider = self.provider.to_owned();
+        let status = status_label(self.status);
+        counter!("switchyard_requests_total", "alias" => alias.clone(), "provider" => provider.clone(), "status" => status)
+            .increment(1);
+        if self.outcome != Outcome::Ok {
+            counter!("switchyard_request_errors_total", "alias" => alias.clone(), "provider" => provider.clone(), "kind" => self.outcome.as_str())
+                .increment(1);
+        }
+        histogram!("switchyard_request_duration_seconds", "alias" => alias.clone(), "provider" => provider.clone())
+            .record(self.duration.as_secs_f64());
+        if let Some(ttft) = self.time_to_first_token {
+            histogram!("switchyard_time_to_first_token_seconds", "alias" => alias.clone(), "provider" => provider.clone())
+                .record(ttft.as_secs_f64());
+        }
+        if let Some(u) = self.usage {
+            let tokens = |kind: &'static str, n: u64| {
+                if n > 0 {
+                    counter!("switchyard_tokens_total", "alias" => alias.clone(), "provider" => provider.clone(), "kind" => kind)
+                        .increment(n);
+                }
+            };
+            tokens("input", u.input_tokens);
+            tokens("output", u.output_tokens);
+            tokens("cached_input", u.cached_input_tokens.unwrap_or(0));
+            tokens("reasoning", u.reasoning_tokens.unwrap_or(0));
+        }
+        tracing::info!(
+            request_id = self.request_id,
+            alias = self.alias,
+            provider = self.provider,
+            status = self.status,
+            outcome = self.outcome.as_str(),
+            stream = self.stream,
+            duration_ms = self.duration.as_millis() as u64,
+            ttft_ms = self.time_to_first_token.map(|d| d.as_millis() as u64),
+            input_tokens = self.usage.map(|u| u.input_tokens),
+            output_tokens = self.usage.map(|u| u.output_tokens),
+            "request finished"
+        );
+    }
+}
+
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        408 => "408",
+        413 => "413",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        529 => "529",
+        s if s < 300 => "2xx",
+        s if s < 500 => "4xx",
+        _ => "5xx",
+    }
+}

@@ -1,0 +1,98 @@
+//! Reads an upstream's streamed body as canonical events: bytes → frames → events, one
+//! `poll` at a time, so the client's pace sets the upstream's (backpressure).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use dialect::framing::SseParser;
+use dialect::{DecodeError, Frame, StreamDecoder, StreamEvent};
+use futures_util::Stream;
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+
+/// Why a stream stopped before its proper end.
+#[derive(Debug, Clone)]
+pub enum StreamFailure {
+    /// The connection failed or timed out mid-body.
+    Transport(String),
+    /// The bytes were not the dialect they should be, or ended before the end marker.
+    Decode(DecodeError),
+}
+
+impl std::fmt::Display for StreamFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamFailure::Transport(e) => write!(f, "the upstream connection failed: {e}"),
+            StreamFailure::Decode(DecodeError::Truncated) => f.write_str("the upstream closed the stream early"),
+            StreamFailure::Decode(e) => write!(f, "the upstream sent an unreadable stream: {e}"),
+        }
+    }
+}
+
+pub struct EventSource {
+    body: ByteStream,
+    parser: SseParser,
+    decoder: Box<dyn StreamDecoder + Send>,
+    ended: bool,
+}
+
+impl EventSource {
+    pub fn new(body: ByteStream, decoder: Box<dyn StreamDecoder + Send>) -> Self {
+        EventSource { body, parser: SseParser::new(), decoder, ended: false }
+    }
+
+    /// Ready(Ok(Some(events))) with at least one event; Ready(Ok(None)) at the proper end.
+    pub fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Vec<StreamEvent>>, StreamFailure>> {
+        loop {
+            if self.ended {
+                return Poll::Ready(Ok(None));
+            }
+            let chunk = match self.body.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => chunk,
+                Poll::Ready(Some(Err(e))) => {
+                    self.ended = true;
+                    let detail = if e.is_timeout() { "timed out reading the body".to_owned() } else { e.to_string() };
+                    return Poll::Ready(Err(StreamFailure::Transport(detail)));
+                }
+                Poll::Ready(None) => {
+                    self.ended = true;
+                    return Poll::Ready(self.finish().map(|ev| (!ev.is_empty()).then_some(ev)));
+                }
+            };
+            let mut events = Vec::new();
+            let mut failure = None;
+            let decoder = &mut self.decoder;
+            let parsed = self.parser.feed_with(&chunk, |frame| {
+                if failure.is_some() {
+                    return;
+                }
+                match decoder.feed(&Frame::Sse(frame)) {
+                    Ok(ev) => events.extend(ev),
+                    Err(e) => failure = Some(e),
+                }
+            });
+            if let Some(e) = failure.or(parsed.err()) {
+                self.ended = true;
+                return Poll::Ready(Err(StreamFailure::Decode(e)));
+            }
+            if !events.is_empty() {
+                return Poll::Ready(Ok(Some(events)));
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamFailure> {
+        let mut events = Vec::new();
+        if let Some(frame) = self.parser.finish() {
+            events.extend(self.decoder.feed(&Frame::Sse(frame)).map_err(StreamFailure::Decode)?);
+        }
+        events.extend(self.decoder.finish().map_err(StreamFailure::Decode)?);
+        Ok(events)
+    }
+
+    pub async fn next_events(&mut self) -> Result<Option<Vec<StreamEvent>>, StreamFailure> {
+        std::future::poll_fn(|cx| self.poll_events(cx)).await
+    }
+}

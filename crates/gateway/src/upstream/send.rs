@@ -1,0 +1,196 @@
+//! Sends one attempt to one deployment and reads its reply up to the commit point: a whole
+//! body for plain requests, the first decoded event for streams.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use dialect::{ChatRequest, ChatResponse, Dialect, EmbeddingRequest, EmbeddingResponse, StreamEvent};
+use futures_util::StreamExt;
+use http::{HeaderName, HeaderValue};
+
+use super::events::{ByteStream, EventSource, StreamFailure};
+use crate::config::{Deployment, Provider, Timeouts};
+use crate::error::{redact, UpstreamError, PASSTHROUGH_ERROR_HEADERS};
+
+/// Error bodies larger than this are cut: they are read only for their message.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// A plain (non-streamed) reply larger than this is refused rather than buffered.
+const MAX_RESPONSE_BODY: usize = 256 * 1024 * 1024;
+
+pub fn build_client(timeouts: Timeouts) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .read_timeout(timeouts.read)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+pub enum ChatReply {
+    Complete(ChatResponse),
+    /// A stream past its commit point: `first` decoded, `rest` still on the wire.
+    Stream {
+        first: Vec<StreamEvent>,
+        rest: EventSource,
+        first_event_at: Instant,
+    },
+}
+
+fn endpoint(provider: &Provider, what: Endpoint) -> String {
+    let path = match (provider.dialect, what) {
+        (Dialect::OpenaiChat, Endpoint::Chat) => "/chat/completions",
+        (Dialect::OpenaiChat, Endpoint::Embeddings) => "/embeddings",
+        (Dialect::Anthropic, Endpoint::Chat) => "/v1/messages",
+        // The Anthropic egress refuses embeddings before anything is sent.
+        (Dialect::Anthropic, Endpoint::Embeddings) => "/v1/embeddings",
+    };
+    format!("{}{}", provider.base_url, path)
+}
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Chat,
+    Embeddings,
+}
+
+async fn post(
+    client: &reqwest::Client,
+    provider: &Provider,
+    what: Endpoint,
+    body: Vec<u8>,
+) -> Result<reqwest::Response, UpstreamError> {
+    let mut req = client
+        .post(endpoint(provider, what))
+        .header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    req = provider.auth.apply(req);
+    for (k, v) in &provider.headers {
+        req = req.header(k, v);
+    }
+    let resp = req.body(body).send().await.map_err(|e| classify(provider, e))?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    Err(error_reply(provider, resp).await)
+}
+
+fn classify(provider: &Provider, e: reqwest::Error) -> UpstreamError {
+    if e.is_timeout() {
+        return UpstreamError::Timeout { provider: provider.name.clone() };
+    }
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    UpstreamError::Connect { provider: provider.name.clone(), detail }
+}
+
+async fn error_reply(provider: &Provider, resp: reqwest::Response) -> UpstreamError {
+    let status = resp.status();
+    let headers: Vec<(HeaderName, HeaderValue)> = PASSTHROUGH_ERROR_HEADERS
+        .iter()
+        .filter_map(|name| resp.headers().get(*name).map(|v| (HeaderName::from_static(name), v.clone())))
+        .collect();
+    let body = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
+    let mut decoded = provider.dialect.egress().decode_error(status, &body);
+    if let Some(key) = provider.auth.secret() {
+        redact(&mut decoded.message, key.expose());
+    }
+    UpstreamError::Status { provider: provider.name.clone(), dialect: provider.dialect, status, body: decoded, headers }
+}
+
+/// Reads a body up to `cap` bytes; None when the connection fails.
+async fn read_capped(resp: reqwest::Response, cap: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.ok()?;
+        let room = cap.saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= cap {
+            break;
+        }
+    }
+    Some(out)
+}
+
+async fn read_body(provider: &Provider, resp: reqwest::Response) -> Result<Bytes, UpstreamError> {
+    if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_BODY as u64) {
+        return Err(bad_response(provider, "the reply is larger than the gateway accepts".into()));
+    }
+    resp.bytes().await.map_err(|e| classify(provider, e))
+}
+
+fn bad_response(provider: &Provider, detail: String) -> UpstreamError {
+    UpstreamError::BadResponse { provider: provider.name.clone(), detail }
+}
+
+pub async fn send_chat(
+    client: &reqwest::Client,
+    deployment: &Deployment,
+    req: &ChatRequest,
+) -> Result<ChatReply, UpstreamError> {
+    let provider: &Arc<Provider> = &deployment.provider;
+    let egress = provider.dialect.egress();
+    let body = egress.encode_request(req, &deployment.model, req.stream)?;
+    let resp = post(client, provider, Endpoint::Chat, body).await?;
+    if !req.stream {
+        let bytes = read_body(provider, resp).await?;
+        let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))?;
+        return Ok(ChatReply::Complete(decoded));
+    }
+    let body: ByteStream = Box::pin(resp.bytes_stream());
+    let mut rest = EventSource::new(body, egress.stream_decoder());
+    match rest.next_events().await {
+        Ok(Some(first)) => Ok(ChatReply::Stream { first, rest, first_event_at: Instant::now() }),
+        Ok(None) => Err(UpstreamError::StreamBroken {
+            provider: provider.name.clone(),
+            detail: "the stream ended without any event".into(),
+        }),
+        Err(StreamFailure::Transport(detail)) if detail.contains("timed out") => {
+            Err(UpstreamError::Timeout { provider: provider.name.clone() })
+        }
+        Err(f) => Err(UpstreamError::StreamBroken { provider: provider.name.clone(), detail: f.to_string() }),
+    }
+}
+
+pub async fn send_embeddings(
+    client: &reqwest::Client,
+    deployment: &Deployment,
+    req: &EmbeddingRequest,
+) -> Result<EmbeddingResponse, UpstreamError> {
+    let provider = &deployment.provider;
+    let egress = provider.dialect.egress();
+    let body = egress.encode_embedding_request(req, &deployment.model)?;
+    let resp = post(client, provider, Endpoint::Embeddings, body).await?;
+    let bytes = read_body(provider, resp).await?;
+    egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    #[test]
+    fn rate_limits_and_outages_are_retryable_bad_requests_are_not() {
+        let status = |s: u16| UpstreamError::Status {
+            provider: "p".into(),
+            dialect: Dialect::OpenaiChat,
+            status: StatusCode::from_u16(s).unwrap_or(StatusCode::OK),
+            body: Default::default(),
+            headers: vec![],
+        };
+        for s in [429, 500, 502, 503, 529, 408] {
+            assert!(status(s).retryable(), "{s}");
+        }
+        for s in [400, 401, 403, 404, 413, 422] {
+            assert!(!status(s).retryable(), "{s}");
+        }
+    }
+}
