@@ -64,10 +64,20 @@ pub trait Ingress: Sync {
     fn encode_embedding_response(&self, resp: &EmbeddingResponse) -> Vec<u8>;
 }
 
+/// What a request to an upstream asks for; the dialect turns it into a URL path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Chat { stream: bool },
+    Embeddings,
+}
+
 /// What we speak to upstreams.
 pub trait Egress: Sync {
     fn dialect(&self) -> Dialect;
     fn framing(&self) -> Framing;
+    /// The path (and query, if any) appended to the provider's base URL. Some dialects put
+    /// the model and the streaming choice in the URL rather than the body.
+    fn path(&self, model: &str, op: Operation) -> String;
     /// `model` is the upstream's own model id. A streamed request always asks the upstream
     /// for usage, whatever the client asked, so every stream can be billed.
     fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError>;

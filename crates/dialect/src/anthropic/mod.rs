@@ -26,7 +26,7 @@ mod tests;
 
 use crate::{
     ChatRequest, ChatResponse, ClientFacingError, DecodeError, Dialect, Egress, EmbeddingRequest, EmbeddingResponse,
-    EncodeError, Framing, Ingress, ResponseMeta, StreamDecoder, StreamEncoder, UpstreamErrorBody,
+    EncodeError, Framing, Ingress, Operation, ResponseMeta, StreamDecoder, StreamEncoder, UpstreamErrorBody,
 };
 
 pub use error::{error_type_for, status_for};
@@ -71,6 +71,11 @@ impl Egress for Anthropic {
     }
     fn framing(&self) -> Framing {
         Framing::Sse
+    }
+    /// The base URL has no `/v1`, as the Anthropic SDKs write it. Embeddings never get here:
+    /// the request encoder refuses them first.
+    fn path(&self, _model: &str, _op: Operation) -> String {
+        "/v1/messages".into()
     }
     fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
         request::encode(req, model, stream)

@@ -4,13 +4,45 @@ pub mod sse;
 
 pub use sse::{SseEvent, SseParser};
 
+use crate::DecodeError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     Sse,
+}
+
+impl Framing {
+    pub fn deframer(self) -> Deframer {
+        match self {
+            Framing::Sse => Deframer::Sse(SseParser::new()),
+        }
+    }
 }
 
 /// One frame of an upstream stream, handed to a dialect's stream decoder.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
     Sse(SseEvent),
+}
+
+/// Cuts a byte stream into frames of one framing, keeping partial frames between chunks.
+#[derive(Debug)]
+pub enum Deframer {
+    Sse(SseParser),
+}
+
+impl Deframer {
+    /// Feeds one chunk; `sink` sees every frame the chunk completes, in order.
+    pub fn feed_with(&mut self, chunk: &[u8], mut sink: impl FnMut(Frame)) -> Result<(), DecodeError> {
+        match self {
+            Deframer::Sse(p) => p.feed_with(chunk, |e| sink(Frame::Sse(e))),
+        }
+    }
+
+    /// The stream ended: the last frame if the upstream did not terminate it.
+    pub fn finish(&mut self) -> Result<Option<Frame>, DecodeError> {
+        match self {
+            Deframer::Sse(p) => Ok(p.finish().map(Frame::Sse)),
+        }
+    }
 }

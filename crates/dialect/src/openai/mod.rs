@@ -19,7 +19,7 @@ mod tests;
 
 use crate::{
     ChatRequest, ChatResponse, ClientFacingError, DecodeError, Dialect, Egress, EmbeddingRequest, EmbeddingResponse,
-    EncodeError, Framing, Ingress, ResponseMeta, StreamDecoder, StreamEncoder, UpstreamErrorBody,
+    EncodeError, Framing, Ingress, Operation, ResponseMeta, StreamDecoder, StreamEncoder, UpstreamErrorBody,
 };
 
 pub use error::error_type_for;
@@ -54,6 +54,12 @@ impl Egress for OpenAi {
     }
     fn framing(&self) -> Framing {
         Framing::Sse
+    }
+    fn path(&self, _model: &str, op: Operation) -> String {
+        match op {
+            Operation::Chat { .. } => "/chat/completions".into(),
+            Operation::Embeddings => "/embeddings".into(),
+        }
     }
     fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
         request::encode(req, model, stream)

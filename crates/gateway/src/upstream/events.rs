@@ -5,8 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use dialect::framing::SseParser;
-use dialect::{DecodeError, Frame, StreamDecoder, StreamEvent};
+use dialect::framing::Deframer;
+use dialect::{DecodeError, StreamDecoder, StreamEvent};
 use futures_util::Stream;
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
@@ -32,14 +32,14 @@ impl std::fmt::Display for StreamFailure {
 
 pub struct EventSource {
     body: ByteStream,
-    parser: SseParser,
+    deframer: Deframer,
     decoder: Box<dyn StreamDecoder + Send>,
     ended: bool,
 }
 
 impl EventSource {
-    pub fn new(body: ByteStream, decoder: Box<dyn StreamDecoder + Send>) -> Self {
-        EventSource { body, parser: SseParser::new(), decoder, ended: false }
+    pub fn new(body: ByteStream, deframer: Deframer, decoder: Box<dyn StreamDecoder + Send>) -> Self {
+        EventSource { body, deframer, decoder, ended: false }
     }
 
     /// Ready(Ok(Some(events))) with at least one event; Ready(Ok(None)) at the proper end.
@@ -64,11 +64,11 @@ impl EventSource {
             let mut events = Vec::new();
             let mut failure = None;
             let decoder = &mut self.decoder;
-            let parsed = self.parser.feed_with(&chunk, |frame| {
+            let parsed = self.deframer.feed_with(&chunk, |frame| {
                 if failure.is_some() {
                     return;
                 }
-                match decoder.feed(&Frame::Sse(frame)) {
+                match decoder.feed(&frame) {
                     Ok(ev) => events.extend(ev),
                     Err(e) => failure = Some(e),
                 }
@@ -85,8 +85,8 @@ impl EventSource {
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamFailure> {
         let mut events = Vec::new();
-        if let Some(frame) = self.parser.finish() {
-            events.extend(self.decoder.feed(&Frame::Sse(frame)).map_err(StreamFailure::Decode)?);
+        if let Some(frame) = self.deframer.finish().map_err(StreamFailure::Decode)? {
+            events.extend(self.decoder.feed(&frame).map_err(StreamFailure::Decode)?);
         }
         events.extend(self.decoder.finish().map_err(StreamFailure::Decode)?);
         Ok(events)

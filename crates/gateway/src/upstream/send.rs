@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use dialect::{ChatRequest, ChatResponse, Dialect, EmbeddingRequest, EmbeddingResponse, StreamEvent};
+use dialect::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Operation, StreamEvent};
 use futures_util::StreamExt;
 use http::{HeaderName, HeaderValue};
 
@@ -39,31 +39,14 @@ pub enum ChatReply {
     },
 }
 
-fn endpoint(provider: &Provider, what: Endpoint) -> String {
-    let path = match (provider.dialect, what) {
-        (Dialect::OpenaiChat, Endpoint::Chat) => "/chat/completions",
-        (Dialect::OpenaiChat, Endpoint::Embeddings) => "/embeddings",
-        (Dialect::Anthropic, Endpoint::Chat) => "/v1/messages",
-        // The Anthropic egress refuses embeddings before anything is sent.
-        (Dialect::Anthropic, Endpoint::Embeddings) => "/v1/embeddings",
-    };
-    format!("{}{}", provider.base_url, path)
-}
-
-#[derive(Clone, Copy)]
-enum Endpoint {
-    Chat,
-    Embeddings,
-}
-
 async fn post(
     client: &reqwest::Client,
     provider: &Provider,
-    what: Endpoint,
+    path: String,
     body: Vec<u8>,
 ) -> Result<reqwest::Response, UpstreamError> {
     let mut req = client
-        .post(endpoint(provider, what))
+        .post(format!("{}{path}", provider.base_url))
         .header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     req = provider.auth.apply(req);
     for (k, v) in &provider.headers {
@@ -138,14 +121,15 @@ pub async fn send_chat(
     let provider: &Arc<Provider> = &deployment.provider;
     let egress = provider.dialect.egress();
     let body = egress.encode_request(req, &deployment.model, req.stream)?;
-    let resp = post(client, provider, Endpoint::Chat, body).await?;
+    let path = egress.path(&deployment.model, Operation::Chat { stream: req.stream });
+    let resp = post(client, provider, path, body).await?;
     if !req.stream {
         let bytes = read_body(provider, resp).await?;
         let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))?;
         return Ok(ChatReply::Complete(decoded));
     }
     let body: ByteStream = Box::pin(resp.bytes_stream());
-    let mut rest = EventSource::new(body, egress.stream_decoder());
+    let mut rest = EventSource::new(body, egress.framing().deframer(), egress.stream_decoder());
     match rest.next_events().await {
         Ok(Some(first)) => Ok(ChatReply::Stream { first, rest, first_event_at: Instant::now() }),
         Ok(None) => Err(UpstreamError::StreamBroken {
@@ -167,7 +151,8 @@ pub async fn send_embeddings(
     let provider = &deployment.provider;
     let egress = provider.dialect.egress();
     let body = egress.encode_embedding_request(req, &deployment.model)?;
-    let resp = post(client, provider, Endpoint::Embeddings, body).await?;
+    let path = egress.path(&deployment.model, Operation::Embeddings);
+    let resp = post(client, provider, path, body).await?;
     let bytes = read_body(provider, resp).await?;
     egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))
 }
@@ -175,6 +160,7 @@ pub async fn send_embeddings(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dialect::Dialect;
     use http::StatusCode;
 
     #[test]
