@@ -1,0 +1,286 @@
+//! A fast fake OpenAI upstream for benchmarking proxies.
+//!
+//! `POST /v1/chat/completions`:
+//! - with `"stream": true` in the request JSON: `text/event-stream` with 8
+//!   `chat.completion.chunk` events (role, 6 content deltas, finish), a usage
+//!   chunk (`choices: []`) and `data: [DONE]`. The first event goes out at
+//!   once; `--chunk-delay-ms N` waits N ms before each following event.
+//! - otherwise: a fixed ~660-byte `chat.completion` JSON with usage.
+//!
+//! Also `GET /health` and `GET /v1/models`; anything else is a 404 in
+//! OpenAI's error shape. One thread, `TCP_NODELAY` on accepted sockets.
+//!
+//! Usage: `fake-upstream [--host 127.0.0.1] [--port 9101] [--chunk-delay-ms 0]`
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpSocket;
+use tokio::time::Sleep;
+
+const COMPLETION: &str = r#"{"id":"chatcmpl-BENCH0000000000000000000000001","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"The capital of France is Paris, known for its food and the Eiffel Tower.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":18,"total_tokens":60,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_0123456789"}"#;
+
+const MODELS: &str =
+    r#"{"object":"list","data":[{"id":"gpt-4o-mini","object":"model","created":1721172741,"owned_by":"system"}]}"#;
+
+const NOT_FOUND: &str = r#"{"error":{"message":"Unknown request URL. Please check the URL and try again.","type":"invalid_request_error","param":null,"code":"unknown_url"}}"#;
+
+const DELTAS: [&str; 6] = ["The", " capital", " of", " France", " is", " Paris."];
+
+fn sse_events() -> Vec<Bytes> {
+    let head = r#"{"id":"chatcmpl-BENCH0000000000000000000000002","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0123456789","choices":"#;
+    let mut events = Vec::with_capacity(DELTAS.len() + 4);
+    let chunk = |choices: &str, tail: &str| Bytes::from(format!("data: {head}{choices}{tail}}}\n\n"));
+    events.push(chunk(
+        r#"[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]"#,
+        r#","usage":null"#,
+    ));
+    for d in DELTAS {
+        events.push(chunk(
+            &format!(r#"[{{"index":0,"delta":{{"content":"{d}"}},"logprobs":null,"finish_reason":null}}]"#),
+            r#","usage":null"#,
+        ));
+    }
+    events.push(chunk(r#"[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]"#, r#","usage":null"#));
+    events.push(chunk(
+        "[]",
+        r#","usage":{"prompt_tokens":42,"completion_tokens":7,"total_tokens":49,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}"#,
+    ));
+    events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    events
+}
+
+/// The SSE body: one frame per event, a sleep before every event but the first.
+struct SseBody {
+    events: Arc<Vec<Bytes>>,
+    next: usize,
+    delay: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Body for SseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        if this.next >= this.events.len() {
+            return Poll::Ready(None);
+        }
+        if this.next > 0 && !this.delay.is_zero() {
+            let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(this.delay)));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.sleep = None;
+        }
+        let event = this.events[this.next].clone();
+        this.next += 1;
+        Poll::Ready(Some(Ok(Frame::data(event))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.next >= self.events.len()
+    }
+}
+
+enum Reply {
+    Full(Full<Bytes>),
+    Sse(SseBody),
+}
+
+impl Body for Reply {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Reply::Full(b) => Pin::new(b).poll_frame(cx),
+            Reply::Sse(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Reply::Full(b) => b.is_end_stream(),
+            Reply::Sse(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Reply::Full(b) => b.size_hint(),
+            Reply::Sse(b) => b.size_hint(),
+        }
+    }
+}
+
+/// True when the JSON body has `"stream"` set to `true` (a byte scan, not a parse:
+/// this is a benchmark peer, and the key `"stream_options"` does not match).
+fn wants_stream(body: &[u8]) -> bool {
+    let key = b"\"stream\"";
+    let mut rest = body;
+    while let Some(pos) = rest.windows(key.len()).position(|w| w == key) {
+        let after = &rest[pos + key.len()..];
+        let after = trim_start(after);
+        if let Some(after) = after.strip_prefix(b":") {
+            return trim_start(after).starts_with(b"true");
+        }
+        rest = after;
+    }
+    false
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    &b[n..]
+}
+
+struct State {
+    completion: Bytes,
+    models: Bytes,
+    not_found: Bytes,
+    events: Arc<Vec<Bytes>>,
+    delay: Duration,
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response<Reply> {
+    let mut resp = Response::new(Reply::Full(Full::new(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Reply>, Infallible> {
+    let (parts, body) = req.into_parts();
+    // Read the whole request body, as a real upstream would.
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let resp = match (&parts.method, parts.uri.path()) {
+        (&Method::POST, "/v1/chat/completions") => {
+            if wants_stream(&body) {
+                let mut resp = Response::new(Reply::Sse(SseBody {
+                    events: state.events.clone(),
+                    next: 0,
+                    delay: state.delay,
+                    sleep: None,
+                }));
+                let h = resp.headers_mut();
+                h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+                h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                resp
+            } else {
+                json(StatusCode::OK, state.completion.clone())
+            }
+        }
+        (&Method::GET, "/health") => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+        (&Method::GET, "/v1/models") => json(StatusCode::OK, state.models.clone()),
+        _ => json(StatusCode::NOT_FOUND, state.not_found.clone()),
+    };
+    Ok(resp)
+}
+
+struct Args {
+    host: String,
+    port: u16,
+    chunk_delay_ms: u64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { host: "127.0.0.1".into(), port: 9101, chunk_delay_ms: 0 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--host" => args.host = value()?,
+            "--port" => args.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--chunk-delay-ms" => {
+                args.chunk_delay_ms = value()?.parse().map_err(|e| format!("--chunk-delay-ms: {e}"))?
+            }
+            "-h" | "--help" => {
+                return Err("usage: fake-upstream [--host 127.0.0.1] [--port 9101] [--chunk-delay-ms 0]".into())
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}");
+            std::process::exit(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fake-upstream: runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(serve(args)) {
+        eprintln!("fake-upstream: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(args: Args) -> std::io::Result<()> {
+    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("address: {e}")))?;
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(4096)?;
+
+    let state = Arc::new(State {
+        completion: Bytes::from_static(COMPLETION.as_bytes()),
+        models: Bytes::from_static(MODELS.as_bytes()),
+        not_found: Bytes::from_static(NOT_FOUND.as_bytes()),
+        events: Arc::new(sse_events()),
+        delay: Duration::from_millis(args.chunk_delay_ms),
+    });
+    println!(
+        "fake-upstream listening on http://{} (chunk delay {} ms, completion {} bytes)",
+        listener.local_addr()?,
+        args.chunk_delay_ms,
+        COMPLETION.len()
+    );
+
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("fake-upstream: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        // A standalone benchmark peer: the gateway's task-tracking rule (clippy.toml) is not for it.
+        #[allow(clippy::disallowed_methods)]
+        tokio::task::spawn(async move {
+            let svc = service_fn(move |req| handle(state.clone(), req));
+            let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
