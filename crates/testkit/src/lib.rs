@@ -3,6 +3,7 @@
 #![allow(clippy::disallowed_methods, reason = "test servers run as plain tokio tasks")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test support fails loudly")]
 
+pub mod anthropic_wire;
 pub mod gateway;
 pub mod local_llm;
 pub mod openai_wire;

@@ -138,3 +138,13 @@ fn effort_for_budget(budget: u64) -> &'static str {
         _ => "high",
     }
 }
+
+/// The reply id as Messages clients expect it: `msg_…`. An upstream's id in another shape keeps
+/// its characters behind the prefix, so logs on both sides still match.
+pub(crate) fn message_id(upstream_id: &str) -> std::borrow::Cow<'_, str> {
+    if upstream_id.starts_with("msg_") {
+        std::borrow::Cow::Borrowed(upstream_id)
+    } else {
+        std::borrow::Cow::Owned(format!("msg_{upstream_id}"))
+    }
+}

@@ -142,7 +142,7 @@ pub fn encode(resp: &ChatResponse) -> Vec<u8> {
     }
     let stop_sequence = choice.and_then(|c| c.stop_sequence.as_deref());
     let out = OutResponse {
-        id: &resp.id,
+        id: &super::message_id(&resp.id),
         kind: "message",
         role: "assistant",
         model: &resp.model,

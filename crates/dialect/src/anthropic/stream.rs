@@ -483,7 +483,7 @@ impl StreamEncoder for EventEncoder {
         match event {
             StreamEvent::Start { id, model, .. } => {
                 if !self.started {
-                    self.id.clone_from(id);
+                    self.id = super::message_id(id).into_owned();
                     self.model.clone_from(model);
                     self.ensure_started(out);
                 }

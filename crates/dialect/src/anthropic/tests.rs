@@ -343,7 +343,7 @@ fn openai_reply_encodes_as_an_anthropic_message() {
     assert_eq!(
         client,
         json!({
-            "id": "chatcmpl-1", "type": "message", "role": "assistant", "model": "gpt-4o-2024-08-06",
+            "id": "msg_chatcmpl-1", "type": "message", "role": "assistant", "model": "gpt-4o-2024-08-06",
             "content": [
                 {"type": "text", "text": "Checking."},
                 {"type": "tool_use", "id": "call_1", "name": "f", "input": {"x": 1}},

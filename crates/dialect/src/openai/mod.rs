@@ -88,3 +88,13 @@ fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Decode
         _ => DecodeError::Json(e.to_string()),
     })
 }
+
+/// The reply id as Chat Completions clients expect it: `chatcmpl-…`. An upstream's id in another shape keeps
+/// its characters behind the prefix, so logs on both sides still match.
+pub(crate) fn completion_id(upstream_id: &str) -> std::borrow::Cow<'_, str> {
+    if upstream_id.starts_with("chatcmpl-") {
+        std::borrow::Cow::Borrowed(upstream_id)
+    } else {
+        std::borrow::Cow::Owned(format!("chatcmpl-{upstream_id}"))
+    }
+}

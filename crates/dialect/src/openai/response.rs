@@ -130,7 +130,7 @@ pub fn encode(resp: &ChatResponse) -> Vec<u8> {
         })
         .collect();
     let out = OutResponse {
-        id: &resp.id,
+        id: &super::completion_id(&resp.id),
         object: "chat.completion",
         created: resp.created,
         model: &resp.model,

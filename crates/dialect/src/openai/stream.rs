@@ -291,7 +291,7 @@ impl StreamEncoder for ChunkEncoder {
         let none = ChunkExtra::default;
         match event {
             StreamEvent::Start { id, model, created, system_fingerprint } => {
-                self.id.clone_from(id);
+                self.id = super::completion_id(id).into_owned();
                 self.model.clone_from(model);
                 self.created = *created;
                 self.system_fingerprint.clone_from(system_fingerprint);

@@ -11,10 +11,11 @@ use http::HeaderMap;
 use serde_json::json;
 
 use super::errors::error_response;
-use super::{auth, body, request_id};
+use super::{admit, auth, request_id};
 use crate::app::App;
 use crate::error::ErrorReply;
 use crate::pipeline;
+use crate::upstream::Forwarded;
 
 const DIALECT: Dialect = Dialect::OpenaiChat;
 
@@ -24,10 +25,7 @@ fn fail(err: ClientFacingError, request_id: &str) -> Response {
 
 pub async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let id = request_id();
-    if let Err(e) = auth::check(app.config.master_key.as_ref(), &headers) {
-        return fail(e, &id);
-    }
-    let bytes = match body::read(&headers, body, app.config.max_body_bytes).await {
+    let bytes = match admit(&app, &headers, body).await {
         Ok(b) => b,
         Err(e) => return fail(e, &id),
     };
@@ -35,15 +33,12 @@ pub async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, b
         Ok(r) => r,
         Err(e) => return fail(e.into(), &id),
     };
-    pipeline::chat(app, DIALECT, req, id).await
+    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), id).await
 }
 
 pub async fn embeddings(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let id = request_id();
-    if let Err(e) = auth::check(app.config.master_key.as_ref(), &headers) {
-        return fail(e, &id);
-    }
-    let bytes = match body::read(&headers, body, app.config.max_body_bytes).await {
+    let bytes = match admit(&app, &headers, body).await {
         Ok(b) => b,
         Err(e) => return fail(e, &id),
     };

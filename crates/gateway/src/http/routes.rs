@@ -10,7 +10,7 @@ use dialect::{ClientFacingError, Dialect, ErrorKind};
 use http::{header, HeaderValue, StatusCode};
 
 use super::errors::error_response;
-use super::openai;
+use super::{anthropic, openai};
 use crate::app::App;
 use crate::error::ErrorReply;
 
@@ -20,6 +20,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/embeddings", post(openai::embeddings))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{*id}", get(openai::get_model))
         .route("/health", get(health))

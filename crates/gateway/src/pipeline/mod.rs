@@ -17,7 +17,7 @@ use crate::error::{ErrorReply, UpstreamError};
 use crate::http::errors::error_response;
 use crate::routing::plan;
 use crate::telemetry::{Outcome, RequestFinished, UpstreamAttemptFinished};
-use crate::upstream::{send_chat, send_embeddings, ChatReply};
+use crate::upstream::{send_chat, send_embeddings, ChatReply, Forwarded};
 
 pub use stream::{ClientStream, Finalizer};
 
@@ -42,7 +42,13 @@ impl Served<'_> {
     }
 }
 
-pub async fn chat(app: Arc<App>, ingress: Dialect, req: ChatRequest, request_id: String) -> Response {
+pub async fn chat(
+    app: Arc<App>,
+    ingress: Dialect,
+    req: ChatRequest,
+    forwarded: Forwarded,
+    request_id: String,
+) -> Response {
     let started = Instant::now();
     let finished = |alias, provider, status: StatusCode, outcome| RequestFinished {
         request_id: &request_id,
@@ -65,7 +71,7 @@ pub async fn chat(app: Arc<App>, ingress: Dialect, req: ChatRequest, request_id:
     let mut last_error: Option<UpstreamError> = None;
     for (i, deployment) in plan.candidates.iter().enumerate() {
         let attempt_started = Instant::now();
-        let result = send_chat(&app.client, deployment, &req).await;
+        let result = send_chat(&app.client, deployment, &req, &forwarded).await;
         let outcome = result.as_ref().err().map_or(Outcome::Ok, UpstreamError::outcome);
         UpstreamAttemptFinished { provider: &deployment.provider.name, outcome, latency: attempt_started.elapsed() }
             .emit();

@@ -5,4 +5,4 @@ pub mod events;
 pub mod send;
 
 pub use events::EventSource;
-pub use send::{build_client, send_chat, send_embeddings, ChatReply};
+pub use send::{build_client, send_chat, send_embeddings, ChatReply, Forwarded};

@@ -29,6 +29,28 @@ pub fn build_client(timeouts: Timeouts) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// Client headers that travel on to the upstream when it speaks the same dialect.
+#[derive(Debug, Clone, Default)]
+pub struct Forwarded {
+    /// Anthropic beta flags (`anthropic-beta`), comma-separated as the client sent them.
+    pub anthropic_beta: Option<HeaderValue>,
+}
+
+impl Forwarded {
+    pub fn from_client(headers: &http::HeaderMap) -> Forwarded {
+        Forwarded { anthropic_beta: headers.get("anthropic-beta").cloned() }
+    }
+
+    fn apply(&self, provider: &Provider, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if provider.dialect == dialect::Dialect::Anthropic {
+            if let Some(beta) = &self.anthropic_beta {
+                req = req.header("anthropic-beta", beta);
+            }
+        }
+        req
+    }
+}
+
 pub enum ChatReply {
     Complete(ChatResponse),
     /// A stream past its commit point: `first` decoded, `rest` still on the wire.
@@ -44,6 +66,7 @@ async fn post(
     provider: &Provider,
     path: String,
     body: Vec<u8>,
+    forwarded: &Forwarded,
 ) -> Result<reqwest::Response, UpstreamError> {
     let mut req = client
         .post(format!("{}{path}", provider.base_url))
@@ -52,6 +75,7 @@ async fn post(
     for (k, v) in &provider.headers {
         req = req.header(k, v);
     }
+    req = forwarded.apply(provider, req);
     let resp = req.body(body).send().await.map_err(|e| classify(provider, e))?;
     if resp.status().is_success() {
         return Ok(resp);
@@ -117,12 +141,13 @@ pub async fn send_chat(
     client: &reqwest::Client,
     deployment: &Deployment,
     req: &ChatRequest,
+    forwarded: &Forwarded,
 ) -> Result<ChatReply, UpstreamError> {
     let provider: &Arc<Provider> = &deployment.provider;
     let egress = provider.dialect.egress();
     let body = egress.encode_request(req, &deployment.model, req.stream)?;
     let path = egress.path(&deployment.model, Operation::Chat { stream: req.stream });
-    let resp = post(client, provider, path, body).await?;
+    let resp = post(client, provider, path, body, forwarded).await?;
     if !req.stream {
         let bytes = read_body(provider, resp).await?;
         let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))?;
@@ -152,7 +177,7 @@ pub async fn send_embeddings(
     let egress = provider.dialect.egress();
     let body = egress.encode_embedding_request(req, &deployment.model)?;
     let path = egress.path(&deployment.model, Operation::Embeddings);
-    let resp = post(client, provider, path, body).await?;
+    let resp = post(client, provider, path, body, &Forwarded::default()).await?;
     let bytes = read_body(provider, resp).await?;
     egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))
 }

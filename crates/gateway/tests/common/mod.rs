@@ -2,6 +2,8 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
+pub mod scripted;
+
 use serde_json::Value;
 use testkit::{FakeUpstream, Gateway};
 

@@ -1,0 +1,65 @@
+//! Anthropic-dialect endpoints: `POST /v1/messages` and `POST /v1/messages/count_tokens`, so an
+//! unmodified Anthropic SDK can reach any configured provider.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use dialect::{ClientFacingError, Dialect, Ingress};
+use http::HeaderMap;
+use serde_json::{json, Value};
+
+use super::errors::error_response;
+use super::{admit, request_id};
+use crate::app::App;
+use crate::error::ErrorReply;
+use crate::pipeline;
+use crate::routing::estimate;
+use crate::upstream::Forwarded;
+
+const DIALECT: Dialect = Dialect::Anthropic;
+
+fn fail(err: ClientFacingError, request_id: &str) -> Response {
+    error_response(DIALECT, ErrorReply::from(err), request_id)
+}
+
+pub async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let id = request_id();
+    let bytes = match admit(&app, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return fail(e, &id),
+    };
+    let req = match dialect::anthropic::Anthropic.decode_request(&bytes) {
+        Ok(r) => r,
+        Err(e) => return fail(e.into(), &id),
+    };
+    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), id).await
+}
+
+/// Anthropic counts exactly; other providers cannot, so this is always the gateway's estimate
+/// (the same one routing and budgets use), whatever the model.
+pub async fn count_tokens(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let id = request_id();
+    let bytes = match admit(&app, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return fail(e, &id),
+    };
+    // A count request has no `max_tokens`; the Messages decoder requires one.
+    let mut value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return fail(dialect::DecodeError::Json(e.to_string()).into(), &id),
+    };
+    if let Some(obj) = value.as_object_mut() {
+        obj.entry("max_tokens").or_insert(json!(1));
+    }
+    let req = match dialect::anthropic::Anthropic.decode_request(value.to_string().as_bytes()) {
+        Ok(r) => r,
+        Err(e) => return fail(e.into(), &id),
+    };
+    if let Err(e) = crate::routing::plan(&app, &req.model) {
+        return fail(e, &id);
+    }
+    Json(json!({"input_tokens": estimate::prompt_tokens(&req)})).into_response()
+}
