@@ -25,9 +25,19 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
     for kind in ProviderKind::CLOUD {
         let Some(spec) = kind.env() else { continue };
         let Some(key) = env.var(spec.key_var) else { continue };
-        let base_url = env.var(spec.base_url_var).unwrap_or_else(|| kind.default_base_url().unwrap_or_default().into());
+        // Kinds without a default URL (Azure) need theirs in the environment.
+        let Some(base_url) = env.var(spec.base_url_var).or_else(|| kind.default_base_url().map(Into::into)) else {
+            continue;
+        };
         found.push(format!("{} at {} (from {})", kind.name(), base_url, spec.key_var));
-        providers.insert(kind.name().to_owned(), provider(kind, base_url, kind.auth(Secret::new(key))));
+        let mut p = provider(kind, base_url, kind.auth(Secret::new(key)));
+        if kind == ProviderKind::Azure {
+            // The variable the official OpenAI SDK's Azure client reads.
+            if let (Some(p), Some(v)) = (Arc::get_mut(&mut p), env.var("OPENAI_API_VERSION")) {
+                p.api_version = Some(v);
+            }
+        }
+        providers.insert(kind.name().to_owned(), p);
     }
 
     let mut aliases = BTreeMap::new();
@@ -76,6 +86,7 @@ fn provider(kind: ProviderKind, base_url: String, auth: Auth) -> Arc<Provider> {
         headers: super::resolve::default_headers(kind, &BTreeMap::new()),
         region: Some("local".into()).filter(|_| ProviderKind::LOCAL.contains(&kind)),
         model_patterns: kind.default_model_patterns().iter().map(|s| (*s).to_owned()).collect(),
+        api_version: None,
     })
 }
 

@@ -12,6 +12,8 @@ use super::{Auth, Secret};
 pub enum ProviderKind {
     Openai,
     Anthropic,
+    /// Azure OpenAI: `base_url` is the resource endpoint; deployments are the model names.
+    Azure,
     /// Any server that speaks OpenAI Chat Completions; `base_url` is required.
     OpenaiCompatible,
     Xai,
@@ -34,9 +36,10 @@ pub struct EnvSpec {
 }
 
 impl ProviderKind {
-    pub const CLOUD: [ProviderKind; 9] = [
+    pub const CLOUD: [ProviderKind; 10] = [
         ProviderKind::Openai,
         ProviderKind::Anthropic,
+        ProviderKind::Azure,
         ProviderKind::Xai,
         ProviderKind::Mistral,
         ProviderKind::Groq,
@@ -59,6 +62,7 @@ impl ProviderKind {
     pub fn auth(self, key: Secret) -> Auth {
         match self {
             ProviderKind::Anthropic => Auth::Header(HeaderName::from_static("x-api-key"), key),
+            ProviderKind::Azure => Auth::Header(HeaderName::from_static("api-key"), key),
             _ => Auth::Bearer(key),
         }
     }
@@ -75,6 +79,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Openai => "openai",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Azure => "azure",
             ProviderKind::OpenaiCompatible => "openai_compatible",
             ProviderKind::Xai => "xai",
             ProviderKind::Mistral => "mistral",
@@ -95,7 +100,7 @@ impl ProviderKind {
             ProviderKind::Openai => "https://api.openai.com/v1",
             // Without `/v1`, as the Anthropic SDKs write it (ANTHROPIC_BASE_URL).
             ProviderKind::Anthropic => "https://api.anthropic.com",
-            ProviderKind::OpenaiCompatible => return None,
+            ProviderKind::OpenaiCompatible | ProviderKind::Azure => return None,
             ProviderKind::Xai => "https://api.x.ai/v1",
             ProviderKind::Mistral => "https://api.mistral.ai/v1",
             ProviderKind::Groq => "https://api.groq.com/openai/v1",
@@ -115,6 +120,8 @@ impl ProviderKind {
         let (key_var, base_url_var) = match self {
             ProviderKind::Openai => ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
             ProviderKind::Anthropic => ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+            // The endpoint is required; discovery skips Azure without it.
+            ProviderKind::Azure => ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"),
             ProviderKind::Xai => ("XAI_API_KEY", "XAI_BASE_URL"),
             ProviderKind::Mistral => ("MISTRAL_API_KEY", "MISTRAL_BASE_URL"),
             ProviderKind::Groq => ("GROQ_API_KEY", "GROQ_BASE_URL"),

@@ -53,6 +53,8 @@ pub struct RawProvider {
     pub region: Option<String>,
     /// Model names this provider serves without an alias (`*` wildcards).
     pub models: Option<Vec<String>>,
+    /// Azure OpenAI only: the `api-version` query parameter, or `v1` for the versionless API.
+    pub api_version: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -46,9 +46,23 @@ pub struct Provider {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub region: Option<String>,
     pub model_patterns: Vec<String>,
+    /// Azure OpenAI's `api-version`; `v1` selects the versionless `/openai/v1` API.
+    pub api_version: Option<String>,
 }
 
+/// Azure's GA data-plane version, used when the config names none.
+pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
+
 impl Provider {
+    /// The full URL of one operation for one upstream model.
+    pub fn url(&self, model: &str, op: dialect::Operation) -> String {
+        let path = self.dialect.egress().path(model, op);
+        match self.kind {
+            ProviderKind::Azure => azure_url(&self.base_url, self.api_version.as_deref(), model, &path),
+            _ => format!("{}{path}", self.base_url),
+        }
+    }
+
     pub fn serves(&self, model: &str) -> bool {
         self.model_patterns.iter().any(|p| glob_match(p, model))
     }
@@ -283,6 +297,14 @@ fn resolve_provider(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problem
             _ => p.at(Some(rp.kind.span()), format!("provider `{name}`: header `{k}` is not a valid HTTP header")),
         }
     }
+    let api_version = match &rp.api_version {
+        Some(v) if kind != ProviderKind::Azure => {
+            p.at(Some(v.span()), format!("provider `{name}`: `api_version` applies only to kind `azure`"));
+            None
+        }
+        Some(v) => Some(v.get_ref().clone()),
+        None => None,
+    };
     let model_patterns = match &rp.models {
         Some(m) => m.clone(),
         None => kind.default_model_patterns().iter().map(|s| (*s).to_owned()).collect(),
@@ -296,7 +318,29 @@ fn resolve_provider(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problem
         headers,
         region: rp.region.clone(),
         model_patterns,
+        api_version,
     })
+}
+
+/// Azure's classic form puts the deployment in the path and requires `api-version`; the v1 form
+/// is OpenAI's own paths under `/openai/v1`, with the deployment as the body's `model`.
+fn azure_url(base: &str, version: Option<&str>, deployment: &str, path: &str) -> String {
+    if base.ends_with("/openai/v1") {
+        return format!("{base}{path}");
+    }
+    match version {
+        Some("v1") => format!("{base}/openai/v1{path}"),
+        v => {
+            let segment: String = deployment
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{base}/openai/deployments/{segment}{path}?api-version={}", v.unwrap_or(AZURE_DEFAULT_API_VERSION))
+        }
+    }
 }
 
 /// The kind's own headers, minus those the config sets itself.

@@ -64,13 +64,11 @@ pub enum ChatReply {
 async fn post(
     client: &reqwest::Client,
     provider: &Provider,
-    path: String,
+    url: String,
     body: Vec<u8>,
     forwarded: &Forwarded,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let mut req = client
-        .post(format!("{}{path}", provider.base_url))
-        .header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut req = client.post(url).header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     req = provider.auth.apply(req);
     for (k, v) in &provider.headers {
         req = req.header(k, v);
@@ -146,8 +144,8 @@ pub async fn send_chat(
     let provider: &Arc<Provider> = &deployment.provider;
     let egress = provider.dialect.egress();
     let body = egress.encode_request(req, &deployment.model, req.stream)?;
-    let path = egress.path(&deployment.model, Operation::Chat { stream: req.stream });
-    let resp = post(client, provider, path, body, forwarded).await?;
+    let url = provider.url(&deployment.model, Operation::Chat { stream: req.stream });
+    let resp = post(client, provider, url, body, forwarded).await?;
     if !req.stream {
         let bytes = read_body(provider, resp).await?;
         let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))?;
@@ -176,8 +174,8 @@ pub async fn send_embeddings(
     let provider = &deployment.provider;
     let egress = provider.dialect.egress();
     let body = egress.encode_embedding_request(req, &deployment.model)?;
-    let path = egress.path(&deployment.model, Operation::Embeddings);
-    let resp = post(client, provider, path, body, &Forwarded::default()).await?;
+    let url = provider.url(&deployment.model, Operation::Embeddings);
+    let resp = post(client, provider, url, body, &Forwarded::default()).await?;
     let bytes = read_body(provider, resp).await?;
     egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))
 }
