@@ -22,6 +22,8 @@ pub enum Dialect {
     OpenaiChat,
     /// Anthropic Messages (`POST /v1/messages`).
     Anthropic,
+    /// Anthropic Messages on Google Vertex AI (`rawPredict`), egress only.
+    AnthropicVertex,
 }
 
 impl Dialect {
@@ -29,6 +31,7 @@ impl Dialect {
         match self {
             Dialect::OpenaiChat => &openai::OpenAi,
             Dialect::Anthropic => &anthropic::Anthropic,
+            Dialect::AnthropicVertex => &anthropic::AnthropicVertex,
         }
     }
 
@@ -36,6 +39,16 @@ impl Dialect {
         match self {
             Dialect::OpenaiChat => Some(&openai::OpenAi),
             Dialect::Anthropic => Some(&anthropic::Anthropic),
+            Dialect::AnthropicVertex => None,
+        }
+    }
+
+    /// The dialect whose error and reply shapes this one shares (a cloud's variant of a
+    /// vendor's API answers in the vendor's shapes).
+    pub fn wire_family(self) -> Dialect {
+        match self {
+            Dialect::AnthropicVertex => Dialect::Anthropic,
+            other => other,
         }
     }
 
@@ -43,6 +56,7 @@ impl Dialect {
         match self {
             Dialect::OpenaiChat => "openai_chat",
             Dialect::Anthropic => "anthropic",
+            Dialect::AnthropicVertex => "anthropic_vertex",
         }
     }
 }

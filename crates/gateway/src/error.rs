@@ -39,6 +39,8 @@ pub enum UpstreamError {
     BadResponse { provider: Arc<str>, detail: String },
     #[error("`{provider}` broke off its stream before the first event: {detail}")]
     StreamBroken { provider: Arc<str>, detail: String },
+    #[error("could not get credentials for `{provider}`: {detail}")]
+    Credentials { provider: Arc<str>, detail: String },
     #[error(transparent)]
     Encode(#[from] EncodeError),
 }
@@ -48,7 +50,11 @@ impl UpstreamError {
     /// would be refused everywhere; an outage or a rate limit is local to one upstream.
     pub fn retryable(&self) -> bool {
         match self {
-            Self::Connect { .. } | Self::Timeout { .. } | Self::BadResponse { .. } | Self::StreamBroken { .. } => true,
+            Self::Connect { .. }
+            | Self::Timeout { .. }
+            | Self::BadResponse { .. }
+            | Self::StreamBroken { .. }
+            | Self::Credentials { .. } => true,
             Self::Status { status, .. } => {
                 status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS || status.as_u16() == 408
             }
@@ -59,7 +65,7 @@ impl UpstreamError {
 
     pub fn outcome(&self) -> Outcome {
         match self {
-            Self::Connect { .. } => Outcome::ConnectError,
+            Self::Connect { .. } | Self::Credentials { .. } => Outcome::ConnectError,
             Self::Timeout { .. } => Outcome::Timeout,
             Self::Status { .. } | Self::Encode(_) => Outcome::UpstreamError,
             Self::BadResponse { .. } => Outcome::BadResponse,
@@ -74,13 +80,16 @@ impl UpstreamError {
                 let mut err = ClientFacingError::new(ErrorKind::from_status(status), body.message).with_status(status);
                 err.param = body.param;
                 err.code = body.code;
-                if dialect == ingress {
+                if dialect.wire_family() == ingress.wire_family() {
                     err.upstream_type = body.error_type;
                 }
                 ErrorReply { error: err, headers }
             }
             Self::Encode(e) => ErrorReply::from(ClientFacingError::from(e)),
-            other @ (Self::Connect { .. } | Self::BadResponse { .. } | Self::StreamBroken { .. }) => {
+            other @ (Self::Connect { .. }
+            | Self::BadResponse { .. }
+            | Self::StreamBroken { .. }
+            | Self::Credentials { .. }) => {
                 ErrorReply::from(ClientFacingError::new(ErrorKind::Upstream, other.to_string()))
             }
             other @ Self::Timeout { .. } => {

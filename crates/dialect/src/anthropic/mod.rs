@@ -19,6 +19,7 @@ mod error;
 mod request;
 mod response;
 mod stream;
+mod vertex;
 mod wire;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ use crate::{
 };
 
 pub use error::{error_type_for, status_for};
+pub use vertex::{google_status_kind, AnthropicVertex, VERTEX_ANTHROPIC_VERSION};
 
 /// `max_tokens` sent when the client set no cap. Anthropic requires one; 4096 fits every Claude
 /// model's output limit. A thinking budget we derive is added on top.

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::cloud;
 use super::resolve::{Env, DEFAULT_LISTEN};
 use super::{Alias, Auth, Config, Deployment, Provider, ProviderKind, Secret, Timeouts};
+use crate::upstream::oauth::TokenSource;
 
 /// What discovery found, for the start-up banner.
 pub struct Discovery {
@@ -38,6 +40,11 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
             }
         }
         providers.insert(kind.name().to_owned(), p);
+    }
+
+    if let Some((p, line)) = discover_vertex(env) {
+        found.push(line);
+        providers.insert(p.name.to_string(), Arc::new(p));
     }
 
     let mut aliases = BTreeMap::new();
@@ -76,6 +83,27 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
     Discovery { config, found }
 }
 
+/// Vertex AI from Google's standard variables: a credentials file, a project (the file's own or
+/// `GOOGLE_CLOUD_PROJECT`) and a location (`GOOGLE_CLOUD_LOCATION` or `CLOUD_ML_REGION`,
+/// default `global`). A file that cannot be used is reported and skipped.
+fn discover_vertex(env: &(dyn Env + Sync)) -> Option<(Provider, String)> {
+    let path = env.var(cloud::GOOGLE_CREDENTIALS_VAR)?;
+    let json = std::fs::read_to_string(&path)
+        .map_err(|e| tracing::warn!("{}={path} cannot be read: {e}", cloud::GOOGLE_CREDENTIALS_VAR))
+        .ok()?;
+    let source = TokenSource::google_from_json(&json, None)
+        .map_err(|e| tracing::warn!("{}={path}: {e}", cloud::GOOGLE_CREDENTIALS_VAR))
+        .ok()?;
+    let Some(project) = cloud::project_of(&json).or_else(|| env.var("GOOGLE_CLOUD_PROJECT")) else {
+        tracing::warn!("found Google credentials but no project: set GOOGLE_CLOUD_PROJECT to use Vertex AI");
+        return None;
+    };
+    let location = env.var("GOOGLE_CLOUD_LOCATION").or_else(|| env.var("CLOUD_ML_REGION")).unwrap_or("global".into());
+    let p = cloud::vertex_provider("vertex", source, &project, &location, None, None, None);
+    let line = format!("vertex at {} (from {})", p.base_url, cloud::GOOGLE_CREDENTIALS_VAR);
+    Some((p, line))
+}
+
 fn provider(kind: ProviderKind, base_url: String, auth: Auth) -> Arc<Provider> {
     Arc::new(Provider {
         name: kind.name().into(),
@@ -103,7 +131,7 @@ struct ModelEntry {
 /// Asks a local server which models it serves; None when nothing answers.
 async fn list_models(base_url: &str, auth: &Auth) -> Option<Vec<String>> {
     let client = reqwest::Client::builder().timeout(PROBE_TIMEOUT).no_proxy().build().ok()?;
-    let req = auth.apply(client.get(format!("{}/models", base_url.trim_end_matches('/'))));
+    let req = auth.apply(&client, client.get(format!("{}/models", base_url.trim_end_matches('/')))).await.ok()?;
     let resp = req.send().await.ok()?.error_for_status().ok()?;
     let list: ModelList = resp.json().await.ok()?;
     Some(list.data.into_iter().map(|m| m.id).collect())

@@ -14,6 +14,8 @@ pub enum ProviderKind {
     Anthropic,
     /// Azure OpenAI: `base_url` is the resource endpoint; deployments are the model names.
     Azure,
+    /// Google Vertex AI: Gemini and Anthropic models, OAuth from a service account.
+    Vertex,
     /// Any server that speaks OpenAI Chat Completions; `base_url` is required.
     OpenaiCompatible,
     Xai,
@@ -54,6 +56,7 @@ impl ProviderKind {
     pub fn dialect(self) -> Dialect {
         match self {
             ProviderKind::Anthropic => Dialect::Anthropic,
+            ProviderKind::Vertex => Dialect::AnthropicVertex,
             _ => Dialect::OpenaiChat,
         }
     }
@@ -80,6 +83,7 @@ impl ProviderKind {
             ProviderKind::Openai => "openai",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Azure => "azure",
+            ProviderKind::Vertex => "vertex",
             ProviderKind::OpenaiCompatible => "openai_compatible",
             ProviderKind::Xai => "xai",
             ProviderKind::Mistral => "mistral",
@@ -100,7 +104,7 @@ impl ProviderKind {
             ProviderKind::Openai => "https://api.openai.com/v1",
             // Without `/v1`, as the Anthropic SDKs write it (ANTHROPIC_BASE_URL).
             ProviderKind::Anthropic => "https://api.anthropic.com",
-            ProviderKind::OpenaiCompatible | ProviderKind::Azure => return None,
+            ProviderKind::OpenaiCompatible | ProviderKind::Azure | ProviderKind::Vertex => return None,
             ProviderKind::Xai => "https://api.x.ai/v1",
             ProviderKind::Mistral => "https://api.mistral.ai/v1",
             ProviderKind::Groq => "https://api.groq.com/openai/v1",
@@ -133,7 +137,8 @@ impl ProviderKind {
             ProviderKind::Llamacpp => ("LLAMACPP_API_KEY", "LLAMACPP_BASE_URL"),
             ProviderKind::Vllm => ("VLLM_API_KEY", "VLLM_BASE_URL"),
             ProviderKind::Lmstudio => ("LMSTUDIO_API_KEY", "LMSTUDIO_BASE_URL"),
-            ProviderKind::OpenaiCompatible => return None,
+            // Vertex is found from Google's credentials variables, not a key (see discovery).
+            ProviderKind::OpenaiCompatible | ProviderKind::Vertex => return None,
         };
         Some(EnvSpec { key_var, base_url_var })
     }
@@ -147,6 +152,7 @@ impl ProviderKind {
                 &["gpt-*", "o1*", "o3*", "o4*", "chatgpt-*", "text-embedding-*", "codex-*", "computer-use-*"]
             }
             ProviderKind::Anthropic => &["claude-*"],
+            ProviderKind::Vertex => &["gemini-*", "claude-*"],
             ProviderKind::Xai => &["grok-*"],
             ProviderKind::Mistral => {
                 &["mistral-*", "codestral-*", "ministral-*", "pixtral-*", "magistral-*", "devstral-*", "open-mistral-*"]

@@ -55,6 +55,17 @@ pub struct RawProvider {
     pub models: Option<Vec<String>>,
     /// Azure OpenAI only: the `api-version` query parameter, or `v1` for the versionless API.
     pub api_version: Option<Spanned<String>>,
+    /// How to authenticate when a kind offers several ways: Azure `api_key` (default) or `entra`.
+    pub auth: Option<Spanned<String>>,
+    /// Vertex AI: the Google Cloud project (default: the credentials file's `project_id`).
+    pub project: Option<String>,
+    /// Vertex AI: the location, e.g. `us-east5`, `europe-west4`, `global` (default).
+    pub location: Option<String>,
+    /// Vertex AI: the environment variable holding the credentials file's path
+    /// (default `GOOGLE_APPLICATION_CREDENTIALS`).
+    pub credentials_env: Option<Spanned<String>>,
+    /// The OAuth token endpoint, when it is not the cloud's own (a proxy, a test).
+    pub token_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,6 +14,7 @@ use http::{HeaderName, HeaderValue};
 use super::provider_kind::glob_match;
 use super::raw::{RawConfig, RawProvider};
 use super::{ProviderKind, Secret};
+use crate::upstream::oauth::TokenSource;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 
@@ -54,9 +55,18 @@ pub struct Provider {
 pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
 
 impl Provider {
+    /// The dialect this provider speaks for one of its models: a cloud that hosts several
+    /// vendors' models (Vertex AI) speaks each vendor's own.
+    pub fn dialect_for(&self, model: &str) -> Dialect {
+        match self.kind {
+            ProviderKind::Vertex if model.starts_with("claude") => Dialect::AnthropicVertex,
+            _ => self.dialect,
+        }
+    }
+
     /// The full URL of one operation for one upstream model.
     pub fn url(&self, model: &str, op: dialect::Operation) -> String {
-        let path = self.dialect.egress().path(model, op);
+        let path = self.dialect_for(model).egress().path(model, op);
         match self.kind {
             ProviderKind::Azure => azure_url(&self.base_url, self.api_version.as_deref(), model, &path),
             _ => format!("{}{path}", self.base_url),
@@ -74,22 +84,30 @@ pub enum Auth {
     Bearer(Secret),
     /// The key in a header of its own, e.g. Anthropic's `x-api-key`.
     Header(HeaderName, Secret),
+    /// A bearer token from an OAuth token endpoint (Vertex AI, Entra ID), cached and refreshed.
+    OAuth(Arc<TokenSource>),
 }
 
 impl Auth {
     pub fn secret(&self) -> Option<&Secret> {
         match self {
-            Auth::None => None,
+            Auth::None | Auth::OAuth(_) => None,
             Auth::Bearer(s) | Auth::Header(_, s) => Some(s),
         }
     }
 
-    pub fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match self {
+    /// Adds the credentials to a request. Only OAuth may wait (for a token refresh).
+    pub async fn apply(
+        &self,
+        client: &reqwest::Client,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        Ok(match self {
             Auth::None => req,
             Auth::Bearer(key) => req.bearer_auth(key.expose()),
             Auth::Header(name, key) => req.header(name, key.expose()),
-        }
+            Auth::OAuth(source) => req.header(http::header::AUTHORIZATION, source.bearer(client).await?),
+        })
     }
 }
 
@@ -155,13 +173,13 @@ impl<const N: usize> Env for [(&str, &str); N] {
     }
 }
 
-struct Problems<'a> {
+pub(super) struct Problems<'a> {
     source: &'a str,
     list: Vec<Problem>,
 }
 
 impl Problems<'_> {
-    fn at(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+    pub(super) fn at(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
         let at = span.map(|s| line_col(self.source, s.start));
         self.list.push(Problem { at, message: message.into() });
     }
@@ -262,6 +280,9 @@ impl Config {
 
 fn resolve_provider(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problems<'_>) -> Option<Provider> {
     let kind = *rp.kind.get_ref();
+    if kind == ProviderKind::Vertex {
+        return super::cloud::vertex(name, rp, env, p);
+    }
     let base_url = match (&rp.base_url, kind.default_base_url()) {
         (Some(u), _) => {
             let url = u.get_ref().trim_end_matches('/').to_owned();
@@ -277,7 +298,9 @@ fn resolve_provider(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problem
             return None;
         }
     };
+    let entra = rp.auth.as_ref().filter(|a| a.get_ref() == "entra");
     let auth = match &rp.api_key_env {
+        _ if entra.is_some() && kind == ProviderKind::Azure => super::cloud::entra(name, rp, env, p)?,
         Some(var) => match env.var(var.get_ref()) {
             Some(key) => kind.auth(Secret::new(key)),
             None => {
@@ -295,6 +318,15 @@ fn resolve_provider(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problem
         match (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
             (Ok(k), Ok(v)) => headers.push((k, v)),
             _ => p.at(Some(rp.kind.span()), format!("provider `{name}`: header `{k}` is not a valid HTTP header")),
+        }
+    }
+    if let Some(a) = &rp.auth {
+        let ok = matches!((kind, a.get_ref().as_str()), (_, "api_key") | (ProviderKind::Azure, "entra"));
+        if !ok {
+            p.at(
+                Some(a.span()),
+                format!("provider `{name}`: `auth = \"{}\"` is not available for kind `{}`", a.get_ref(), kind.name()),
+            );
         }
     }
     let api_version = match &rp.api_version {

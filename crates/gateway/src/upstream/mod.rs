@@ -2,6 +2,7 @@
 //! pooled client, and reading the reply up to the stream's commit point.
 
 pub mod events;
+pub mod oauth;
 pub mod send;
 
 pub use events::EventSource;

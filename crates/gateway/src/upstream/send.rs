@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use dialect::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Operation, StreamEvent};
+use dialect::{ChatRequest, ChatResponse, Dialect, EmbeddingRequest, EmbeddingResponse, Operation, StreamEvent};
 use futures_util::StreamExt;
 use http::{HeaderName, HeaderValue};
 
@@ -41,8 +41,8 @@ impl Forwarded {
         Forwarded { anthropic_beta: headers.get("anthropic-beta").cloned() }
     }
 
-    fn apply(&self, provider: &Provider, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        if provider.dialect == dialect::Dialect::Anthropic {
+    fn apply(&self, dialect: Dialect, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if dialect.wire_family() == Dialect::Anthropic {
             if let Some(beta) = &self.anthropic_beta {
                 req = req.header("anthropic-beta", beta);
             }
@@ -64,21 +64,26 @@ pub enum ChatReply {
 async fn post(
     client: &reqwest::Client,
     provider: &Provider,
+    dialect: Dialect,
     url: String,
     body: Vec<u8>,
     forwarded: &Forwarded,
 ) -> Result<reqwest::Response, UpstreamError> {
     let mut req = client.post(url).header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    req = provider.auth.apply(req);
+    req = provider
+        .auth
+        .apply(client, req)
+        .await
+        .map_err(|detail| UpstreamError::Credentials { provider: provider.name.clone(), detail })?;
     for (k, v) in &provider.headers {
         req = req.header(k, v);
     }
-    req = forwarded.apply(provider, req);
+    req = forwarded.apply(dialect, req);
     let resp = req.body(body).send().await.map_err(|e| classify(provider, e))?;
     if resp.status().is_success() {
         return Ok(resp);
     }
-    Err(error_reply(provider, resp).await)
+    Err(error_reply(provider, dialect, resp).await)
 }
 
 fn classify(provider: &Provider, e: reqwest::Error) -> UpstreamError {
@@ -95,18 +100,18 @@ fn classify(provider: &Provider, e: reqwest::Error) -> UpstreamError {
     UpstreamError::Connect { provider: provider.name.clone(), detail }
 }
 
-async fn error_reply(provider: &Provider, resp: reqwest::Response) -> UpstreamError {
+async fn error_reply(provider: &Provider, dialect: Dialect, resp: reqwest::Response) -> UpstreamError {
     let status = resp.status();
     let headers: Vec<(HeaderName, HeaderValue)> = PASSTHROUGH_ERROR_HEADERS
         .iter()
         .filter_map(|name| resp.headers().get(*name).map(|v| (HeaderName::from_static(name), v.clone())))
         .collect();
     let body = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
-    let mut decoded = provider.dialect.egress().decode_error(status, &body);
+    let mut decoded = dialect.egress().decode_error(status, &body);
     if let Some(key) = provider.auth.secret() {
         redact(&mut decoded.message, key.expose());
     }
-    UpstreamError::Status { provider: provider.name.clone(), dialect: provider.dialect, status, body: decoded, headers }
+    UpstreamError::Status { provider: provider.name.clone(), dialect, status, body: decoded, headers }
 }
 
 /// Reads a body up to `cap` bytes; None when the connection fails.
@@ -142,10 +147,11 @@ pub async fn send_chat(
     forwarded: &Forwarded,
 ) -> Result<ChatReply, UpstreamError> {
     let provider: &Arc<Provider> = &deployment.provider;
-    let egress = provider.dialect.egress();
+    let dialect = provider.dialect_for(&deployment.model);
+    let egress = dialect.egress();
     let body = egress.encode_request(req, &deployment.model, req.stream)?;
     let url = provider.url(&deployment.model, Operation::Chat { stream: req.stream });
-    let resp = post(client, provider, url, body, forwarded).await?;
+    let resp = post(client, provider, dialect, url, body, forwarded).await?;
     if !req.stream {
         let bytes = read_body(provider, resp).await?;
         let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))?;
@@ -172,10 +178,11 @@ pub async fn send_embeddings(
     req: &EmbeddingRequest,
 ) -> Result<EmbeddingResponse, UpstreamError> {
     let provider = &deployment.provider;
-    let egress = provider.dialect.egress();
+    let dialect = provider.dialect_for(&deployment.model);
+    let egress = dialect.egress();
     let body = egress.encode_embedding_request(req, &deployment.model)?;
     let url = provider.url(&deployment.model, Operation::Embeddings);
-    let resp = post(client, provider, url, body, &Forwarded::default()).await?;
+    let resp = post(client, provider, dialect, url, body, &Forwarded::default()).await?;
     let bytes = read_body(provider, resp).await?;
     egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))
 }

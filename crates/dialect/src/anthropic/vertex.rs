@@ -1,0 +1,151 @@
+//! Anthropic models on Google Vertex AI: the Messages wire, with the model in the URL
+//! (`…/publishers/anthropic/models/{model}:rawPredict` or `:streamRawPredict`), no `model` in the
+//! body, and `anthropic_version: "vertex-2023-10-16"` instead of the header. Replies and streams
+//! are native Anthropic; platform errors (auth, quota) come in Google's error shape.
+
+use serde_json::Value;
+
+use super::Anthropic;
+use crate::{
+    ChatRequest, ChatResponse, DecodeError, Dialect, Egress, EmbeddingRequest, EmbeddingResponse, EncodeError,
+    ErrorKind, Framing, Operation, StreamDecoder, UpstreamErrorBody,
+};
+
+/// The body-level API version Vertex requires for Anthropic models.
+pub const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+
+pub struct AnthropicVertex;
+
+impl Egress for AnthropicVertex {
+    fn dialect(&self) -> Dialect {
+        Dialect::AnthropicVertex
+    }
+    fn framing(&self) -> Framing {
+        Framing::Sse
+    }
+    /// Relative to `…/v1/projects/{project}/locations/{location}`.
+    fn path(&self, model: &str, op: Operation) -> String {
+        let method = match op {
+            Operation::Chat { stream: true } => "streamRawPredict",
+            _ => "rawPredict",
+        };
+        format!("/publishers/anthropic/models/{model}:{method}")
+    }
+    fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
+        let body = Anthropic.encode_request(req, model, stream)?;
+        let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(&body) else {
+            return Ok(body); // unreachable: the encoder writes an object
+        };
+        obj.remove("model");
+        obj.insert("anthropic_version".into(), Value::String(VERTEX_ANTHROPIC_VERSION.into()));
+        Ok(serde_json::to_vec(&obj).unwrap_or(body))
+    }
+    fn decode_response(&self, body: &[u8]) -> Result<ChatResponse, DecodeError> {
+        Anthropic.decode_response(body)
+    }
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder + Send> {
+        Anthropic.stream_decoder()
+    }
+    fn decode_error(&self, status: http::StatusCode, body: &[u8]) -> UpstreamErrorBody {
+        google_error(body).unwrap_or_else(|| Anthropic.decode_error(status, body))
+    }
+    fn encode_embedding_request(&self, req: &EmbeddingRequest, model: &str) -> Result<Vec<u8>, EncodeError> {
+        Anthropic.encode_embedding_request(req, model)
+    }
+    fn decode_embedding_response(&self, body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
+        Anthropic.decode_embedding_response(body)
+    }
+}
+
+/// Google's platform error: `{"error":{"code":403,"message":"…","status":"PERMISSION_DENIED"}}`.
+/// None when the body is not in that shape (then it is Anthropic's own).
+fn google_error(body: &[u8]) -> Option<UpstreamErrorBody> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let err = value.get("error")?;
+    let status = err.get("status")?.as_str()?;
+    let message = err.get("message").and_then(Value::as_str).unwrap_or(status).to_owned();
+    let error_type = match google_status_kind(status) {
+        ErrorKind::InvalidRequest => "invalid_request_error",
+        ErrorKind::Authentication => "authentication_error",
+        ErrorKind::PermissionDenied => "permission_error",
+        ErrorKind::NotFound => "not_found_error",
+        ErrorKind::RateLimited => "rate_limit_error",
+        ErrorKind::Overloaded => "overloaded_error",
+        ErrorKind::Timeout => "timeout_error",
+        _ => "api_error",
+    };
+    Some(UpstreamErrorBody { message, error_type: Some(error_type.into()), code: Some(status.to_owned()), param: None })
+}
+
+/// Kinds of Google's canonical status names.
+pub fn google_status_kind(status: &str) -> ErrorKind {
+    match status {
+        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => ErrorKind::InvalidRequest,
+        "UNAUTHENTICATED" => ErrorKind::Authentication,
+        "PERMISSION_DENIED" => ErrorKind::PermissionDenied,
+        "NOT_FOUND" => ErrorKind::NotFound,
+        "RESOURCE_EXHAUSTED" => ErrorKind::RateLimited,
+        "UNAVAILABLE" => ErrorKind::Overloaded,
+        "DEADLINE_EXCEEDED" => ErrorKind::Timeout,
+        _ => ErrorKind::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Message, Part, Role};
+
+    fn request() -> ChatRequest {
+        ChatRequest {
+            model: "claude".into(),
+            system: vec![Part::text("Be brief.")],
+            messages: vec![Message {
+                role: Role::User,
+                content: vec![Part::text("Hi")],
+                name: None,
+                content_was_string: true,
+            }],
+            max_tokens: Some(100),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_body_has_no_model_and_carries_the_vertex_version() {
+        let body: Value = serde_json::from_slice(
+            &AnthropicVertex.encode_request(&request(), "claude-sonnet-4-5@20250929", true).unwrap(),
+        )
+        .unwrap();
+        assert!(body.get("model").is_none(), "{body}");
+        assert_eq!(body["anthropic_version"], VERTEX_ANTHROPIC_VERSION);
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["max_tokens"], 100);
+        assert_eq!(body["system"], "Be brief.");
+    }
+
+    #[test]
+    fn paths_name_the_model_and_the_method() {
+        let m = "claude-sonnet-4-5@20250929";
+        assert_eq!(
+            AnthropicVertex.path(m, Operation::Chat { stream: false }),
+            "/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict"
+        );
+        assert_eq!(
+            AnthropicVertex.path(m, Operation::Chat { stream: true }),
+            "/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict"
+        );
+    }
+
+    #[test]
+    fn google_platform_errors_and_anthropic_model_errors_both_decode() {
+        let google = br#"{"error":{"code":429,"message":"Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model","status":"RESOURCE_EXHAUSTED"}}"#;
+        let e = AnthropicVertex.decode_error(http::StatusCode::TOO_MANY_REQUESTS, google);
+        assert_eq!(e.error_type.as_deref(), Some("rate_limit_error"));
+        assert!(e.message.starts_with("Quota exceeded"));
+        let anthropic = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_vrtx_011"}"#;
+        let e = AnthropicVertex.decode_error(http::StatusCode::from_u16(529).unwrap(), anthropic);
+        assert_eq!(e.error_type.as_deref(), Some("overloaded_error"));
+        assert_eq!(e.message, "Overloaded");
+    }
+}
