@@ -3,6 +3,7 @@
 //! no config, no runtime.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod canonical;
 pub mod error;
 pub mod framing;
@@ -22,6 +23,8 @@ pub enum Dialect {
     OpenaiChat,
     /// Anthropic Messages (`POST /v1/messages`).
     Anthropic,
+    /// AWS Bedrock Runtime Converse (`POST /model/{model}/converse`); egress only.
+    Bedrock,
 }
 
 impl Dialect {
@@ -29,6 +32,7 @@ impl Dialect {
         match self {
             Dialect::OpenaiChat => &openai::OpenAi,
             Dialect::Anthropic => &anthropic::Anthropic,
+            Dialect::Bedrock => &bedrock::Bedrock,
         }
     }
 
@@ -36,6 +40,7 @@ impl Dialect {
         match self {
             Dialect::OpenaiChat => Some(&openai::OpenAi),
             Dialect::Anthropic => Some(&anthropic::Anthropic),
+            Dialect::Bedrock => None,
         }
     }
 
@@ -43,6 +48,7 @@ impl Dialect {
         match self {
             Dialect::OpenaiChat => "openai_chat",
             Dialect::Anthropic => "anthropic",
+            Dialect::Bedrock => "bedrock",
         }
     }
 }
