@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::Bedrock;
-use crate::framing::eventstream::{encode_event_frame, encode_exception_frame};
+use crate::framing::eventstream::{encode_error_frame, encode_event_frame, encode_exception_frame};
 use crate::openai::OpenAi;
 use crate::{
     ChatRequest, DecodeError, Dialect, Egress, EmbeddingInput, EmbeddingRequest, EncodeError, ErrorKind, Framing,
@@ -759,4 +759,17 @@ fn embeddings_refuse_what_the_models_cannot_take() {
     extra.extra_dialect = Some(Dialect::OpenaiChat);
     assert_eq!(refused(&extra, "amazon.titan-embed-text-v2:0"), "normalize");
     assert!(matches!(Bedrock.decode_embedding_response(br#"{"data":[]}"#), Err(DecodeError::Invalid { .. })));
+}
+
+#[test]
+fn a_protocol_error_message_ends_the_stream_with_an_upstream_error() {
+    let error_frame = encode_error_frame("InternalFailure", "stream reset");
+    let wire = [ev("messageStart", json!({"role": "assistant"})), error_frame].concat();
+    let events = decode_stream_in(&wire, 4).unwrap();
+    assert_eq!(
+        events[1],
+        StreamEvent::Error {
+            error: crate::StreamError { kind: ErrorKind::Upstream, message: "InternalFailure: stream reset".into() }
+        }
+    );
 }

@@ -148,6 +148,17 @@ pub fn encode_exception_frame(exception_type: &str, payload: &[u8]) -> Vec<u8> {
     encode(headers, payload)
 }
 
+/// One protocol-level `error` message (`:error-code`, `:error-message`, empty payload). For tests
+/// and fake upstreams.
+pub fn encode_error_frame(error_code: &str, error_message: &str) -> Vec<u8> {
+    let headers = vec![
+        string_header(":error-code", error_code),
+        string_header(":error-message", error_message),
+        string_header(":message-type", "error"),
+    ];
+    encode(headers, b"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
