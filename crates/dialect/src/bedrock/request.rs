@@ -22,6 +22,8 @@
 //!   `toolConfig`, and sending one would let the model call tools, so that case is refused;
 //! - tool calls in history with no tools declared: a stub `toolSpec` (empty object schema) is
 //!   sent per called name, because Converse rejects tool blocks without a `toolConfig`;
+//! - tool results: text parts go as `{text}` (never re-parsed into `{json}`, so the model sees
+//!   exactly what the tool returned), images as `{image}`; `is_error` → `status: error`;
 //! - left out, having no effect Converse could honour: `user` (Converse's `requestMetadata`
 //!   only labels invocation logs and restricts its characters), `parallel_tool_calls`, message
 //!   `name`, image `detail`, and reasoning without a signature (Bedrock accepts only reasoning
