@@ -3,6 +3,7 @@
 //! no config, no runtime.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod canonical;
 pub mod error;
 pub mod framing;
@@ -24,6 +25,8 @@ pub enum Dialect {
     Anthropic,
     /// Anthropic Messages on Google Vertex AI (`rawPredict`), egress only.
     AnthropicVertex,
+    /// AWS Bedrock Runtime Converse (`POST /model/{model}/converse`); egress only.
+    Bedrock,
 }
 
 impl Dialect {
@@ -32,6 +35,7 @@ impl Dialect {
             Dialect::OpenaiChat => &openai::OpenAi,
             Dialect::Anthropic => &anthropic::Anthropic,
             Dialect::AnthropicVertex => &anthropic::AnthropicVertex,
+            Dialect::Bedrock => &bedrock::Bedrock,
         }
     }
 
@@ -39,7 +43,7 @@ impl Dialect {
         match self {
             Dialect::OpenaiChat => Some(&openai::OpenAi),
             Dialect::Anthropic => Some(&anthropic::Anthropic),
-            Dialect::AnthropicVertex => None,
+            Dialect::AnthropicVertex | Dialect::Bedrock => None,
         }
     }
 
@@ -57,6 +61,7 @@ impl Dialect {
             Dialect::OpenaiChat => "openai_chat",
             Dialect::Anthropic => "anthropic",
             Dialect::AnthropicVertex => "anthropic_vertex",
+            Dialect::Bedrock => "bedrock",
         }
     }
 }

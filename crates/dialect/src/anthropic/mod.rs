@@ -113,13 +113,13 @@ fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Decode
 
 /// What a reasoning effort level asks of Anthropic thinking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EffortBudget {
+pub(crate) enum EffortBudget {
     Off,
     Budget(u64),
 }
 
 /// The thinking budget for an OpenAI-style `reasoning_effort`. None: not a level we know.
-fn budget_for_effort(effort: &str) -> Option<EffortBudget> {
+pub(crate) fn budget_for_effort(effort: &str) -> Option<EffortBudget> {
     Some(match effort {
         "none" => EffortBudget::Off,
         "minimal" => EffortBudget::Budget(MIN_THINKING_BUDGET),

@@ -225,7 +225,9 @@ impl EventDecoder {
 
 impl StreamDecoder for EventDecoder {
     fn feed(&mut self, frame: &Frame) -> Result<Vec<StreamEvent>, DecodeError> {
-        let Frame::Sse(ev) = frame;
+        let Frame::Sse(ev) = frame else {
+            return Err(DecodeError::Framing("Anthropic streams are server-sent events".into()));
+        };
         let data = ev.data.trim();
         if data.is_empty() || self.done {
             return Ok(Vec::new());

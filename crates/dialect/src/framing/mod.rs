@@ -1,7 +1,9 @@
 //! How a dialect's stream is cut into frames on the wire. Framing knows bytes, not JSON.
 
+pub mod eventstream;
 pub mod sse;
 
+pub use eventstream::{EventStreamMessage, EventStreamParser};
 pub use sse::{SseEvent, SseParser};
 
 use crate::DecodeError;
@@ -9,12 +11,15 @@ use crate::DecodeError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     Sse,
+    /// AWS `application/vnd.amazon.eventstream` binary messages (Bedrock).
+    EventStream,
 }
 
 impl Framing {
     pub fn deframer(self) -> Deframer {
         match self {
             Framing::Sse => Deframer::Sse(SseParser::new()),
+            Framing::EventStream => Deframer::EventStream(EventStreamParser::new()),
         }
     }
 }
@@ -23,12 +28,14 @@ impl Framing {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
     Sse(SseEvent),
+    EventStream(EventStreamMessage),
 }
 
 /// Cuts a byte stream into frames of one framing, keeping partial frames between chunks.
 #[derive(Debug)]
 pub enum Deframer {
     Sse(SseParser),
+    EventStream(EventStreamParser),
 }
 
 impl Deframer {
@@ -36,13 +43,16 @@ impl Deframer {
     pub fn feed_with(&mut self, chunk: &[u8], mut sink: impl FnMut(Frame)) -> Result<(), DecodeError> {
         match self {
             Deframer::Sse(p) => p.feed_with(chunk, |e| sink(Frame::Sse(e))),
+            Deframer::EventStream(p) => p.feed_with(chunk, |m| sink(Frame::EventStream(m))),
         }
     }
 
-    /// The stream ended: the last frame if the upstream did not terminate it.
+    /// The stream ended: the last frame if the upstream did not terminate it. Event-stream
+    /// messages are length-prefixed, so an unfinished one is an error instead.
     pub fn finish(&mut self) -> Result<Option<Frame>, DecodeError> {
         match self {
             Deframer::Sse(p) => Ok(p.finish().map(Frame::Sse)),
+            Deframer::EventStream(p) => p.finish().map(|()| None),
         }
     }
 }

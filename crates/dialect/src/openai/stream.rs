@@ -69,7 +69,9 @@ pub struct ChunkDecoder {
 
 impl StreamDecoder for ChunkDecoder {
     fn feed(&mut self, frame: &Frame) -> Result<Vec<StreamEvent>, DecodeError> {
-        let Frame::Sse(ev) = frame;
+        let Frame::Sse(ev) = frame else {
+            return Err(DecodeError::Framing("OpenAI streams are server-sent events".into()));
+        };
         let data = ev.data.trim();
         if data == "[DONE]" {
             self.done = true;
