@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test support fails loudly")]
 
 pub mod anthropic_wire;
+pub mod bedrock_wire;
 pub mod gateway;
 pub mod local_llm;
 pub mod openai_wire;

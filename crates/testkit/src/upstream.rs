@@ -98,6 +98,17 @@ impl Reply {
         Reply::Stream { status: 200, content_type: "text/event-stream".into(), events, end: StreamEnd::Close }
     }
 
+    /// An AWS event stream (`application/vnd.amazon.eventstream`): each frame one chunk.
+    pub fn event_stream(frames: impl IntoIterator<Item = Vec<u8>>) -> Reply {
+        let events = frames.into_iter().map(|f| (Duration::ZERO, Bytes::from(f))).collect();
+        Reply::Stream {
+            status: 200,
+            content_type: "application/vnd.amazon.eventstream".into(),
+            events,
+            end: StreamEnd::Close,
+        }
+    }
+
     pub fn ending(mut self, how: StreamEnd) -> Reply {
         if let Reply::Stream { end, .. } = &mut self {
             *end = how;

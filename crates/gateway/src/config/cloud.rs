@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::raw::RawProvider;
 use super::resolve::{default_headers, Env, Problems};
 use super::{Auth, Provider, ProviderKind, Secret};
+use crate::upstream::aws::AwsCredentials;
 use crate::upstream::oauth::{Grant, TokenSource, AZURE_COGNITIVE_SCOPE};
 
 pub const GOOGLE_CREDENTIALS_VAR: &str = "GOOGLE_APPLICATION_CREDENTIALS";
@@ -50,7 +51,9 @@ pub(super) fn vertex(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Proble
     };
     let location = rp.location.clone().unwrap_or_else(|| "global".into());
     let host = rp.base_url.as_ref().map(|u| u.get_ref().as_str());
-    Some(vertex_provider(name, source, &project, &location, host, rp.region.clone(), rp.models.clone()))
+    let mut provider = vertex_provider(name, source, &project, &location, host, rp.region.clone(), rp.models.clone());
+    provider.headers = configured_headers(name, ProviderKind::Vertex, rp, p);
+    Some(provider)
 }
 
 pub fn vertex_provider(
@@ -81,6 +84,78 @@ pub fn vertex_provider(
 pub fn project_of(credentials_json: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(credentials_json).ok()?;
     v.get("project_id").or_else(|| v.get("quota_project_id"))?.as_str().map(str::to_owned)
+}
+
+/// The kind's own headers plus the configured ones.
+fn configured_headers(
+    name: &str,
+    kind: ProviderKind,
+    rp: &RawProvider,
+    p: &mut Problems<'_>,
+) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    let mut headers = default_headers(kind, &rp.headers);
+    for (k, v) in &rp.headers {
+        match (http::HeaderName::try_from(k.as_str()), http::HeaderValue::try_from(v.as_str())) {
+            (Ok(k), Ok(v)) => headers.push((k, v)),
+            _ => p.at(Some(rp.kind.span()), format!("provider `{name}`: header `{k}` is not a valid HTTP header")),
+        }
+    }
+    headers
+}
+
+pub fn bedrock_base_url(region: &str) -> String {
+    format!("https://bedrock-runtime.{region}.amazonaws.com")
+}
+
+/// Bedrock: the AWS region (config `region`, else `AWS_REGION`/`AWS_DEFAULT_REGION`) picks the
+/// endpoint and signs the request; a Bedrock API key (`api_key_env`) replaces SigV4.
+pub(super) fn bedrock(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problems<'_>) -> Option<Provider> {
+    let kind = ProviderKind::Bedrock;
+    let Some(region) = rp.region.clone().or_else(|| aws_region(env)) else {
+        p.at(Some(rp.kind.span()), format!("provider `{name}`: set `region` (or AWS_REGION) for Bedrock"));
+        return None;
+    };
+    let auth = match &rp.api_key_env {
+        Some(var) => match env.var(var.get_ref()) {
+            Some(key) => Auth::Bearer(Secret::new(key)),
+            None => {
+                p.at(
+                    Some(var.span()),
+                    format!("provider `{name}`: environment variable `{}` is not set", var.get_ref()),
+                );
+                return None;
+            }
+        },
+        None => match AwsCredentials::load(env, rp.profile.as_deref()) {
+            Ok(c) => Auth::SigV4 { credentials: Arc::new(c), region: region.clone() },
+            Err(e) => {
+                p.at(Some(rp.kind.span()), format!("provider `{name}`: {e}"));
+                return None;
+            }
+        },
+    };
+    let base_url = rp
+        .base_url
+        .as_ref()
+        .map_or_else(|| bedrock_base_url(&region), |u| u.get_ref().trim_end_matches('/').to_owned());
+    Some(Provider {
+        name: name.into(),
+        kind,
+        dialect: kind.dialect(),
+        base_url,
+        auth,
+        headers: configured_headers(name, kind, rp, p),
+        region: Some(region),
+        model_patterns: rp
+            .models
+            .clone()
+            .unwrap_or_else(|| kind.default_model_patterns().iter().map(|s| (*s).to_owned()).collect()),
+        api_version: None,
+    })
+}
+
+pub fn aws_region(env: &dyn Env) -> Option<String> {
+    env.var("AWS_REGION").or_else(|| env.var("AWS_DEFAULT_REGION"))
 }
 
 /// Entra ID client credentials from azure-identity's standard variables.

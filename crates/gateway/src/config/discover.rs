@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::cloud;
 use super::resolve::{Env, DEFAULT_LISTEN};
 use super::{Alias, Auth, Config, Deployment, Provider, ProviderKind, Secret, Timeouts};
+use crate::upstream::aws::AwsCredentials;
 use crate::upstream::oauth::TokenSource;
 
 /// What discovery found, for the start-up banner.
@@ -42,6 +43,10 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         providers.insert(kind.name().to_owned(), p);
     }
 
+    if let Some((p, line)) = discover_bedrock(env) {
+        found.push(line);
+        providers.insert(p.name.to_string(), Arc::new(p));
+    }
     if let Some((p, line)) = discover_vertex(env) {
         found.push(line);
         providers.insert(p.name.to_string(), Arc::new(p));
@@ -81,6 +86,36 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         aliases,
     };
     Discovery { config, found }
+}
+
+/// Bedrock from AWS's standard variables: a region, and a Bedrock API key
+/// (`AWS_BEARER_TOKEN_BEDROCK`), access keys, or a named profile (`AWS_PROFILE`).
+fn discover_bedrock(env: &(dyn Env + Sync)) -> Option<(Provider, String)> {
+    let region = cloud::aws_region(env)?;
+    let (auth, from) = if let Some(key) = env.var("AWS_BEARER_TOKEN_BEDROCK") {
+        (Auth::Bearer(Secret::new(key)), "AWS_BEARER_TOKEN_BEDROCK".to_owned())
+    } else if env.var("AWS_ACCESS_KEY_ID").is_some() || env.var("AWS_PROFILE").is_some() {
+        let creds = AwsCredentials::load(env, None).map_err(|e| tracing::warn!("Bedrock: {e}")).ok()?;
+        let from = creds.source.clone();
+        (Auth::SigV4 { credentials: Arc::new(creds), region: region.clone() }, from)
+    } else {
+        return None;
+    };
+    let kind = ProviderKind::Bedrock;
+    let base_url = env.var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").unwrap_or_else(|| cloud::bedrock_base_url(&region));
+    let p = Provider {
+        name: "bedrock".into(),
+        kind,
+        dialect: kind.dialect(),
+        base_url: base_url.trim_end_matches('/').to_owned(),
+        auth,
+        headers: Vec::new(),
+        region: Some(region),
+        model_patterns: kind.default_model_patterns().iter().map(|s| (*s).to_owned()).collect(),
+        api_version: None,
+    };
+    let line = format!("bedrock at {} (from {from})", p.base_url);
+    Some((p, line))
 }
 
 /// Vertex AI from Google's standard variables: a credentials file, a project (the file's own or
@@ -131,8 +166,9 @@ struct ModelEntry {
 /// Asks a local server which models it serves; None when nothing answers.
 async fn list_models(base_url: &str, auth: &Auth) -> Option<Vec<String>> {
     let client = reqwest::Client::builder().timeout(PROBE_TIMEOUT).no_proxy().build().ok()?;
-    let req = auth.apply(&client, client.get(format!("{}/models", base_url.trim_end_matches('/')))).await.ok()?;
-    let resp = req.send().await.ok()?.error_for_status().ok()?;
+    let mut req = client.get(format!("{}/models", base_url.trim_end_matches('/'))).build().ok()?;
+    auth.authorize(&client, &mut req).await.ok()?;
+    let resp = client.execute(req).await.ok()?.error_for_status().ok()?;
     let list: ModelList = resp.json().await.ok()?;
     Some(list.data.into_iter().map(|m| m.id).collect())
 }

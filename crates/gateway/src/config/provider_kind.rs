@@ -16,6 +16,8 @@ pub enum ProviderKind {
     Azure,
     /// Google Vertex AI: Gemini and Anthropic models, OAuth from a service account.
     Vertex,
+    /// AWS Bedrock Runtime (Converse): SigV4 or a Bedrock API key; `region` picks the endpoint.
+    Bedrock,
     /// Any server that speaks OpenAI Chat Completions; `base_url` is required.
     OpenaiCompatible,
     Xai,
@@ -57,6 +59,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Anthropic => Dialect::Anthropic,
             ProviderKind::Vertex => Dialect::AnthropicVertex,
+            ProviderKind::Bedrock => Dialect::Bedrock,
             _ => Dialect::OpenaiChat,
         }
     }
@@ -84,6 +87,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Azure => "azure",
             ProviderKind::Vertex => "vertex",
+            ProviderKind::Bedrock => "bedrock",
             ProviderKind::OpenaiCompatible => "openai_compatible",
             ProviderKind::Xai => "xai",
             ProviderKind::Mistral => "mistral",
@@ -104,7 +108,9 @@ impl ProviderKind {
             ProviderKind::Openai => "https://api.openai.com/v1",
             // Without `/v1`, as the Anthropic SDKs write it (ANTHROPIC_BASE_URL).
             ProviderKind::Anthropic => "https://api.anthropic.com",
-            ProviderKind::OpenaiCompatible | ProviderKind::Azure | ProviderKind::Vertex => return None,
+            ProviderKind::OpenaiCompatible | ProviderKind::Azure | ProviderKind::Vertex | ProviderKind::Bedrock => {
+                return None
+            }
             ProviderKind::Xai => "https://api.x.ai/v1",
             ProviderKind::Mistral => "https://api.mistral.ai/v1",
             ProviderKind::Groq => "https://api.groq.com/openai/v1",
@@ -137,8 +143,8 @@ impl ProviderKind {
             ProviderKind::Llamacpp => ("LLAMACPP_API_KEY", "LLAMACPP_BASE_URL"),
             ProviderKind::Vllm => ("VLLM_API_KEY", "VLLM_BASE_URL"),
             ProviderKind::Lmstudio => ("LMSTUDIO_API_KEY", "LMSTUDIO_BASE_URL"),
-            // Vertex is found from Google's credentials variables, not a key (see discovery).
-            ProviderKind::OpenaiCompatible | ProviderKind::Vertex => return None,
+            // Vertex and Bedrock are found from their clouds' own variables (see discovery).
+            ProviderKind::OpenaiCompatible | ProviderKind::Vertex | ProviderKind::Bedrock => return None,
         };
         Some(EnvSpec { key_var, base_url_var })
     }
@@ -153,6 +159,28 @@ impl ProviderKind {
             }
             ProviderKind::Anthropic => &["claude-*"],
             ProviderKind::Vertex => &["gemini-*", "claude-*"],
+            // Bedrock ids name their vendor (`anthropic.…`), with a region prefix for
+            // cross-region inference profiles (`us.anthropic.…`), or are ARNs.
+            ProviderKind::Bedrock => &[
+                "anthropic.*",
+                "*.anthropic.*",
+                "amazon.*",
+                "*.amazon.*",
+                "meta.*",
+                "*.meta.*",
+                "mistral.*",
+                "*.mistral.*",
+                "cohere.*",
+                "*.cohere.*",
+                "deepseek.*",
+                "*.deepseek.*",
+                "ai21.*",
+                "writer.*",
+                "*.writer.*",
+                "openai.*",
+                "qwen.*",
+                "arn:aws:bedrock:*",
+            ],
             ProviderKind::Xai => &["grok-*"],
             ProviderKind::Mistral => {
                 &["mistral-*", "codestral-*", "ministral-*", "pixtral-*", "magistral-*", "devstral-*", "open-mistral-*"]

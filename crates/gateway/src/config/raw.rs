@@ -66,6 +66,9 @@ pub struct RawProvider {
     pub credentials_env: Option<Spanned<String>>,
     /// The OAuth token endpoint, when it is not the cloud's own (a proxy, a test).
     pub token_url: Option<String>,
+    /// Bedrock: the shared-credentials profile to sign with (default: the environment's keys,
+    /// then `AWS_PROFILE`, then `default`).
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,6 +14,7 @@ use http::{HeaderName, HeaderValue};
 use super::provider_kind::glob_match;
 use super::raw::{RawConfig, RawProvider};
 use super::{ProviderKind, Secret};
+use crate::upstream::aws::AwsCredentials;
 use crate::upstream::oauth::TokenSource;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
@@ -86,28 +87,45 @@ pub enum Auth {
     Header(HeaderName, Secret),
     /// A bearer token from an OAuth token endpoint (Vertex AI, Entra ID), cached and refreshed.
     OAuth(Arc<TokenSource>),
+    /// AWS Signature Version 4 over the whole request (Bedrock).
+    SigV4 {
+        credentials: Arc<AwsCredentials>,
+        region: String,
+    },
 }
 
 impl Auth {
     pub fn secret(&self) -> Option<&Secret> {
         match self {
             Auth::None | Auth::OAuth(_) => None,
+            Auth::SigV4 { credentials, .. } => Some(&credentials.secret_access_key),
             Auth::Bearer(s) | Auth::Header(_, s) => Some(s),
         }
     }
 
-    /// Adds the credentials to a request. Only OAuth may wait (for a token refresh).
-    pub async fn apply(
-        &self,
-        client: &reqwest::Client,
-        req: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, String> {
-        Ok(match self {
-            Auth::None => req,
-            Auth::Bearer(key) => req.bearer_auth(key.expose()),
-            Auth::Header(name, key) => req.header(name, key.expose()),
-            Auth::OAuth(source) => req.header(http::header::AUTHORIZATION, source.bearer(client).await?),
-        })
+    /// Adds the credentials to a finished request (SigV4 signs its body too). Only OAuth may
+    /// wait, for a token refresh.
+    pub async fn authorize(&self, client: &reqwest::Client, req: &mut reqwest::Request) -> Result<(), String> {
+        let header = |value: &str| {
+            let mut v =
+                HeaderValue::try_from(value).map_err(|_| "the credential is not a valid header value".to_owned())?;
+            v.set_sensitive(true);
+            Ok::<_, String>(v)
+        };
+        match self {
+            Auth::None => {}
+            Auth::Bearer(key) => {
+                req.headers_mut().insert(http::header::AUTHORIZATION, header(&format!("Bearer {}", key.expose()))?);
+            }
+            Auth::Header(name, key) => {
+                req.headers_mut().insert(name.clone(), header(key.expose())?);
+            }
+            Auth::OAuth(source) => {
+                req.headers_mut().insert(http::header::AUTHORIZATION, source.bearer(client).await?);
+            }
+            Auth::SigV4 { credentials, region } => credentials.sign(region, req)?,
+        }
+        Ok(())
     }
 }
 
@@ -282,6 +300,9 @@ fn resolve_provider(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problem
     let kind = *rp.kind.get_ref();
     if kind == ProviderKind::Vertex {
         return super::cloud::vertex(name, rp, env, p);
+    }
+    if kind == ProviderKind::Bedrock {
+        return super::cloud::bedrock(name, rp, env, p);
     }
     let base_url = match (&rp.base_url, kind.default_base_url()) {
         (Some(u), _) => {

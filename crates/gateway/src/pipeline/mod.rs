@@ -77,14 +77,20 @@ pub async fn chat(
             .emit();
         let served = Served { request_id: &request_id, deployment, attempts: i + 1 };
         match result {
-            Ok(ChatReply::Complete(resp)) => {
+            Ok(ChatReply::Complete(mut resp)) => {
+                fill_identity(&mut resp.id, &mut resp.model, &request_id, deployment);
                 let body = ingress_of(ingress).encode_response(&resp);
                 let mut record = finished(&plan.alias, &deployment.provider.name, StatusCode::OK, Outcome::Ok);
                 record.usage = resp.usage;
                 record.emit();
                 return json_response(StatusCode::OK, body, &served);
             }
-            Ok(ChatReply::Stream { first, rest, first_event_at }) => {
+            Ok(ChatReply::Stream { mut first, rest, first_event_at }) => {
+                for event in &mut first {
+                    if let dialect::StreamEvent::Start { id, model, .. } = event {
+                        fill_identity(id, model, &request_id, deployment);
+                    }
+                }
                 let meta = ResponseMeta { include_usage: req.stream_include_usage };
                 let finalizer = Finalizer::new(
                     request_id.clone(),
@@ -161,6 +167,16 @@ pub async fn embeddings(app: Arc<App>, ingress: Dialect, req: EmbeddingRequest, 
         None => ErrorReply::from(dialect::ClientFacingError::new(dialect::ErrorKind::NotFound, "no deployments")),
     };
     error_response(ingress, reply, &request_id)
+}
+
+/// Some providers (Bedrock) name neither the reply nor the model; clients expect both.
+fn fill_identity(id: &mut String, model: &mut String, request_id: &str, deployment: &Deployment) {
+    if id.is_empty() {
+        request_id.clone_into(id);
+    }
+    if model.is_empty() {
+        model.push_str(&deployment.model);
+    }
 }
 
 pub fn ingress_of(d: Dialect) -> &'static dyn dialect::Ingress {

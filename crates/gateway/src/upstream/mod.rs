@@ -1,6 +1,7 @@
 //! Talking to upstreams: building the HTTP request for a deployment, sending it on the shared
 //! pooled client, and reading the reply up to the stream's commit point.
 
+pub mod aws;
 pub mod events;
 pub mod oauth;
 pub mod send;

@@ -70,16 +70,18 @@ async fn post(
     forwarded: &Forwarded,
 ) -> Result<reqwest::Response, UpstreamError> {
     let mut req = client.post(url).header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    req = provider
-        .auth
-        .apply(client, req)
-        .await
-        .map_err(|detail| UpstreamError::Credentials { provider: provider.name.clone(), detail })?;
     for (k, v) in &provider.headers {
         req = req.header(k, v);
     }
     req = forwarded.apply(dialect, req);
-    let resp = req.body(body).send().await.map_err(|e| classify(provider, e))?;
+    let mut req = req.body(body).build().map_err(|e| classify(provider, e))?;
+    // Last, so a signature (SigV4) covers every header and the body.
+    provider
+        .auth
+        .authorize(client, &mut req)
+        .await
+        .map_err(|detail| UpstreamError::Credentials { provider: provider.name.clone(), detail })?;
+    let resp = client.execute(req).await.map_err(|e| classify(provider, e))?;
     if resp.status().is_success() {
         return Ok(resp);
     }
