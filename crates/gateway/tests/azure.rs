@@ -167,3 +167,54 @@ async fn zero_config_finds_azure_from_its_sdk_variables() {
     assert_eq!(got.uri, "/openai/deployments/team-gpt4o/chat/completions?api-version=2025-04-01-preview");
     assert_eq!(got.header("api-key"), Some(AZURE_KEY));
 }
+
+#[tokio::test]
+async fn entra_id_client_credentials_replace_the_api_key() {
+    let up = FakeUpstream::start(|req: &testkit::Received| {
+        if req.uri.starts_with("/tenant-42/oauth2/v2.0/token") {
+            Reply::json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "eyJ0eXAi.entra.token"}))
+        } else {
+            Reply::json(wire::completion("gpt-4o-2024-11-20", "ok"))
+        }
+    })
+    .await;
+    let toml = format!(
+        r#"
+[providers.az]
+kind = "azure"
+base_url = "{0}"
+auth = "entra"
+[models.gpt4o]
+deployments = [{{ provider = "az", model = "prod-gpt4o" }}]
+"#,
+        up.url()
+    );
+    let authority = up.url();
+    let env = [
+        ("AZURE_TENANT_ID", "tenant-42"),
+        ("AZURE_CLIENT_ID", "app-id-1"),
+        ("AZURE_CLIENT_SECRET", "app-secret-1"),
+        ("AZURE_AUTHORITY_HOST", authority.as_str()),
+    ];
+    let gw = Gateway::start_with_env(&toml, &env).await;
+    for _ in 0..2 {
+        let resp = client()
+            .post(gw.url("/v1/chat/completions"))
+            .json(&json!({"model": "gpt4o", "messages": user("hi")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let received = up.received();
+    assert_eq!(received.len(), 3, "one token request, then two calls with the cached token");
+    let form = String::from_utf8(received[0].body.to_vec()).unwrap();
+    assert_eq!(
+        form,
+        "grant_type=client_credentials&client_id=app-id-1&client_secret=app-secret-1&scope=https%3A%2F%2Fcognitiveservices.azure.com%2F.default"
+    );
+    for call in &received[1..] {
+        assert_eq!(call.header("authorization"), Some("Bearer eyJ0eXAi.entra.token"));
+        assert_eq!(call.header("api-key"), None);
+    }
+}
