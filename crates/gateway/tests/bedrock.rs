@@ -52,6 +52,7 @@ async fn converse_requests_are_sigv4_signed_for_bedrock_and_answers_get_an_id_an
     assert_eq!(body["choices"][0]["message"]["content"], "Bonjour.");
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert_eq!(body["model"], PROFILE_ID, "Bedrock names no model: the deployment's is used");
+    assert!(body["created"].as_u64().unwrap() > 1_700_000_000, "a real timestamp: {body}");
     assert_eq!(body["id"], format!("chatcmpl-{}", headers["x-request-id"].to_str().unwrap()));
     assert_eq!(body["usage"]["prompt_tokens_details"]["cached_tokens"], 1000, "{body}");
 

@@ -78,7 +78,7 @@ pub async fn chat(
         let served = Served { request_id: &request_id, deployment, attempts: i + 1 };
         match result {
             Ok(ChatReply::Complete(mut resp)) => {
-                fill_identity(&mut resp.id, &mut resp.model, &request_id, deployment);
+                fill_identity(&mut resp.id, &mut resp.model, &mut resp.created, &request_id, deployment);
                 let body = ingress_of(ingress).encode_response(&resp);
                 let mut record = finished(&plan.alias, &deployment.provider.name, StatusCode::OK, Outcome::Ok);
                 record.usage = resp.usage;
@@ -87,8 +87,8 @@ pub async fn chat(
             }
             Ok(ChatReply::Stream { mut first, rest, first_event_at }) => {
                 for event in &mut first {
-                    if let dialect::StreamEvent::Start { id, model, .. } = event {
-                        fill_identity(id, model, &request_id, deployment);
+                    if let dialect::StreamEvent::Start { id, model, created, .. } = event {
+                        fill_identity(id, model, created, &request_id, deployment);
                     }
                 }
                 let meta = ResponseMeta { include_usage: req.stream_include_usage };
@@ -169,8 +169,12 @@ pub async fn embeddings(app: Arc<App>, ingress: Dialect, req: EmbeddingRequest, 
     error_response(ingress, reply, &request_id)
 }
 
-/// Some providers (Bedrock) name neither the reply nor the model; clients expect both.
-fn fill_identity(id: &mut String, model: &mut String, request_id: &str, deployment: &Deployment) {
+/// Some providers name neither the reply nor the model (Bedrock) or give no time (Anthropic,
+/// Bedrock); clients expect all three.
+fn fill_identity(id: &mut String, model: &mut String, created: &mut u64, request_id: &str, deployment: &Deployment) {
+    if *created == 0 {
+        *created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    }
     if id.is_empty() {
         request_id.clone_into(id);
     }
