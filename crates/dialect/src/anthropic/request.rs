@@ -545,7 +545,7 @@ fn encode_thinking(req: &ChatRequest, same_dialect: Option<Value>) -> Result<(Op
     let budget = match (req.reasoning_budget_tokens, req.reasoning_effort.as_deref()) {
         (Some(budget), _) => {
             // An explicit budget is the client's own; Anthropic validates it.
-            let max_tokens = req.max_tokens.unwrap_or(budget + DEFAULT_MAX_TOKENS);
+            let max_tokens = req.max_tokens.unwrap_or(budget.saturating_add(DEFAULT_MAX_TOKENS));
             return Ok((Some(json!({"type": "enabled", "budget_tokens": budget})), max_tokens));
         }
         (None, None) => return Ok((None, req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS))),
@@ -561,7 +561,10 @@ fn encode_thinking(req: &ChatRequest, same_dialect: Option<Value>) -> Result<(Op
         },
     };
     let Some(max_tokens) = req.max_tokens else {
-        return Ok((Some(json!({"type": "enabled", "budget_tokens": budget})), budget + DEFAULT_MAX_TOKENS));
+        return Ok((
+            Some(json!({"type": "enabled", "budget_tokens": budget})),
+            budget.saturating_add(DEFAULT_MAX_TOKENS),
+        ));
     };
     // OpenAI's cap covers reasoning and answer alike; Anthropic needs the budget below the cap.
     let budget = budget.min(max_tokens.saturating_sub(1));

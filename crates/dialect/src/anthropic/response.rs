@@ -84,7 +84,11 @@ pub fn decode_usage(u: &InUsage) -> Usage {
     let cache_write = u.cache_creation_input_tokens;
     let cache_read = u.cache_read_input_tokens;
     Usage {
-        input_tokens: u.input_tokens.unwrap_or(0) + cache_write.unwrap_or(0) + cache_read.unwrap_or(0),
+        input_tokens: u
+            .input_tokens
+            .unwrap_or(0)
+            .saturating_add(cache_write.unwrap_or(0))
+            .saturating_add(cache_read.unwrap_or(0)),
         output_tokens: u.output_tokens.unwrap_or(0),
         cached_input_tokens: cache_read,
         cache_write_tokens: cache_write,

@@ -118,7 +118,7 @@ fn refuse_inexpressible(req: &ChatRequest) -> Result<(), EncodeError> {
 fn encode_thinking(req: &ChatRequest) -> Result<(Option<Value>, Option<u64>), EncodeError> {
     let thinking = |budget: u64| Some(json!({"type": "enabled", "budget_tokens": budget}));
     if let Some(budget) = req.reasoning_budget_tokens {
-        return Ok((thinking(budget), Some(req.max_tokens.unwrap_or(budget + DEFAULT_MAX_TOKENS))));
+        return Ok((thinking(budget), Some(req.max_tokens.unwrap_or(budget.saturating_add(DEFAULT_MAX_TOKENS)))));
     }
     let Some(effort) = req.reasoning_effort.as_deref() else {
         return Ok((None, req.max_tokens));
@@ -134,7 +134,7 @@ fn encode_thinking(req: &ChatRequest) -> Result<(Option<Value>, Option<u64>), En
         }
     };
     let Some(max_tokens) = req.max_tokens else {
-        return Ok((thinking(budget), Some(budget + DEFAULT_MAX_TOKENS)));
+        return Ok((thinking(budget), Some(budget.saturating_add(DEFAULT_MAX_TOKENS))));
     };
     let budget = budget.min(max_tokens.saturating_sub(1));
     if budget < MIN_THINKING_BUDGET {

@@ -80,7 +80,7 @@ pub fn decode_usage(u: &InUsage) -> Usage {
     let read = u.cache_read_input_tokens;
     let write = u.cache_write_input_tokens;
     Usage {
-        input_tokens: u.input_tokens.unwrap_or(0) + read.unwrap_or(0) + write.unwrap_or(0),
+        input_tokens: u.input_tokens.unwrap_or(0).saturating_add(read.unwrap_or(0)).saturating_add(write.unwrap_or(0)),
         output_tokens: u.output_tokens.unwrap_or(0),
         cached_input_tokens: read,
         cache_write_tokens: write,
