@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
 pub mod scripted;
+pub mod tool_turns;
 
 use serde_json::Value;
 use testkit::{FakeUpstream, Gateway};
