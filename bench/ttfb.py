@@ -96,7 +96,7 @@ def one_request(conn: Conn, request: bytes) -> tuple[float, float, float]:
         if t_first is None and b"data:" in body:
             t_first = now
         if chunked:
-            done = body.endswith(b"\r\n0\r\n\r\n") and b"[DONE]" in body
+            done = body.endswith(b"\r\n0\r\n\r\n")  # the last chunk of any SSE dialect
         elif content_length is not None:
             done = len(body) >= content_length
         else:
@@ -121,6 +121,7 @@ def main() -> int:
                     help="delay between connections' starts (default: median warm-up stream time / concurrency)")
     ap.add_argument("--header", action="append", default=[], help="extra 'Name: value' header")
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--model", default=None, help="override the body's model")
     args = ap.parse_args()
 
     url = urllib.parse.urlsplit(args.url)
@@ -129,7 +130,10 @@ def main() -> int:
     with open(args.body, "rb") as f:
         req = json.loads(f.read())
     req["stream"] = True
-    req["stream_options"] = {"include_usage": True}
+    if args.model:
+        req["model"] = args.model
+    if not path.endswith("/messages"):  # Anthropic's API has no stream_options
+        req["stream_options"] = {"include_usage": True}
     body = json.dumps(req, separators=(",", ":")).encode()
     head = [
         f"POST {path} HTTP/1.1",

@@ -7,6 +7,10 @@
 //!   once; `--chunk-delay-ms N` waits N ms before each following event.
 //! - otherwise: a fixed ~660-byte `chat.completion` JSON with usage.
 //!
+//! `POST /v1/messages`: the same answer in Anthropic's Messages format (a message,
+//! or with `"stream": true` the Anthropic SSE event sequence, paced the same way),
+//! for measuring cross-dialect translation.
+//!
 //! Also `GET /health` and `GET /v1/models`; anything else is a 404 in
 //! OpenAI's error shape. One thread, `TCP_NODELAY` on accepted sockets.
 //!
@@ -60,6 +64,33 @@ fn sse_events() -> Vec<Bytes> {
         r#","usage":{"prompt_tokens":42,"completion_tokens":7,"total_tokens":49,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}"#,
     ));
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    events
+}
+
+const MESSAGE: &str = r#"{"id":"msg_01BENCH000000000000000001","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[{"type":"text","text":"The capital of France is Paris, known for its food and the Eiffel Tower."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":42,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":18,"service_tier":"standard"}}"#;
+
+fn anthropic_events() -> Vec<Bytes> {
+    let event = |name: &str, data: String| Bytes::from(format!("event: {name}\ndata: {data}\n\n"));
+    let mut events = vec![event(
+        "message_start",
+        r#"{"type":"message_start","message":{"id":"msg_01BENCH000000000000000002","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":42,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1,"service_tier":"standard"}}}"#.into(),
+    )];
+    events.push(event(
+        "content_block_start",
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#.into(),
+    ));
+    for d in DELTAS {
+        events.push(event(
+            "content_block_delta",
+            format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{d}"}}}}"#),
+        ));
+    }
+    events.push(event("content_block_stop", r#"{"type":"content_block_stop","index":0}"#.into()));
+    events.push(event(
+        "message_delta",
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":7}}"#.into(),
+    ));
+    events.push(event("message_stop", r#"{"type":"message_stop"}"#.into()));
     events
 }
 
@@ -154,7 +185,17 @@ struct State {
     models: Bytes,
     not_found: Bytes,
     events: Arc<Vec<Bytes>>,
+    message: Bytes,
+    anthropic_events: Arc<Vec<Bytes>>,
     delay: Duration,
+}
+
+fn sse(events: &Arc<Vec<Bytes>>, delay: Duration) -> Response<Reply> {
+    let mut resp = Response::new(Reply::Sse(SseBody { events: events.clone(), next: 0, delay, sleep: None }));
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 fn json(status: StatusCode, body: Bytes) -> Response<Reply> {
@@ -174,18 +215,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Re
     let resp = match (&parts.method, parts.uri.path()) {
         (&Method::POST, "/v1/chat/completions") => {
             if wants_stream(&body) {
-                let mut resp = Response::new(Reply::Sse(SseBody {
-                    events: state.events.clone(),
-                    next: 0,
-                    delay: state.delay,
-                    sleep: None,
-                }));
-                let h = resp.headers_mut();
-                h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
-                h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                resp
+                sse(&state.events, state.delay)
             } else {
                 json(StatusCode::OK, state.completion.clone())
+            }
+        }
+        (&Method::POST, "/v1/messages") => {
+            if wants_stream(&body) {
+                sse(&state.anthropic_events, state.delay)
+            } else {
+                json(StatusCode::OK, state.message.clone())
             }
         }
         (&Method::GET, "/health") => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
@@ -256,6 +295,8 @@ async fn serve(args: Args) -> std::io::Result<()> {
         models: Bytes::from_static(MODELS.as_bytes()),
         not_found: Bytes::from_static(NOT_FOUND.as_bytes()),
         events: Arc::new(sse_events()),
+        message: Bytes::from_static(MESSAGE.as_bytes()),
+        anthropic_events: Arc::new(anthropic_events()),
         delay: Duration::from_millis(args.chunk_delay_ms),
     });
     println!(
