@@ -7,6 +7,7 @@ pub mod bedrock;
 pub mod canonical;
 pub mod error;
 pub mod framing;
+pub mod gemini;
 pub mod openai;
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ pub enum Dialect {
     AnthropicVertex,
     /// AWS Bedrock Runtime Converse (`POST /model/{model}/converse`); egress only.
     Bedrock,
+    /// Google Gemini `generateContent` (Gemini API and Vertex AI); egress only.
+    Gemini,
 }
 
 impl Dialect {
@@ -36,6 +39,7 @@ impl Dialect {
             Dialect::Anthropic => &anthropic::Anthropic,
             Dialect::AnthropicVertex => &anthropic::AnthropicVertex,
             Dialect::Bedrock => &bedrock::Bedrock,
+            Dialect::Gemini => &gemini::Gemini,
         }
     }
 
@@ -43,7 +47,7 @@ impl Dialect {
         match self {
             Dialect::OpenaiChat => Some(&openai::OpenAi),
             Dialect::Anthropic => Some(&anthropic::Anthropic),
-            Dialect::AnthropicVertex | Dialect::Bedrock => None,
+            Dialect::AnthropicVertex | Dialect::Bedrock | Dialect::Gemini => None,
         }
     }
 
@@ -62,6 +66,7 @@ impl Dialect {
             Dialect::Anthropic => "anthropic",
             Dialect::AnthropicVertex => "anthropic_vertex",
             Dialect::Bedrock => "bedrock",
+            Dialect::Gemini => "gemini",
         }
     }
 }

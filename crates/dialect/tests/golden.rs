@@ -24,6 +24,7 @@ fn dialect_named(name: &str) -> Dialect {
         "anthropic" => Dialect::Anthropic,
         "anthropic_vertex" => Dialect::AnthropicVertex,
         "bedrock" => Dialect::Bedrock,
+        "gemini" => Dialect::Gemini,
         other => panic!("fixtures/golden/{other}: unknown dialect directory"),
     }
 }

@@ -12,7 +12,8 @@ use dialect::{Dialect, Frame};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const DIALECTS: [Dialect; 4] = [Dialect::OpenaiChat, Dialect::Anthropic, Dialect::AnthropicVertex, Dialect::Bedrock];
+const DIALECTS: [Dialect; 5] =
+    [Dialect::OpenaiChat, Dialect::Anthropic, Dialect::AnthropicVertex, Dialect::Bedrock, Dialect::Gemini];
 
 /// Every fixture payload, plus client requests in both ingress dialects.
 fn seeds() -> Vec<Vec<u8>> {

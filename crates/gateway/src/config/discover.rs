@@ -27,12 +27,18 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
     let mut found = Vec::new();
     for kind in ProviderKind::CLOUD {
         let Some(spec) = kind.env() else { continue };
-        let Some(key) = env.var(spec.key_var) else { continue };
+        // The Gemini SDKs also read GOOGLE_API_KEY.
+        let fallback = (kind == ProviderKind::Gemini).then_some("GOOGLE_API_KEY");
+        let Some((key, from)) =
+            std::iter::once(spec.key_var).chain(fallback).find_map(|var| env.var(var).map(|k| (k, var)))
+        else {
+            continue;
+        };
         // Kinds without a default URL (Azure) need theirs in the environment.
         let Some(base_url) = env.var(spec.base_url_var).or_else(|| kind.default_base_url().map(Into::into)) else {
             continue;
         };
-        found.push(format!("{} at {} (from {})", kind.name(), base_url, spec.key_var));
+        found.push(format!("{} at {} (from {from})", kind.name(), base_url));
         let mut p = provider(kind, base_url, kind.auth(Secret::new(key)));
         if kind == ProviderKind::Azure {
             // The variable the official OpenAI SDK's Azure client reads.

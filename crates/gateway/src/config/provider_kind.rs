@@ -14,6 +14,8 @@ pub enum ProviderKind {
     Anthropic,
     /// Azure OpenAI: `base_url` is the resource endpoint; deployments are the model names.
     Azure,
+    /// The Google Gemini API (AI Studio keys).
+    Gemini,
     /// Google Vertex AI: Gemini and Anthropic models, OAuth from a service account.
     Vertex,
     /// AWS Bedrock Runtime (Converse): SigV4 or a Bedrock API key; `region` picks the endpoint.
@@ -40,10 +42,11 @@ pub struct EnvSpec {
 }
 
 impl ProviderKind {
-    pub const CLOUD: [ProviderKind; 10] = [
+    pub const CLOUD: [ProviderKind; 11] = [
         ProviderKind::Openai,
         ProviderKind::Anthropic,
         ProviderKind::Azure,
+        ProviderKind::Gemini,
         ProviderKind::Xai,
         ProviderKind::Mistral,
         ProviderKind::Groq,
@@ -60,6 +63,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => Dialect::Anthropic,
             ProviderKind::Vertex => Dialect::AnthropicVertex,
             ProviderKind::Bedrock => Dialect::Bedrock,
+            ProviderKind::Gemini => Dialect::Gemini,
             _ => Dialect::OpenaiChat,
         }
     }
@@ -69,6 +73,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Anthropic => Auth::Header(HeaderName::from_static("x-api-key"), key),
             ProviderKind::Azure => Auth::Header(HeaderName::from_static("api-key"), key),
+            ProviderKind::Gemini => Auth::Header(HeaderName::from_static("x-goog-api-key"), key),
             _ => Auth::Bearer(key),
         }
     }
@@ -87,6 +92,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Azure => "azure",
             ProviderKind::Vertex => "vertex",
+            ProviderKind::Gemini => "gemini",
             ProviderKind::Bedrock => "bedrock",
             ProviderKind::OpenaiCompatible => "openai_compatible",
             ProviderKind::Xai => "xai",
@@ -111,6 +117,7 @@ impl ProviderKind {
             ProviderKind::OpenaiCompatible | ProviderKind::Azure | ProviderKind::Vertex | ProviderKind::Bedrock => {
                 return None
             }
+            ProviderKind::Gemini => "https://generativelanguage.googleapis.com/v1beta",
             ProviderKind::Xai => "https://api.x.ai/v1",
             ProviderKind::Mistral => "https://api.mistral.ai/v1",
             ProviderKind::Groq => "https://api.groq.com/openai/v1",
@@ -132,6 +139,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
             // The endpoint is required; discovery skips Azure without it.
             ProviderKind::Azure => ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"),
+            ProviderKind::Gemini => ("GEMINI_API_KEY", "GEMINI_BASE_URL"),
             ProviderKind::Xai => ("XAI_API_KEY", "XAI_BASE_URL"),
             ProviderKind::Mistral => ("MISTRAL_API_KEY", "MISTRAL_BASE_URL"),
             ProviderKind::Groq => ("GROQ_API_KEY", "GROQ_BASE_URL"),
@@ -159,6 +167,7 @@ impl ProviderKind {
             }
             ProviderKind::Anthropic => &["claude-*"],
             ProviderKind::Vertex => &["gemini-*", "claude-*"],
+            ProviderKind::Gemini => &["gemini-*", "gemma-*", "learnlm-*"],
             // Bedrock ids name their vendor (`anthropic.…`), with a region prefix for
             // cross-region inference profiles (`us.anthropic.…`), or are ARNs.
             ProviderKind::Bedrock => &[

@@ -61,15 +61,19 @@ impl Provider {
     pub fn dialect_for(&self, model: &str) -> Dialect {
         match self.kind {
             ProviderKind::Vertex if model.starts_with("claude") => Dialect::AnthropicVertex,
+            ProviderKind::Vertex => Dialect::Gemini,
             _ => self.dialect,
         }
     }
 
     /// The full URL of one operation for one upstream model.
     pub fn url(&self, model: &str, op: dialect::Operation) -> String {
-        let path = self.dialect_for(model).egress().path(model, op);
+        let dialect = self.dialect_for(model);
+        let path = dialect.egress().path(model, op);
         match self.kind {
             ProviderKind::Azure => azure_url(&self.base_url, self.api_version.as_deref(), model, &path),
+            // Vertex serves Google's own models under the `google` publisher.
+            ProviderKind::Vertex if dialect == Dialect::Gemini => format!("{}/publishers/google{path}", self.base_url),
             _ => format!("{}{path}", self.base_url),
         }
     }

@@ -136,7 +136,10 @@ pub async fn embeddings(app: Arc<App>, ingress: Dialect, req: EmbeddingRequest, 
         UpstreamAttemptFinished { provider: &deployment.provider.name, outcome, latency: attempt_started.elapsed() }
             .emit();
         match result {
-            Ok(resp) => {
+            Ok(mut resp) => {
+                if req.encoding_format.as_deref() == Some("base64") {
+                    floats_to_base64(&mut resp);
+                }
                 RequestFinished {
                     request_id: &request_id,
                     alias: &plan.alias,
@@ -180,6 +183,18 @@ fn fill_identity(id: &mut String, model: &mut String, created: &mut u64, request
     }
     if model.is_empty() {
         model.push_str(&deployment.model);
+    }
+}
+
+/// A client that asked for base64 gets it even from providers that only send floats (Gemini,
+/// Bedrock): little-endian f32s, as OpenAI encodes them.
+fn floats_to_base64(resp: &mut dialect::EmbeddingResponse) {
+    use base64::Engine;
+    for e in &mut resp.data {
+        if let dialect::EmbeddingVector::Float(v) = &e.vector {
+            let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+            e.vector = dialect::EmbeddingVector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
     }
 }
 

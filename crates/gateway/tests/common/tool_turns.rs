@@ -24,7 +24,8 @@ enum Turn {
 /// What the conversation calls for, from any dialect's request body.
 fn turn(body: &Value) -> Turn {
     let text = body.to_string();
-    let has_results = text.contains("\"role\":\"tool\"") || text.contains("tool_result") || text.contains("toolResult");
+    let has_results =
+        ["\"role\":\"tool\"", "tool_result", "toolResult", "functionResponse"].iter().any(|k| text.contains(k));
     let has_tools = body.get("tools").is_some_and(|t| !t.is_null()) || body.get("toolConfig").is_some();
     match (has_tools, has_results) {
         (_, true) => Turn::Final,
@@ -34,7 +35,8 @@ fn turn(body: &Value) -> Turn {
 }
 
 fn wants_stream(req: &Received, body: &Value) -> bool {
-    body["stream"] == true || req.uri.contains("converse-stream") || req.uri.contains("streamRawPredict")
+    body["stream"] == true
+        || ["converse-stream", "streamRawPredict", "streamGenerateContent"].iter().any(|k| req.uri.contains(k))
 }
 
 pub fn openai(req: &Received) -> Reply {
@@ -163,6 +165,36 @@ pub fn bedrock(req: &Received) -> Reply {
             }
             out.extend(bedrock::end("tool_use", 30));
             Reply::event_stream(out)
+        }
+    }
+}
+
+/// The Gemini API and Gemini models on Vertex AI.
+pub fn gemini(req: &Received) -> Reply {
+    let body = req.json();
+    let reply = |parts: Value, finish: Option<&str>| {
+        let mut c = json!({"content": {"role": "model", "parts": parts}, "index": 0});
+        if let Some(f) = finish {
+            c["finishReason"] = json!(f);
+        }
+        json!({"candidates": [c], "modelVersion": "gemini-2.5-flash", "responseId": "gEm1nIrEsP0nSe",
+               "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 8, "totalTokenCount": 28}})
+    };
+    let calls = || -> Value {
+        CALLS.iter().map(|(name, _)| json!({"functionCall": {"name": name, "args": {"city": "Paris"}}})).collect()
+    };
+    let text = |t: &str| json!([{"text": t}]);
+    match (turn(&body), wants_stream(req, &body)) {
+        (Turn::Hello, false) => Reply::json(reply(text(HELLO), Some("STOP"))),
+        (Turn::Final, false) => Reply::json(reply(text(FINAL), Some("STOP"))),
+        (Turn::CallTools, false) => Reply::json(reply(calls(), Some("STOP"))),
+        (turn, true) => {
+            let events = match turn {
+                Turn::Hello => vec![reply(text("Bon"), None), reply(text("jour."), Some("STOP"))],
+                Turn::Final => vec![reply(text(FINAL), Some("STOP"))],
+                Turn::CallTools => vec![reply(calls(), Some("STOP"))],
+            };
+            Reply::sse(events.iter().map(|e| format!("data: {e}\r\n\r\n")))
         }
     }
 }
