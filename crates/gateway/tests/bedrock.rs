@@ -258,3 +258,24 @@ async fn zero_config_finds_bedrock_from_aws_variables() {
     assert_eq!(got.uri, "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse");
     assert_eq!(got.header("authorization"), Some("Bearer bedrock-api-key-xyz"));
 }
+
+#[tokio::test]
+async fn titan_embeddings_go_through_invoke_model() {
+    let up =
+        FakeUpstream::always(Reply::json(json!({"embedding": [0.125, -0.5, 0.75], "inputTextTokenCount": 4}))).await;
+    let gw = gateway(&up, "").await;
+    let (status, _, body) = post_json(
+        &gw,
+        "/v1/embeddings",
+        &json!({"model": "aws/amazon.titan-embed-text-v2:0", "input": "The sky is blue.", "dimensions": 256}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"][0]["embedding"], json!([0.125, -0.5, 0.75]));
+    assert_eq!(body["usage"]["prompt_tokens"], 4);
+    let got = up.only_request();
+    assert_eq!(got.uri, "/model/amazon.titan-embed-text-v2%3A0/invoke");
+    assert_eq!(got.json()["inputText"], "The sky is blue.");
+    assert_eq!(got.json()["dimensions"], 256);
+    verify_sigv4(&got, "eu-west-1");
+}
