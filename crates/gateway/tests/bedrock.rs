@@ -279,3 +279,34 @@ async fn titan_embeddings_go_through_invoke_model() {
     assert_eq!(got.json()["dimensions"], 256);
     verify_sigv4(&got, "eu-west-1");
 }
+
+#[tokio::test]
+async fn a_named_profile_from_the_shared_credentials_file_signs_requests() {
+    let dir = std::env::temp_dir().join(format!("switchyard-aws-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("credentials");
+    std::fs::write(
+        &file,
+        format!("[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = nope\n\n[prod]\naws_access_key_id = {AKID}\naws_secret_access_key = {SECRET}\naws_session_token = {SESSION}\n"),
+    )
+    .unwrap();
+    let up = FakeUpstream::always(Reply::json(bedrock::converse("ok"))).await;
+    let toml = format!(
+        "[providers.aws]\nkind = \"bedrock\"\nregion = \"ap-northeast-1\"\nbase_url = \"{}\"\nprofile = \"prod\"\n[models.m]\ndeployments = [{{ provider = \"aws\", model = \"anthropic.claude-3-haiku-20240307-v1:0\" }}]\n",
+        up.url()
+    );
+    let gw = Gateway::start_with_env(&toml, &[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap())]).await;
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "m", "messages": user("hi")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    verify_sigv4(&up.only_request(), "ap-northeast-1");
+
+    let missing = format!("[providers.aws]\nkind = \"bedrock\"\nregion = \"us-east-1\"\nprofile = \"staging\"\n");
+    let err =
+        gateway::Config::from_toml(&missing, &[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap())]).unwrap_err();
+    assert!(err.to_string().contains("line 2") && err.to_string().contains("no profile `staging`"), "{err}");
+}

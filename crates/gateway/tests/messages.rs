@@ -187,7 +187,8 @@ async fn errors_come_back_in_anthropic_shape_with_the_right_status() {
 #[tokio::test]
 async fn count_tokens_estimates_and_grows_with_the_prompt() {
     let gw = gateway(&unused().await, &unused().await).await;
-    let count = |text: String| json!({"model": "sonnet", "system": "Be brief.", "messages": [{"role": "user", "content": text}]});
+    let count =
+        |text: String| json!({"model": "fast", "system": "Be brief.", "messages": [{"role": "user", "content": text}]});
     let (s, _, short) = send(&gw, "/v1/messages/count_tokens", &[], &count("Hello".into())).await;
     assert_eq!(s, 200, "{short}");
     let (_, _, long) = send(&gw, "/v1/messages/count_tokens", &[], &count("lorem ipsum ".repeat(400))).await;
@@ -204,4 +205,24 @@ async fn count_tokens_estimates_and_grows_with_the_prompt() {
     )
     .await;
     assert_eq!(s, 404, "{t}");
+}
+
+#[tokio::test]
+async fn count_tokens_asks_anthropic_when_anthropic_serves_the_model() {
+    let claude = FakeUpstream::always(Reply::json(json!({"input_tokens": 1234}))).await;
+    let gw = gateway(&unused().await, &claude).await;
+    let body = json!({"model": "sonnet", "system": "Be brief.", "messages": [{"role": "user", "content": "Hello"}],
+                      "tools": [{"name": "f", "input_schema": {"type": "object"}}]});
+    let (status, _, text) =
+        send(&gw, "/v1/messages/count_tokens", &[("anthropic-beta", "token-counting-2024-11-01")], &body).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"input_tokens": 1234}));
+    let got = claude.only_request();
+    assert_eq!(got.uri, "/v1/messages/count_tokens");
+    assert_eq!(got.header("x-api-key"), Some(CLAUDE_KEY));
+    assert_eq!(got.header("anthropic-beta"), Some("token-counting-2024-11-01"));
+    let sent = got.json();
+    assert_eq!(sent["model"], "claude-sonnet-4-5");
+    assert!(sent.get("max_tokens").is_none(), "{sent}");
+    assert_eq!(sent["tools"][0]["name"], "f");
 }

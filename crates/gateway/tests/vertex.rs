@@ -201,3 +201,32 @@ async fn zero_config_finds_vertex_from_googles_variables() {
         "{banner}"
     );
 }
+
+#[tokio::test]
+async fn a_token_is_refreshed_before_it_expires() {
+    // A 2-second token is replaced after half its life, before Vertex would refuse it.
+    let issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = issued.clone();
+    let up = FakeUpstream::start(move |req: &Received| {
+        if req.uri == "/token" {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Reply::json(json!({"access_token": format!("ya29.short-{n}"), "expires_in": 2}))
+        } else {
+            Reply::json(anthropic::message(MODEL, "ok"))
+        }
+    })
+    .await;
+    let gw = gateway(&up).await;
+    let body = json!({"model": "sonnet", "messages": user("hi")});
+    assert_eq!(post_json(&gw, "/v1/chat/completions", &body).await.0, 200);
+    assert_eq!(post_json(&gw, "/v1/chat/completions", &body).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(post_json(&gw, "/v1/chat/completions", &body).await.0, 200);
+    let auth: Vec<String> = up
+        .received()
+        .iter()
+        .filter(|r| r.uri != "/token")
+        .map(|r| r.header("authorization").unwrap().to_owned())
+        .collect();
+    assert_eq!(auth, ["Bearer ya29.short-0", "Bearer ya29.short-0", "Bearer ya29.short-1"]);
+}

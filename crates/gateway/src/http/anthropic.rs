@@ -38,8 +38,8 @@ pub async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
     pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), id).await
 }
 
-/// Anthropic counts exactly; other providers cannot, so this is always the gateway's estimate
-/// (the same one routing and budgets use), whatever the model.
+/// When the model's first deployment is Anthropic's own API, Anthropic counts exactly; other
+/// providers cannot, so they get the gateway's estimate (the one routing and budgets use).
 pub async fn count_tokens(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let id = request_id();
     let bytes = match admit(&app, &headers, body).await {
@@ -58,8 +58,32 @@ pub async fn count_tokens(State(app): State<Arc<App>>, headers: HeaderMap, body:
         Ok(r) => r,
         Err(e) => return fail(e.into(), &id),
     };
-    if let Err(e) = crate::routing::plan(&app, &req.model) {
-        return fail(e, &id);
+    let plan = match crate::routing::plan(&app, &req.model) {
+        Ok(p) => p,
+        Err(e) => return fail(e, &id),
+    };
+    if let Some(d) = plan.candidates.first().filter(|d| d.provider.dialect == Dialect::Anthropic) {
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("max_tokens");
+            obj.insert("model".into(), json!(&*d.model));
+        }
+        let url = format!("{}/v1/messages/count_tokens", d.provider.base_url);
+        let forwarded = Forwarded::from_client(&headers);
+        match crate::upstream::send::post_json(
+            &app.client,
+            &d.provider,
+            Dialect::Anthropic,
+            url,
+            value.to_string().into_bytes(),
+            &forwarded,
+        )
+        .await
+        {
+            Ok(body) => {
+                return ([(http::header::CONTENT_TYPE, "application/json")], body).into_response();
+            }
+            Err(e) => return error_response(DIALECT, e.into_reply(DIALECT), &id),
+        }
     }
     Json(json!({"input_tokens": estimate::prompt_tokens(&req)})).into_response()
 }

@@ -88,6 +88,19 @@ async fn post(
     Err(error_reply(provider, dialect, resp).await)
 }
 
+/// One JSON POST whose reply body is passed back as it came (count_tokens and the like).
+pub async fn post_json(
+    client: &reqwest::Client,
+    provider: &Provider,
+    dialect: Dialect,
+    url: String,
+    body: Vec<u8>,
+    forwarded: &Forwarded,
+) -> Result<Bytes, UpstreamError> {
+    let resp = post(client, provider, dialect, url, body, forwarded).await?;
+    read_body(provider, resp).await
+}
+
 fn classify(provider: &Provider, e: reqwest::Error) -> UpstreamError {
     if e.is_timeout() {
         return UpstreamError::Timeout { provider: provider.name.clone() };
