@@ -307,6 +307,6 @@ async fn a_named_profile_from_the_shared_credentials_file_signs_requests() {
 
     let missing = "[providers.aws]\nkind = \"bedrock\"\nregion = \"us-east-1\"\nprofile = \"staging\"\n";
     let err =
-        gateway::Config::from_toml(&missing, &[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap())]).unwrap_err();
+        gateway::Config::from_toml(missing, &[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap())]).unwrap_err();
     assert!(err.to_string().contains("line 2") && err.to_string().contains("no profile `staging`"), "{err}");
 }
