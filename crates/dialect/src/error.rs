@@ -19,6 +19,14 @@ pub enum DecodeError {
     Framing(String),
 }
 
+/// Reads a JSON body, turning serde's message into one a client can act on.
+pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => DecodeError::invalid(e.to_string(), None),
+        _ => DecodeError::Json(e.to_string()),
+    })
+}
+
 impl DecodeError {
     pub fn invalid(message: impl Into<String>, param: impl Into<Option<String>>) -> Self {
         DecodeError::Invalid { message: message.into(), param: param.into() }

@@ -27,6 +27,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+use crate::error::parse_json;
 use crate::{
     ChatRequest, ChatResponse, DecodeError, Dialect, Egress, EmbeddingRequest, EmbeddingResponse, EncodeError, Framing,
     Operation, StreamDecoder, UpstreamErrorBody,
@@ -95,12 +96,4 @@ const TARGET: &str = "Bedrock Converse";
 
 fn unsupported(field: impl Into<String>, reason: &str) -> EncodeError {
     EncodeError::Unsupported { field: field.into(), target: TARGET, reason: reason.to_owned() }
-}
-
-/// Reads a JSON body, turning serde's message into one a client can act on.
-fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => DecodeError::invalid(e.to_string(), None),
-        _ => DecodeError::Json(e.to_string()),
-    })
 }

@@ -29,6 +29,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+use crate::error::parse_json;
 use crate::{
     ChatRequest, ChatResponse, DecodeError, Dialect, Egress, EmbeddingRequest, EmbeddingResponse, EncodeError, Framing,
     Operation, StreamDecoder, UpstreamErrorBody,
@@ -76,11 +77,4 @@ impl Egress for Gemini {
     fn decode_embedding_response(&self, body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
         embeddings::decode_response(body)
     }
-}
-
-fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => DecodeError::invalid(e.to_string(), None),
-        _ => DecodeError::Json(e.to_string()),
-    })
 }

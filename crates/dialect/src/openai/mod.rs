@@ -17,6 +17,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+use crate::error::parse_json;
 use crate::{
     ChatRequest, ChatResponse, ClientFacingError, DecodeError, Dialect, Egress, EmbeddingRequest, EmbeddingResponse,
     EncodeError, Framing, Ingress, Operation, ResponseMeta, StreamDecoder, StreamEncoder, UpstreamErrorBody,
@@ -79,14 +80,6 @@ impl Egress for OpenAi {
     fn decode_embedding_response(&self, body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
         embeddings::decode_response(body)
     }
-}
-
-/// Reads a JSON body, turning serde's message into one a client can act on.
-fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => DecodeError::invalid(e.to_string(), None),
-        _ => DecodeError::Json(e.to_string()),
-    })
 }
 
 /// The reply id as Chat Completions clients expect it: `chatcmpl-…`. An upstream's id in another shape keeps

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::raw::RawProvider;
-use super::resolve::{default_headers, Env, Problems};
+use super::resolve::{configured_headers, default_headers, Env, Problems};
 use super::{Auth, Provider, ProviderKind, Secret};
 use crate::upstream::aws::AwsCredentials;
 use crate::upstream::oauth::{Grant, TokenSource, AZURE_COGNITIVE_SCOPE};
@@ -84,23 +84,6 @@ pub fn vertex_provider(
 pub fn project_of(credentials_json: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(credentials_json).ok()?;
     v.get("project_id").or_else(|| v.get("quota_project_id"))?.as_str().map(str::to_owned)
-}
-
-/// The kind's own headers plus the configured ones.
-fn configured_headers(
-    name: &str,
-    kind: ProviderKind,
-    rp: &RawProvider,
-    p: &mut Problems<'_>,
-) -> Vec<(http::HeaderName, http::HeaderValue)> {
-    let mut headers = default_headers(kind, &rp.headers);
-    for (k, v) in &rp.headers {
-        match (http::HeaderName::try_from(k.as_str()), http::HeaderValue::try_from(v.as_str())) {
-            (Ok(k), Ok(v)) => headers.push((k, v)),
-            _ => p.at(Some(rp.kind.span()), format!("provider `{name}`: header `{k}` is not a valid HTTP header")),
-        }
-    }
-    headers
 }
 
 pub fn bedrock_base_url(region: &str) -> String {

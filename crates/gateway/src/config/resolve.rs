@@ -338,13 +338,7 @@ fn resolve_provider(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problem
         },
         None => Auth::None,
     };
-    let mut headers = default_headers(kind, &rp.headers);
-    for (k, v) in &rp.headers {
-        match (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
-            (Ok(k), Ok(v)) => headers.push((k, v)),
-            _ => p.at(Some(rp.kind.span()), format!("provider `{name}`: header `{k}` is not a valid HTTP header")),
-        }
-    }
+    let headers = configured_headers(name, kind, rp, p);
     if let Some(a) = &rp.auth {
         let ok = matches!((kind, a.get_ref().as_str()), (_, "api_key") | (ProviderKind::Azure, "entra"));
         if !ok {
@@ -398,6 +392,23 @@ fn azure_url(base: &str, version: Option<&str>, deployment: &str, path: &str) ->
             format!("{base}/openai/deployments/{segment}{path}?api-version={}", v.unwrap_or(AZURE_DEFAULT_API_VERSION))
         }
     }
+}
+
+/// The kind's own headers plus the configured ones.
+pub(super) fn configured_headers(
+    name: &str,
+    kind: ProviderKind,
+    rp: &RawProvider,
+    p: &mut Problems<'_>,
+) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = default_headers(kind, &rp.headers);
+    for (k, v) in &rp.headers {
+        match (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
+            (Ok(k), Ok(v)) => headers.push((k, v)),
+            _ => p.at(Some(rp.kind.span()), format!("provider `{name}`: header `{k}` is not a valid HTTP header")),
+        }
+    }
+    headers
 }
 
 /// The kind's own headers, minus those the config sets itself.
