@@ -11,19 +11,14 @@ per check and exits non-zero if any check failed.
 from __future__ import annotations
 
 import sys
-import traceback
 
+import checks
 import anthropic
 from anthropic import Anthropic
 
 BASE_URL, API_KEY = sys.argv[1], sys.argv[2]
 client = Anthropic(base_url=BASE_URL, api_key=API_KEY, max_retries=0, timeout=60)
-CHECKS = []
-
-
-def check(fn):
-    CHECKS.append(fn)
-    return fn
+CHECKS, check = checks.registry()
 
 
 TOOLS = [
@@ -169,18 +164,6 @@ def errors_raise_the_sdk_classes():
         assert e.status_code == 529 and e.body["error"]["type"] == "overloaded_error", e.body
 
 
-def main() -> int:
-    failed = 0
-    for fn in CHECKS:
-        try:
-            fn()
-            print(f"ok   {fn.__name__}", flush=True)
-        except Exception:  # noqa: BLE001 - report every failing check, then fail
-            failed += 1
-            print(f"FAIL {fn.__name__}\n{traceback.format_exc()}", flush=True)
-    print(f"{len(CHECKS) - failed}/{len(CHECKS)} checks passed (anthropic {anthropic.__version__})")
-    return 1 if failed else 0
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checks.run(CHECKS, f"anthropic {anthropic.__version__}"))

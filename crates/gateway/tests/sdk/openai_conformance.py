@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 
+import checks
 import openai
 from openai import OpenAI
 from pydantic import BaseModel
 
 BASE_URL, API_KEY = sys.argv[1], sys.argv[2]
 client = OpenAI(base_url=BASE_URL, api_key=API_KEY, max_retries=0, timeout=60)
-CHECKS = []
-
-
-def check(fn):
-    CHECKS.append(fn)
-    return fn
+CHECKS, check = checks.registry()
 
 
 WEATHER_TOOLS = [
@@ -248,18 +243,6 @@ def bad_request_is_bad_request_error():
     raise AssertionError("upstream 400 not raised as BadRequestError")
 
 
-def main() -> int:
-    failed = 0
-    for fn in CHECKS:
-        try:
-            fn()
-            print(f"ok   {fn.__name__}", flush=True)
-        except Exception:  # noqa: BLE001 - report every failing check, then fail
-            failed += 1
-            print(f"FAIL {fn.__name__}\n{traceback.format_exc()}", flush=True)
-    print(f"{len(CHECKS) - failed}/{len(CHECKS)} checks passed (openai {openai.__version__})")
-    return 1 if failed else 0
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checks.run(CHECKS, f"openai {openai.__version__}"))
