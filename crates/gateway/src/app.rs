@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::{Alias, Config};
+use crate::routing::affinity::Affinity;
 use crate::telemetry;
 use crate::upstream::build_client;
 
@@ -15,6 +16,8 @@ pub struct App {
     pub aliases: HashMap<String, Alias>,
     pub client: reqwest::Client,
     pub metrics: Option<&'static PrometheusHandle>,
+    /// Which deployment last served each long prompt prefix.
+    pub affinity: Affinity,
     /// Unix seconds at start, shown as `created` in the model list.
     pub started_unix: u64,
 }
@@ -27,6 +30,7 @@ impl App {
             config,
             client,
             metrics: telemetry::prometheus(),
+            affinity: Affinity::default(),
             started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         })
     }

@@ -53,6 +53,7 @@ pub(super) fn vertex(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Proble
     let host = rp.base_url.as_ref().map(|u| u.get_ref().as_str());
     let mut provider = vertex_provider(name, source, &project, &location, host, rp.region.clone(), rp.models.clone());
     provider.headers = configured_headers(name, ProviderKind::Vertex, rp, p);
+    provider.zero_data_retention = rp.zero_data_retention;
     Some(provider)
 }
 
@@ -77,6 +78,7 @@ pub fn vertex_provider(
         model_patterns: models
             .unwrap_or_else(|| kind.default_model_patterns().iter().map(|s| (*s).to_owned()).collect()),
         api_version: None,
+        zero_data_retention: false,
     }
 }
 
@@ -129,6 +131,7 @@ pub(super) fn bedrock(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Probl
         auth,
         headers: configured_headers(name, kind, rp, p),
         region: Some(region),
+        zero_data_retention: rp.zero_data_retention,
         model_patterns: rp
             .models
             .clone()

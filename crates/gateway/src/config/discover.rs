@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::cloud;
 use super::resolve::{Env, DEFAULT_LISTEN};
 use super::{Alias, Auth, Config, Deployment, Provider, ProviderKind, Secret, Timeouts};
+use crate::routing::health::HealthRegistry;
 use crate::upstream::aws::AwsCredentials;
 use crate::upstream::oauth::TokenSource;
 
@@ -58,6 +59,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         providers.insert(p.name.to_string(), Arc::new(p));
     }
 
+    let health = Arc::new(HealthRegistry::default());
     let mut aliases = BTreeMap::new();
     let probes = ProviderKind::LOCAL.map(|kind| async move {
         let spec = kind.env()?;
@@ -74,7 +76,8 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
             // reachable as `provider/model`.
             aliases.entry(m.clone()).or_insert_with(|| Alias {
                 name: m.as_str().into(),
-                deployments: vec![Deployment { provider: p.clone(), model: m.as_str().into() }],
+                deployments: vec![Deployment::new(p.clone(), &m, &health)],
+                policy: Arc::default(),
             });
         }
         providers.insert(kind.name().to_owned(), p);
@@ -90,6 +93,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         timeouts: Timeouts { connect: Duration::from_secs(10), read: Duration::from_secs(300) },
         providers,
         aliases,
+        health,
     };
     Discovery { config, found }
 }
@@ -119,6 +123,7 @@ fn discover_bedrock(env: &(dyn Env + Sync)) -> Option<(Provider, String)> {
         region: Some(region),
         model_patterns: kind.default_model_patterns().iter().map(|s| (*s).to_owned()).collect(),
         api_version: None,
+        zero_data_retention: false,
     };
     let line = format!("bedrock at {} (from {from})", p.base_url);
     Some((p, line))
@@ -156,6 +161,7 @@ fn provider(kind: ProviderKind, base_url: String, auth: Auth) -> Arc<Provider> {
         region: Some("local".into()).filter(|_| ProviderKind::LOCAL.contains(&kind)),
         model_patterns: kind.default_model_patterns().iter().map(|s| (*s).to_owned()).collect(),
         api_version: None,
+        zero_data_retention: false,
     })
 }
 

@@ -7,8 +7,10 @@ pub mod discover;
 pub mod provider_kind;
 pub mod raw;
 pub mod resolve;
+pub mod routing;
 pub mod secret;
 
 pub use provider_kind::ProviderKind;
-pub use resolve::{Alias, Auth, Config, ConfigError, Deployment, Provider, Timeouts};
+pub use resolve::{Auth, Config, ConfigError, Provider, Timeouts};
+pub use routing::{Alias, Deployment, RoutePolicy, Strategy};
 pub use secret::Secret;

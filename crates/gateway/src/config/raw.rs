@@ -66,6 +66,9 @@ pub struct RawProvider {
     pub credentials_env: Option<Spanned<String>>,
     /// The OAuth token endpoint, when it is not the cloud's own (a proxy, a test).
     pub token_url: Option<String>,
+    /// The provider keeps no prompts or outputs (a zero-data-retention agreement).
+    #[serde(default)]
+    pub zero_data_retention: bool,
     /// Bedrock: the shared-credentials profile to sign with (default: the environment's keys,
     /// then `AWS_PROFILE`, then `default`).
     pub profile: Option<String>,
@@ -75,6 +78,23 @@ pub struct RawProvider {
 #[serde(deny_unknown_fields)]
 pub struct RawAlias {
     pub deployments: Vec<Spanned<RawDeployment>>,
+    /// `priority` (default), `weighted`, `latency`, `cost` or `least_busy`.
+    pub strategy: Option<Spanned<String>>,
+    /// Extra attempts after every deployment has been tried once, each after a backoff.
+    pub retries: Option<u32>,
+    /// Deadline for the whole request, all attempts included.
+    pub timeout_ms: Option<u64>,
+    /// Time to first token (streams) or to the reply before the next deployment is tried.
+    pub ttft_timeout_ms: Option<u64>,
+    /// Provider names (globs) this alias may use.
+    pub allowed_providers: Option<Vec<String>>,
+    /// Provider regions (globs, e.g. `eu*`) this alias may use.
+    pub allowed_regions: Option<Vec<String>>,
+    /// Only providers marked `zero_data_retention = true`.
+    #[serde(default)]
+    pub zero_data_retention: bool,
+    /// Prefer the deployment that last served a long shared prompt prefix. Default on.
+    pub affinity: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,4 +103,19 @@ pub struct RawDeployment {
     pub provider: Spanned<String>,
     /// The upstream's own model id.
     pub model: String,
+    /// Share of traffic under the `weighted` strategy. Default 1.
+    pub weight: Option<u32>,
+    /// Requests in flight beyond which this deployment is skipped.
+    pub max_concurrency: Option<u32>,
+    pub ttft_timeout_ms: Option<u64>,
+    /// Tokens of prompt plus output the model takes.
+    pub context_window: Option<u64>,
+    pub max_output: Option<u64>,
+    /// What it can do: `tools`, `images`, `json_schema`. Unset: assumed all.
+    pub supports: Option<Spanned<Vec<String>>>,
+    /// USD per million tokens, for `cost` routing and `auto`.
+    pub input_price: Option<f64>,
+    pub output_price: Option<f64>,
+    /// `small`, `standard` or `frontier`, for `model: "auto"`.
+    pub tier: Option<Spanned<String>>,
 }

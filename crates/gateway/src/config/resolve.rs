@@ -13,7 +13,9 @@ use http::{HeaderName, HeaderValue};
 
 use super::provider_kind::glob_match;
 use super::raw::{RawConfig, RawProvider};
+use super::routing::{deployment_settings, route_policy, Alias, Deployment};
 use super::{ProviderKind, Secret};
+use crate::routing::health::HealthRegistry;
 use crate::upstream::aws::AwsCredentials;
 use crate::upstream::oauth::TokenSource;
 
@@ -29,6 +31,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub providers: BTreeMap<String, Arc<Provider>>,
     pub aliases: BTreeMap<String, Alias>,
+    /// Every deployment's passive health, shared by all aliases that use it.
+    pub health: Arc<HealthRegistry>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +54,8 @@ pub struct Provider {
     pub model_patterns: Vec<String>,
     /// Azure OpenAI's `api-version`; `v1` selects the versionless `/openai/v1` API.
     pub api_version: Option<String>,
+    /// Under a zero-data-retention agreement; policy can require it.
+    pub zero_data_retention: bool,
 }
 
 /// Azure's GA data-plane version, used when the config names none.
@@ -131,19 +137,6 @@ impl Auth {
         }
         Ok(())
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Alias {
-    pub name: Arc<str>,
-    pub deployments: Vec<Deployment>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Deployment {
-    pub provider: Arc<Provider>,
-    /// The upstream's own model id.
-    pub model: Arc<str>,
 }
 
 /// Every problem found in a config, each with where it is.
@@ -252,6 +245,7 @@ impl Config {
                 providers.insert(name.clone(), Arc::new(provider));
             }
         }
+        let health = Arc::new(HealthRegistry::default());
         let mut aliases = BTreeMap::new();
         for (name, ra) in &raw.models {
             let mut deployments = Vec::new();
@@ -272,9 +266,11 @@ impl Config {
                     }
                     continue;
                 };
-                deployments.push(Deployment { provider: provider.clone(), model: d_ref.model.as_str().into() });
+                let settings = Arc::new(deployment_settings(name, d_ref, &mut p));
+                deployments.push(Deployment::with_settings(provider.clone(), &d_ref.model, settings, &health));
             }
-            aliases.insert(name.clone(), Alias { name: name.as_str().into(), deployments });
+            let policy = Arc::new(route_policy(name, ra.get_ref(), &mut p));
+            aliases.insert(name.clone(), Alias { name: name.as_str().into(), deployments, policy });
         }
         if !p.list.is_empty() {
             return Err(ConfigError { problems: p.list });
@@ -291,6 +287,7 @@ impl Config {
             },
             providers,
             aliases,
+            health,
         })
     }
 
@@ -370,6 +367,7 @@ fn resolve_provider(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problem
         region: rp.region.clone(),
         model_patterns,
         api_version,
+        zero_data_retention: rp.zero_data_retention,
     })
 }
 

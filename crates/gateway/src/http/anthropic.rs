@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::error::ErrorReply;
 use crate::pipeline;
 use crate::routing::estimate;
+use crate::routing::filter::Narrowing;
 use crate::upstream::Forwarded;
 
 const DIALECT: Dialect = Dialect::Anthropic;
@@ -31,11 +32,15 @@ pub async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
         Ok(b) => b,
         Err(e) => return fail(e, &id),
     };
-    let req = match dialect::anthropic::Anthropic.decode_request(&bytes) {
+    let mut req = match dialect::anthropic::Anthropic.decode_request(&bytes) {
         Ok(r) => r,
         Err(e) => return fail(e.into(), &id),
     };
-    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), id).await
+    let narrowing = match Narrowing::take(&mut req, &headers) {
+        Ok(n) => n,
+        Err(e) => return fail(e, &id),
+    };
+    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), narrowing, id).await
 }
 
 /// When the model's first deployment is Anthropic's own API, Anthropic counts exactly; other
@@ -58,11 +63,11 @@ pub async fn count_tokens(State(app): State<Arc<App>>, headers: HeaderMap, body:
         Ok(r) => r,
         Err(e) => return fail(e.into(), &id),
     };
-    let plan = match crate::routing::plan(&app, &req.model) {
-        Ok(p) => p,
+    let candidates = match crate::routing::resolve(&app, &req.model) {
+        Ok(r) => r.deployments,
         Err(e) => return fail(e, &id),
     };
-    if let Some(d) = plan.candidates.first().filter(|d| d.provider.dialect == Dialect::Anthropic) {
+    if let Some(d) = candidates.first().filter(|d| d.provider.dialect == Dialect::Anthropic) {
         if let Some(obj) = value.as_object_mut() {
             obj.remove("max_tokens");
             obj.insert("model".into(), json!(&*d.model));

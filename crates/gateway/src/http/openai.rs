@@ -15,6 +15,7 @@ use super::{admit, auth, request_id};
 use crate::app::App;
 use crate::error::ErrorReply;
 use crate::pipeline;
+use crate::routing::filter::Narrowing;
 use crate::upstream::Forwarded;
 
 const DIALECT: Dialect = Dialect::OpenaiChat;
@@ -29,11 +30,15 @@ pub async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, b
         Ok(b) => b,
         Err(e) => return fail(e, &id),
     };
-    let req = match dialect::openai::OpenAi.decode_request(&bytes) {
+    let mut req = match dialect::openai::OpenAi.decode_request(&bytes) {
         Ok(r) => r,
         Err(e) => return fail(e.into(), &id),
     };
-    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), id).await
+    let narrowing = match Narrowing::take(&mut req, &headers) {
+        Ok(n) => n,
+        Err(e) => return fail(e, &id),
+    };
+    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), narrowing, id).await
 }
 
 pub async fn embeddings(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {

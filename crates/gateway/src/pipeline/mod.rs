@@ -1,6 +1,7 @@
 //! The request pipeline, in order: route → for each candidate, encode and send → reply in
 //! the client's dialect → record. Each step is a plain call with typed inputs and outputs.
 
+mod attempt;
 mod stream;
 
 use std::sync::Arc;
@@ -15,10 +16,14 @@ use crate::app::App;
 use crate::config::Deployment;
 use crate::error::{ErrorReply, UpstreamError};
 use crate::http::errors::error_response;
-use crate::routing::plan;
+use crate::routing::filter::Narrowing;
+use crate::routing::health::Outcome as HealthOutcome;
+use crate::routing::{resolve, route, Resolved};
 use crate::telemetry::{Outcome, RequestFinished, UpstreamAttemptFinished};
 use crate::upstream::{send_chat, send_embeddings, ChatReply, Forwarded};
 
+pub use attempt::exhausted_for;
+use attempt::{backoff, outcome_of, InFlight};
 pub use stream::{ClientStream, Finalizer};
 
 /// What every reply carries about where it was served.
@@ -47,6 +52,7 @@ pub async fn chat(
     ingress: Dialect,
     req: ChatRequest,
     forwarded: Forwarded,
+    narrowing: Narrowing,
     request_id: String,
 ) -> Response {
     let started = Instant::now();
@@ -61,23 +67,67 @@ pub async fn chat(
         time_to_first_token: None,
         usage: None,
     };
-    let plan = match plan(&app, &req.model) {
+    let plan = match route(&app, &req, &narrowing) {
         Ok(p) => p,
         Err(e) => {
             finished(crate::routing::plan::DIRECT, "", e.status, Outcome::BadResponse).emit();
             return error_response(ingress, ErrorReply::from(e), &request_id);
         }
     };
+    let health = &app.config.health;
+    let deadline = plan.policy.deadline.map(|d| started + d);
+    let max_attempts = plan.candidates.len() + plan.policy.retries as usize;
     let mut last_error: Option<UpstreamError> = None;
-    for (i, deployment) in plan.candidates.iter().enumerate() {
+    for attempt in 0..max_attempts {
+        let deployment = &plan.candidates[attempt % plan.candidates.len()];
+        if let Some(round) = attempt.checked_sub(plan.candidates.len()) {
+            let wait = backoff(round, deployment, health.now_ms());
+            if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
         let attempt_started = Instant::now();
-        let result = send_chat(&app.client, deployment, &req, &forwarded).await;
+        let Some(limit) = time_limit(deployment, &plan, deadline, attempt_started) else { break };
+        let in_flight = InFlight::start(deployment, health.now_ms());
+        let sent = send_chat(&app.client, deployment, &req, &forwarded);
+        let result = match limit {
+            Some(limit) => match tokio::time::timeout(limit, sent).await {
+                Ok(r) => r,
+                Err(_) => Err(UpstreamError::Timeout { provider: deployment.provider.name.clone() }),
+            },
+            None => sent.await,
+        };
         let outcome = result.as_ref().err().map_or(Outcome::Ok, UpstreamError::outcome);
         UpstreamAttemptFinished { provider: &deployment.provider.name, outcome, latency: attempt_started.elapsed() }
             .emit();
-        let served = Served { request_id: &request_id, deployment, attempts: i + 1 };
-        match result {
-            Ok(ChatReply::Complete(mut resp)) => {
+        let served = Served { request_id: &request_id, deployment, attempts: attempt + 1 };
+        let (reply, exhausted) = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                deployment.health.finish(outcome_of(&e), health.now_ms());
+                let retry = e.retryable();
+                last_error = Some(e);
+                if !retry {
+                    break;
+                }
+                continue;
+            }
+        };
+        let now_ms = health.now_ms();
+        if let Some(key) = plan.affinity_key {
+            app.affinity.record(key, deployment, now_ms);
+        }
+        let reply_health = |ttft: std::time::Duration| {
+            deployment.health.finish(HealthOutcome::Success { ttft, total: attempt_started.elapsed() }, now_ms);
+            if let Some(wait) = exhausted {
+                deployment.health.finish(HealthOutcome::RateLimited { retry_after: wait }, now_ms);
+            }
+        };
+        match reply {
+            ChatReply::Complete(mut resp) => {
+                reply_health(attempt_started.elapsed());
+                drop(in_flight);
                 fill_identity(&mut resp.id, &mut resp.model, &mut resp.created, &request_id, deployment);
                 let body = ingress_of(ingress).encode_response(&resp);
                 let mut record = finished(&plan.alias, &deployment.provider.name, StatusCode::OK, Outcome::Ok);
@@ -85,7 +135,8 @@ pub async fn chat(
                 record.emit();
                 return json_response(StatusCode::OK, body, &served);
             }
-            Ok(ChatReply::Stream { mut first, rest, first_event_at }) => {
+            ChatReply::Stream { mut first, rest, first_event_at } => {
+                reply_health(first_event_at.duration_since(attempt_started));
                 for event in &mut first {
                     if let dialect::StreamEvent::Start { id, model, created, .. } = event {
                         fill_identity(id, model, created, &request_id, deployment);
@@ -98,40 +149,63 @@ pub async fn chat(
                     deployment.provider.name.clone(),
                     started,
                     first_event_at,
-                );
+                )
+                .holding(in_flight);
                 let body = ClientStream::new(first, rest, ingress_of(ingress).stream_encoder(&meta), finalizer);
                 return sse_response(body, &served);
-            }
-            Err(e) => {
-                let retry = e.retryable() && i + 1 < plan.candidates.len();
-                last_error = Some(e);
-                if !retry {
-                    break;
-                }
             }
         }
     }
     let reply = match last_error {
         Some(e) => e.into_reply(ingress),
-        None => ErrorReply::from(dialect::ClientFacingError::new(
-            dialect::ErrorKind::NotFound,
-            format!("The model `{}` has no deployments.", req.model),
-        )),
+        None => ErrorReply::from(
+            dialect::ClientFacingError::new(
+                dialect::ErrorKind::Timeout,
+                format!("The model `{}` could not be served before the request's deadline.", req.model),
+            )
+            .with_status(StatusCode::GATEWAY_TIMEOUT),
+        ),
     };
     finished(&plan.alias, "", reply.error.status, Outcome::UpstreamError).emit();
     error_response(ingress, reply, &request_id)
 }
 
+/// How long this attempt may take to its first token: the deployment's or the alias's limit,
+/// and never past the request's deadline. None when the deadline has already passed.
+fn time_limit(
+    d: &Deployment,
+    plan: &crate::routing::Plan,
+    deadline: Option<Instant>,
+    now: Instant,
+) -> Option<Option<std::time::Duration>> {
+    let ttft = d.settings.ttft_timeout.or(plan.policy.ttft_timeout);
+    match deadline {
+        Some(deadline) if deadline <= now => None,
+        Some(deadline) => Some(Some(ttft.map_or(deadline - now, |t| t.min(deadline - now)))),
+        None => Some(ttft),
+    }
+}
+
 pub async fn embeddings(app: Arc<App>, ingress: Dialect, req: EmbeddingRequest, request_id: String) -> Response {
     let started = Instant::now();
-    let plan = match plan(&app, &req.model) {
+    let Resolved { alias, deployments: candidates, .. } = match resolve(&app, &req.model) {
         Ok(p) => p,
         Err(e) => return error_response(ingress, ErrorReply::from(e), &request_id),
     };
     let mut last_error = None;
-    for (i, deployment) in plan.candidates.iter().enumerate() {
+    for (i, deployment) in candidates.iter().enumerate() {
         let attempt_started = Instant::now();
+        let in_flight = InFlight::start(deployment, app.config.health.now_ms());
         let result = send_embeddings(&app.client, deployment, &req).await;
+        drop(in_flight);
+        let now_ms = app.config.health.now_ms();
+        match &result {
+            Ok(_) => {
+                let took = attempt_started.elapsed();
+                deployment.health.finish(HealthOutcome::Success { ttft: took, total: took }, now_ms);
+            }
+            Err(e) => deployment.health.finish(outcome_of(e), now_ms),
+        }
         let outcome = result.as_ref().err().map_or(Outcome::Ok, UpstreamError::outcome);
         UpstreamAttemptFinished { provider: &deployment.provider.name, outcome, latency: attempt_started.elapsed() }
             .emit();
@@ -142,7 +216,7 @@ pub async fn embeddings(app: Arc<App>, ingress: Dialect, req: EmbeddingRequest, 
                 }
                 RequestFinished {
                     request_id: &request_id,
-                    alias: &plan.alias,
+                    alias: &alias,
                     provider: &deployment.provider.name,
                     status: 200,
                     outcome: Outcome::Ok,
@@ -157,7 +231,7 @@ pub async fn embeddings(app: Arc<App>, ingress: Dialect, req: EmbeddingRequest, 
                 return json_response(StatusCode::OK, body, &served);
             }
             Err(e) => {
-                let retry = e.retryable() && i + 1 < plan.candidates.len();
+                let retry = e.retryable() && i + 1 < candidates.len();
                 last_error = Some(e);
                 if !retry {
                     break;

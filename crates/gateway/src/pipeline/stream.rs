@@ -88,6 +88,8 @@ pub struct Finalizer {
     usage: Option<Usage>,
     outcome: Outcome,
     completed: bool,
+    /// Keeps the request counted in flight on its deployment until the stream ends.
+    in_flight: Option<super::attempt::InFlight>,
 }
 
 impl Finalizer {
@@ -107,7 +109,13 @@ impl Finalizer {
             usage: None,
             outcome: Outcome::Ok,
             completed: false,
+            in_flight: None,
         }
+    }
+
+    pub(super) fn holding(mut self, in_flight: super::attempt::InFlight) -> Self {
+        self.in_flight = Some(in_flight);
+        self
     }
 
     fn observe(&mut self, event: &StreamEvent) {

@@ -12,12 +12,21 @@ const PER_MESSAGE: u64 = 4;
 const TOOLS_PREAMBLE: u64 = 300;
 
 pub fn prompt_tokens(req: &ChatRequest) -> u64 {
+    tokens_of(req, req.messages.len())
+}
+
+/// The estimate for everything before the last message: the part a provider can cache.
+pub fn prefix_tokens(req: &ChatRequest) -> u64 {
+    tokens_of(req, req.messages.len().saturating_sub(1))
+}
+
+fn tokens_of(req: &ChatRequest, messages: usize) -> u64 {
     let mut bytes = 0u64;
     let mut fixed = 0u64;
     for part in &req.system {
         part_size(part, &mut bytes, &mut fixed);
     }
-    for message in &req.messages {
+    for message in &req.messages[..messages] {
         fixed += PER_MESSAGE;
         for part in &message.content {
             part_size(part, &mut bytes, &mut fixed);

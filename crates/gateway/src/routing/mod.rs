@@ -1,7 +1,11 @@
 //! Routing: which deployments may serve a request, best first. The choice is made from
 //! in-memory tables only; it never costs a network round trip.
 
+pub mod affinity;
 pub mod estimate;
+pub mod filter;
+pub mod health;
+pub mod order;
 pub mod plan;
 
-pub use plan::{plan, Plan};
+pub use plan::{resolve, route, Plan, Resolved};

@@ -1,50 +1,123 @@
-//! Resolves a requested model name to candidate deployments: a configured alias, a direct
-//! `provider/model` address, or a provider whose model patterns match the name.
+//! Resolves a requested model name to candidate deployments — a configured alias, a direct
+//! `provider/model` address, a provider whose model patterns match, or `auto` — then keeps only
+//! those the policy allows and that can serve the request, and orders them by the alias's
+//! strategy, health and prompt-cache affinity. In-memory only: microseconds, no network.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use dialect::{ClientFacingError, ErrorKind};
+use dialect::{ChatRequest, ClientFacingError, ErrorKind};
 
+use super::filter::{self, Narrowing, Needs};
+use super::order;
 use crate::app::App;
+use crate::config::routing::{RoutePolicy, Strategy, Tier};
 use crate::config::Deployment;
 
 /// Label for metrics when the request did not name an alias.
 pub const DIRECT: &str = "direct";
+/// The model name that asks the gateway to choose.
+pub const AUTO: &str = "auto";
 
-pub struct Plan<'a> {
-    /// The alias for metrics and logs: a configured name or [`DIRECT`].
+pub struct Plan {
+    /// The alias for metrics and logs: a configured name, `auto` or [`DIRECT`].
     pub alias: Arc<str>,
+    pub policy: Arc<RoutePolicy>,
     /// Deployments in the order they are tried.
-    pub candidates: Cow<'a, [Deployment]>,
+    pub candidates: Vec<Deployment>,
+    /// The request's shared-prefix key, when it is long enough to be worth caching.
+    pub affinity_key: Option<u64>,
 }
 
-pub fn plan<'a>(app: &'a App, model: &str) -> Result<Plan<'a>, ClientFacingError> {
+/// The deployments a model name stands for, before filtering and ordering.
+pub struct Resolved {
+    pub alias: Arc<str>,
+    pub policy: Arc<RoutePolicy>,
+    pub deployments: Vec<Deployment>,
+}
+
+pub fn resolve(app: &App, model: &str) -> Result<Resolved, ClientFacingError> {
+    let resolved = |alias: Arc<str>, policy: Arc<RoutePolicy>, deployments| Ok(Resolved { alias, policy, deployments });
     if let Some(alias) = app.aliases.get(model) {
-        return Ok(Plan { alias: alias.name.clone(), candidates: Cow::Borrowed(&alias.deployments) });
+        return resolved(alias.name.clone(), alias.policy.clone(), alias.deployments.clone());
     }
+    let health = &app.config.health;
     if let Some((provider, upstream_model)) = model.split_once('/') {
         if let Some(p) = app.config.providers.get(provider) {
             if !upstream_model.is_empty() {
-                let d = Deployment { provider: p.clone(), model: upstream_model.into() };
-                return Ok(Plan { alias: DIRECT.into(), candidates: Cow::Owned(vec![d]) });
+                let d = Deployment::new(p.clone(), upstream_model, health);
+                return resolved(DIRECT.into(), Arc::default(), vec![d]);
             }
         }
+    }
+    if model == AUTO || model.starts_with("auto:") {
+        let policy = RoutePolicy { strategy: Strategy::Cost, ..Default::default() };
+        return resolved(AUTO.into(), Arc::new(policy), auto_pool(app, model)?);
     }
     let by_pattern: Vec<Deployment> = app
         .config
         .providers
         .values()
         .filter(|p| p.serves(model))
-        .map(|p| Deployment { provider: p.clone(), model: model.into() })
+        .map(|p| Deployment::new(p.clone(), model, health))
         .collect();
     if !by_pattern.is_empty() {
-        return Ok(Plan { alias: DIRECT.into(), candidates: Cow::Owned(by_pattern) });
+        return resolved(DIRECT.into(), Arc::default(), by_pattern);
     }
     Err(model_not_found(app, model))
 }
 
-fn model_not_found(app: &App, model: &str) -> ClientFacingError {
+/// The whole route for a chat request: eligible deployments, best first.
+pub fn route(app: &App, req: &ChatRequest, narrowing: &Narrowing) -> Result<Plan, ClientFacingError> {
+    let Resolved { alias, policy, deployments } = resolve(app, &req.model)?;
+    let needs = Needs::of(req);
+    let eligible = filter::eligible(&alias, &policy, narrowing, &needs, deployments)?;
+    let now = app.config.health.now_ms();
+    let mut candidates = order::by_strategy(policy.strategy, eligible, now, &needs);
+    if let Some(preferred) = narrowing.order.as_deref() {
+        order::prefer_providers(&mut candidates, preferred);
+    }
+    let affinity_key = if policy.affinity { app.affinity.key(req) } else { None };
+    if let Some(key) = affinity_key {
+        app.affinity.prefer(key, &mut candidates, now);
+    }
+    Ok(Plan { alias, policy, candidates, affinity_key })
+}
+
+/// Every deployment with a known price and at least the requested tier (`auto:frontier`;
+/// `auto` alone means standard), once each.
+fn auto_pool(app: &App, model: &str) -> Result<Vec<Deployment>, ClientFacingError> {
+    let wanted = match model.strip_prefix("auto:") {
+        Some(t) => Tier::parse(t).ok_or_else(|| {
+            ClientFacingError::new(
+                ErrorKind::InvalidRequest,
+                format!("`{model}`: the tier must be small, standard or frontier"),
+            )
+            .with_param("model")
+        })?,
+        None => Tier::Standard,
+    };
+    let mut seen = std::collections::HashSet::new();
+    let pool: Vec<Deployment> = app
+        .config
+        .aliases
+        .values()
+        .flat_map(|a| a.deployments.iter())
+        .filter(|d| d.settings.prices.is_some() && d.settings.tier.is_some_and(|t| t >= wanted))
+        .filter(|d| seen.insert(d.label()))
+        .cloned()
+        .collect();
+    if pool.is_empty() {
+        return Err(ClientFacingError::new(
+            ErrorKind::NotFound,
+            "`auto` found no deployment with a price and a tier at least as high as asked; set `input_price`, `output_price` and `tier` on deployments",
+        )
+        .with_code("model_not_found")
+        .with_param("model"));
+    }
+    Ok(pool)
+}
+
+pub fn model_not_found(app: &App, model: &str) -> ClientFacingError {
     let mut known: Vec<&str> = app.aliases.keys().map(String::as_str).collect();
     known.sort_unstable();
     let hint = match known.len() {

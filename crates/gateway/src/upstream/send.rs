@@ -160,22 +160,24 @@ pub async fn send_chat(
     deployment: &Deployment,
     req: &ChatRequest,
     forwarded: &Forwarded,
-) -> Result<ChatReply, UpstreamError> {
+) -> Result<(ChatReply, Option<std::time::Duration>), UpstreamError> {
     let provider: &Arc<Provider> = &deployment.provider;
     let dialect = provider.dialect_for(&deployment.model);
     let egress = dialect.egress();
     let body = egress.encode_request(req, &deployment.model, req.stream)?;
     let url = provider.url(&deployment.model, Operation::Chat { stream: req.stream });
     let resp = post(client, provider, dialect, url, body, forwarded).await?;
+    // A provider that says its quota is spent gets a rest, though this reply succeeded.
+    let exhausted = crate::pipeline::exhausted_for(resp.headers());
     if !req.stream {
         let bytes = read_body(provider, resp).await?;
         let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))?;
-        return Ok(ChatReply::Complete(decoded));
+        return Ok((ChatReply::Complete(decoded), exhausted));
     }
     let body: ByteStream = Box::pin(resp.bytes_stream());
     let mut rest = EventSource::new(body, egress.framing().deframer(), egress.stream_decoder());
     match rest.next_events().await {
-        Ok(Some(first)) => Ok(ChatReply::Stream { first, rest, first_event_at: Instant::now() }),
+        Ok(Some(first)) => Ok((ChatReply::Stream { first, rest, first_event_at: Instant::now() }, exhausted)),
         Ok(None) => Err(UpstreamError::StreamBroken {
             provider: provider.name.clone(),
             detail: "the stream ended without any event".into(),

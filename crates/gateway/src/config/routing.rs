@@ -1,0 +1,233 @@
+//! How an alias chooses among its deployments, and what each deployment can do: the routing
+//! half of the config, resolved from `[models.<alias>]` and its `deployments`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawAlias, RawDeployment};
+use super::resolve::Problems;
+use super::Provider;
+use crate::routing::health::{Health, HealthRegistry};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// In the configured order; the next one only when the one before fails.
+    #[default]
+    Priority,
+    /// At random in proportion to `weight`.
+    Weighted,
+    /// The lowest moving-average time to first token, two random candidates compared
+    /// (power of two choices) so load still spreads.
+    Latency,
+    /// The cheapest by price per token.
+    Cost,
+    /// The fewest requests in flight.
+    LeastBusy,
+}
+
+impl Strategy {
+    pub fn parse(s: &str) -> Option<Strategy> {
+        Some(match s {
+            "priority" | "fallback" => Strategy::Priority,
+            "weighted" => Strategy::Weighted,
+            "latency" | "lowest_latency" => Strategy::Latency,
+            "cost" | "lowest_cost" => Strategy::Cost,
+            "least_busy" => Strategy::LeastBusy,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Priority => "priority",
+            Strategy::Weighted => "weighted",
+            Strategy::Latency => "latency",
+            Strategy::Cost => "cost",
+            Strategy::LeastBusy => "least_busy",
+        }
+    }
+}
+
+/// Quality tiers for `model: "auto"`, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    Small,
+    Standard,
+    Frontier,
+}
+
+impl Tier {
+    pub fn parse(s: &str) -> Option<Tier> {
+        Some(match s {
+            "small" => Tier::Small,
+            "standard" => Tier::Standard,
+            "frontier" => Tier::Frontier,
+            _ => return None,
+        })
+    }
+}
+
+/// What a deployment can serve. Unknown (None) means "assume it can".
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    pub context_window: Option<u64>,
+    pub max_output: Option<u64>,
+    pub tools: Option<bool>,
+    pub images: Option<bool>,
+    pub json_schema: Option<bool>,
+}
+
+/// USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prices {
+    pub input: f64,
+    pub output: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeploymentSettings {
+    pub weight: u32,
+    pub max_concurrency: Option<u32>,
+    pub ttft_timeout: Option<Duration>,
+    pub capabilities: Capabilities,
+    pub prices: Option<Prices>,
+    pub tier: Option<Tier>,
+}
+
+impl Default for DeploymentSettings {
+    fn default() -> Self {
+        DeploymentSettings {
+            weight: 1,
+            max_concurrency: None,
+            ttft_timeout: None,
+            capabilities: Capabilities::default(),
+            prices: None,
+            tier: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub provider: Arc<Provider>,
+    /// The upstream's own model id.
+    pub model: Arc<str>,
+    pub settings: Arc<DeploymentSettings>,
+    pub health: Arc<Health>,
+}
+
+impl Deployment {
+    /// A deployment with default settings and its shared health record.
+    pub fn new(provider: Arc<Provider>, model: &str, health: &HealthRegistry) -> Deployment {
+        Deployment::with_settings(provider, model, Arc::default(), health)
+    }
+
+    pub fn with_settings(
+        provider: Arc<Provider>,
+        model: &str,
+        settings: Arc<DeploymentSettings>,
+        health: &HealthRegistry,
+    ) -> Deployment {
+        let health = health.get(&provider.name, model);
+        Deployment { provider, model: model.into(), settings, health }
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.provider.name, self.model)
+    }
+}
+
+/// Where an alias may send requests and how it chooses.
+#[derive(Debug, Clone, Default)]
+pub struct RoutePolicy {
+    pub strategy: Strategy,
+    /// Extra attempts beyond one per deployment, each after a backoff.
+    pub retries: u32,
+    /// The whole request, all attempts included.
+    pub deadline: Option<Duration>,
+    /// Time to the first token (or the whole reply, unstreamed) before moving on.
+    pub ttft_timeout: Option<Duration>,
+    /// Globs over provider names; None: any.
+    pub allowed_providers: Option<Vec<String>>,
+    /// Globs over provider regions; None: any. A provider without a region never matches.
+    pub allowed_regions: Option<Vec<String>>,
+    /// Only providers marked `zero_data_retention`.
+    pub zero_data_retention: bool,
+    /// Prefer the deployment that last served a long shared prompt prefix.
+    pub affinity: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Alias {
+    pub name: Arc<str>,
+    pub deployments: Vec<Deployment>,
+    pub policy: Arc<RoutePolicy>,
+}
+
+pub(super) fn deployment_settings(name: &str, d: &RawDeployment, p: &mut Problems<'_>) -> DeploymentSettings {
+    let mut caps = Capabilities { context_window: d.context_window, max_output: d.max_output, ..Default::default() };
+    if let Some(supports) = &d.supports {
+        let list: Vec<&str> = supports.get_ref().iter().map(String::as_str).collect();
+        for s in &list {
+            if !matches!(*s, "tools" | "images" | "json_schema") {
+                p.at(
+                    Some(supports.span()),
+                    format!("model `{name}`: unknown capability `{s}` (tools, images, json_schema)"),
+                );
+            }
+        }
+        caps.tools = Some(list.contains(&"tools"));
+        caps.images = Some(list.contains(&"images"));
+        caps.json_schema = Some(list.contains(&"json_schema"));
+    }
+    let prices = match (d.input_price, d.output_price) {
+        (Some(input), Some(output)) => Some(Prices { input, output }),
+        (None, None) => None,
+        _ => {
+            p.at(Some(d.provider.span()), format!("model `{name}`: set both `input_price` and `output_price`"));
+            None
+        }
+    };
+    DeploymentSettings {
+        weight: d.weight.unwrap_or(1),
+        max_concurrency: d.max_concurrency,
+        ttft_timeout: d.ttft_timeout_ms.map(Duration::from_millis),
+        capabilities: caps,
+        prices,
+        tier: parse_tier(name, d.tier.as_ref(), p),
+    }
+}
+
+fn parse_tier(name: &str, tier: Option<&Spanned<String>>, p: &mut Problems<'_>) -> Option<Tier> {
+    let t = tier?;
+    let parsed = Tier::parse(t.get_ref());
+    if parsed.is_none() {
+        p.at(Some(t.span()), format!("model `{name}`: tier must be small, standard or frontier"));
+    }
+    parsed
+}
+
+pub(super) fn route_policy(name: &str, a: &RawAlias, p: &mut Problems<'_>) -> RoutePolicy {
+    let strategy = match &a.strategy {
+        Some(s) => Strategy::parse(s.get_ref()).unwrap_or_else(|| {
+            p.at(
+                Some(s.span()),
+                format!("model `{name}`: strategy must be priority, weighted, latency, cost or least_busy"),
+            );
+            Strategy::Priority
+        }),
+        None => Strategy::Priority,
+    };
+    RoutePolicy {
+        strategy,
+        retries: a.retries.unwrap_or(0),
+        deadline: a.timeout_ms.map(Duration::from_millis),
+        ttft_timeout: a.ttft_timeout_ms.map(Duration::from_millis),
+        allowed_providers: a.allowed_providers.clone(),
+        allowed_regions: a.allowed_regions.clone(),
+        zero_data_retention: a.zero_data_retention,
+        affinity: a.affinity.unwrap_or(true),
+    }
+}
