@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod auth;
 pub mod body;
+pub mod deployments;
 pub mod errors;
 pub mod openai;
 pub mod routes;
