@@ -7,5 +7,7 @@ pub mod filter;
 pub mod health;
 pub mod order;
 pub mod plan;
+#[cfg(test)]
+mod simulation;
 
 pub use plan::{resolve, route, Plan, Resolved};
