@@ -93,3 +93,42 @@ fn lowest_latency_routing_prefers_the_fastest_cools_it_when_it_fails_and_restore
     let (_, recovered) = run(&ds, now + COOLDOWN.as_millis() as u64, 100, 1_000, |_| false);
     assert!(recovered.get("fast").copied().unwrap_or(0) > 600, "{recovered:?}");
 }
+
+/// Not a test: prints what choosing among 1 and 10 deployments costs. Run by hand with
+/// `cargo test --release -p gateway --lib routing_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn routing_cost() {
+    let mut toml = String::new();
+    for i in 0..10 {
+        toml += &format!("[providers.p{i}]\nkind = \"openai_compatible\"\nbase_url = \"http://127.0.0.1:9/v1\"\n");
+    }
+    let ten: Vec<String> = (0..10).map(|i| format!("{{ provider = \"p{i}\", model = \"m\" }}")).collect();
+    toml += &format!(
+        "[models.one]\nstrategy = \"latency\"\ndeployments = [{{ provider = \"p0\", model = \"m\" }}]\n[models.ten]\nstrategy = \"latency\"\ndeployments = [{}]\n",
+        ten.join(", ")
+    );
+    let config = Config::from_toml(&toml, &[("UNUSED", "")]).unwrap_or_else(|e| panic!("{e}"));
+    let app = crate::App::new(config).unwrap_or_else(|e| panic!("{e}"));
+    for alias in ["one", "ten"] {
+        let req = dialect::ChatRequest {
+            model: alias.into(),
+            messages: vec![dialect::Message {
+                role: dialect::Role::User,
+                content: vec![dialect::Part::text("What is the capital of France?")],
+                name: None,
+                content_was_string: true,
+            }],
+            ..Default::default()
+        };
+        let narrowing = super::filter::Narrowing::default();
+        let n = 200_000;
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            let plan = super::route(&app, &req, &narrowing).unwrap_or_else(|e| panic!("{e:?}"));
+            std::hint::black_box(plan);
+        }
+        let per = started.elapsed() / n;
+        println!("route() with {alias} deployment(s): {per:?} per request");
+    }
+}
