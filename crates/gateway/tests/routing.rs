@@ -337,3 +337,20 @@ async fn auto_picks_the_cheapest_deployment_of_the_tier() {
     let bad = ask_model("auto:galactic").await;
     assert_eq!(bad["error"]["param"], "model", "{bad}");
 }
+
+#[tokio::test]
+async fn a_deployment_at_its_concurrency_cap_takes_no_more() {
+    let slow =
+        FakeUpstream::always(Reply::sse_paced(Duration::from_millis(300), wire::text_stream("model-1", &["a", "b"])))
+            .await;
+    let gw = gateway(&[&slow], "", &["max_concurrency = 1"]).await;
+    let first = post(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi"), "stream": true})).await;
+    assert_eq!(first.status(), 200);
+    let (status, headers, body) = ask(&gw).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "deployments_busy");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(streamed_text(&first.text().await.unwrap()), "ab");
+    let again = post(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi"), "stream": true})).await;
+    assert_eq!(again.status(), 200, "free again once the stream ended");
+}

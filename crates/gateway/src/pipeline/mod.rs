@@ -71,7 +71,11 @@ pub async fn chat(
         Ok(p) => p,
         Err(e) => {
             finished(crate::routing::plan::DIRECT, "", e.status, Outcome::BadResponse).emit();
-            return error_response(ingress, ErrorReply::from(e), &request_id);
+            let mut reply = ErrorReply::from(e);
+            if reply.error.kind == dialect::ErrorKind::RateLimited {
+                reply.headers.push((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            return error_response(ingress, reply, &request_id);
         }
     };
     let health = &app.config.health;

@@ -1,6 +1,6 @@
 //! Orders eligible deployments: those whose health admits a request now, by the alias's
-//! strategy, then those held back (open circuit, a provider's back-off, at their concurrency
-//! cap) as a last resort, soonest-available first.
+//! strategy, then those held back (open circuit, a provider's back-off) as a last resort,
+//! soonest-available first. A deployment at its concurrency cap is left out: the cap is hard.
 
 use std::cell::Cell;
 
@@ -9,7 +9,8 @@ use crate::config::routing::Strategy;
 use crate::config::Deployment;
 
 pub fn by_strategy(strategy: Strategy, deployments: Vec<Deployment>, now_ms: u64, needs: &Needs) -> Vec<Deployment> {
-    let (mut ready, mut held): (Vec<_>, Vec<_>) = deployments.into_iter().partition(|d| admits(d, now_ms));
+    let (mut ready, mut held): (Vec<_>, Vec<_>) =
+        deployments.into_iter().filter(under_cap).partition(|d| d.health.admits(now_ms));
     match strategy {
         Strategy::Priority => {}
         Strategy::Weighted => weighted_shuffle(&mut ready),
@@ -25,9 +26,8 @@ pub fn by_strategy(strategy: Strategy, deployments: Vec<Deployment>, now_ms: u64
     ready
 }
 
-fn admits(d: &Deployment, now_ms: u64) -> bool {
-    let under_cap = d.settings.max_concurrency.is_none_or(|cap| d.health.in_flight() < cap);
-    under_cap && d.health.admits(now_ms)
+fn under_cap(d: &Deployment) -> bool {
+    d.settings.max_concurrency.is_none_or(|cap| d.health.in_flight() < cap)
 }
 
 /// The request's cost on this deployment at list price; unknown prices sort last.

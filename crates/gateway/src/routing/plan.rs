@@ -73,6 +73,13 @@ pub fn route(app: &App, req: &ChatRequest, narrowing: &Narrowing) -> Result<Plan
     let eligible = filter::eligible(&alias, &policy, narrowing, &needs, deployments)?;
     let now = app.config.health.now_ms();
     let mut candidates = order::by_strategy(policy.strategy, eligible, now, &needs);
+    if candidates.is_empty() {
+        return Err(ClientFacingError::new(
+            ErrorKind::RateLimited,
+            format!("Every deployment of `{alias}` is at its concurrency limit; retry shortly."),
+        )
+        .with_code("deployments_busy"));
+    }
     if let Some(preferred) = narrowing.order.as_deref() {
         order::prefer_providers(&mut candidates, preferred);
     }
