@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::{Alias, Config};
+use crate::ledger::{Ledger, Writer};
 use crate::routing::affinity::Affinity;
 use crate::telemetry;
 use crate::upstream::build_client;
@@ -18,11 +19,27 @@ pub struct App {
     pub metrics: Option<&'static PrometheusHandle>,
     /// Which deployment last served each long prompt prefix.
     pub affinity: Affinity,
+    /// None only for an app built without [`App::open`] (unit tests).
+    pub ledger: Option<Ledger>,
     /// Unix seconds at start, shown as `created` in the model list.
     pub started_unix: u64,
 }
 
+/// The ledger's database when the config names none: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchyard.db";
+
 impl App {
+    /// The app with its ledger open; the [`Writer`] flushes it at shutdown.
+    pub async fn open(config: Config) -> anyhow::Result<(App, Writer)> {
+        let url = config.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let spill = spill_path(&url);
+        let (ledger, writer) =
+            Ledger::start(&url, spill).await.map_err(|e| anyhow::anyhow!("opening the ledger at {url}: {e}"))?;
+        let mut app = App::new(config)?;
+        app.ledger = Some(ledger);
+        Ok((app, writer))
+    }
+
     pub fn new(config: Config) -> anyhow::Result<App> {
         let client = build_client(config.timeouts)?;
         Ok(App {
@@ -31,7 +48,26 @@ impl App {
             client,
             metrics: telemetry::prometheus(),
             affinity: Affinity::default(),
+            ledger: None,
             started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         })
+    }
+}
+
+impl App {
+    /// Hands a row to the ledger (a no-op for an app without one). Never waits.
+    pub fn record(&self, entry: crate::ledger::Entry) {
+        if let Some(ledger) = &self.ledger {
+            ledger.record(entry);
+        }
+    }
+}
+
+/// Rows that cannot reach the database go next to it (or to the working directory).
+fn spill_path(url: &str) -> std::path::PathBuf {
+    let file = url.strip_prefix("sqlite://").filter(|p| !p.starts_with(':'));
+    match file {
+        Some(path) => std::path::PathBuf::from(format!("{}.spill.jsonl", path.split('?').next().unwrap_or(path))),
+        None => std::path::PathBuf::from("switchyard-ledger.spill.jsonl"),
     }
 }

@@ -165,11 +165,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config.listen
                 );
             }
-            let app = Arc::new(App::new(config)?);
+            let (app, ledger) = App::open(config).await?;
+            let app = Arc::new(app);
             let listener = server::bind(app.config.listen).with_context(|| format!("binding {}", app.config.listen))?;
             let addr = listener.local_addr()?;
             eprintln!("switchyard: listening on http://{addr} ({} models)", app.aliases.len());
             server::serve(app, listener, server::shutdown_signal()).await?;
+            ledger.close().await;
+            eprintln!("switchyard: ledger flushed; bye");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -14,8 +14,11 @@ use tokio::task::JoinHandle;
 
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// The ledger's database: a fresh SQLite file per gateway unless the config names one.
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    ledger: Option<gateway::ledger::Writer>,
 }
 
 impl Gateway {
@@ -30,15 +33,17 @@ impl Gateway {
         Gateway::start_config(config).await
     }
 
-    pub async fn start_config(config: Config) -> Gateway {
-        let app = Arc::new(App::new(config).expect("app"));
+    pub async fn start_config(mut config: Config) -> Gateway {
+        let database_url = config.database_url.get_or_insert_with(fresh_sqlite_url).clone();
+        let (app, ledger) = App::open(config).await.expect("app");
+        let app = Arc::new(app);
         let listener = server::bind(app.config.listen).expect("bind gateway");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(app, listener, async move {
             let _ = rx.await;
         }));
-        Gateway { addr, shutdown: Some(tx), task: Some(task) }
+        Gateway { addr, database_url, shutdown: Some(tx), task: Some(task), ledger: Some(ledger) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -53,6 +58,9 @@ impl Gateway {
         if let Some(task) = self.task.take() {
             task.await.expect("server task").expect("server result");
         }
+        if let Some(ledger) = self.ledger.take() {
+            ledger.close().await;
+        }
     }
 }
 
@@ -62,6 +70,15 @@ impl Drop for Gateway {
             task.abort();
         }
     }
+}
+
+/// A SQLite ledger file of its own for each gateway a test starts.
+pub fn fresh_sqlite_url() -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("switchyard-test-ledgers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("ledger dir");
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("sqlite://{}/ledger-{n}.db", dir.display())
 }
 
 /// The `switchyard` binary running as a child process.
@@ -153,6 +170,8 @@ fn clean_command(bin: &str, env: &[(&str, &str)]) -> Command {
             cmd.env_remove(k);
         }
     }
+    // Never the working directory's ledger.
+    cmd.env("SWITCHYARD_DATABASE_URL", fresh_sqlite_url());
     cmd.envs(env.iter().copied());
     cmd
 }

@@ -94,6 +94,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         providers,
         aliases,
         health,
+        database_url: env.var("SWITCHYARD_DATABASE_URL"),
     };
     Discovery { config, found }
 }

@@ -20,6 +20,9 @@ pub struct RawConfig {
     pub allow_unauthenticated: bool,
     /// Largest request body accepted, in bytes. Default 32 MiB.
     pub max_body_bytes: Option<usize>,
+    /// The ledger's database: `sqlite://path` (default `sqlite://switchyard.db`) or
+    /// `postgres://…`. `SWITCHYARD_DATABASE_URL` sets it when the file does not.
+    pub database_url: Option<String>,
     /// How long in-flight requests may run after SIGTERM. Default 30 s.
     pub shutdown_grace_secs: Option<u64>,
     #[serde(default)]

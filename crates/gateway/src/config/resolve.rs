@@ -33,6 +33,8 @@ pub struct Config {
     pub aliases: BTreeMap<String, Alias>,
     /// Every deployment's passive health, shared by all aliases that use it.
     pub health: Arc<HealthRegistry>,
+    /// Where the ledger lives; None: the default SQLite file.
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -288,6 +290,7 @@ impl Config {
             providers,
             aliases,
             health,
+            database_url: raw.database_url.clone().or_else(|| env.var("SWITCHYARD_DATABASE_URL")),
         })
     }
 

@@ -2,6 +2,7 @@
 //! the client's dialect → record. Each step is a plain call with typed inputs and outputs.
 
 mod attempt;
+mod record;
 mod stream;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::upstream::{send_chat, send_embeddings, ChatReply, Forwarded};
 
 pub use attempt::exhausted_for;
 use attempt::{backoff, outcome_of, InFlight};
+use record::Attempt;
 pub use stream::{ClientStream, Finalizer};
 
 /// What every reply carries about where it was served.
@@ -110,6 +112,21 @@ pub async fn chat(
             Ok(ok) => ok,
             Err(e) => {
                 deployment.health.finish(outcome_of(&e), health.now_ms());
+                if let Some(status) = reached_status(&e) {
+                    let attempt = Attempt {
+                        request_id: &request_id,
+                        alias: &plan.alias,
+                        deployment,
+                        usage: None,
+                        status,
+                        outcome: outcome.as_str(),
+                        latency: attempt_started.elapsed(),
+                        ttft: None,
+                        stream: req.stream,
+                        cancelled: false,
+                    };
+                    app.record(attempt.entry());
+                }
                 let retry = e.retryable();
                 last_error = Some(e);
                 if !retry {
@@ -137,7 +154,26 @@ pub async fn chat(
                 let mut record = finished(&plan.alias, &deployment.provider.name, StatusCode::OK, Outcome::Ok);
                 record.usage = resp.usage;
                 record.emit();
-                return json_response(StatusCode::OK, body, &served);
+                let entry = Attempt {
+                    request_id: &request_id,
+                    alias: &plan.alias,
+                    deployment,
+                    usage: resp.usage,
+                    status: 200,
+                    outcome: Outcome::Ok.as_str(),
+                    latency: attempt_started.elapsed(),
+                    ttft: None,
+                    stream: false,
+                    cancelled: false,
+                }
+                .entry();
+                let cost = entry.cost_nanos;
+                app.record(entry);
+                let mut response = json_response(StatusCode::OK, body, &served);
+                if let Some(v) = cost.and_then(|c| HeaderValue::from_str(&record::usd(c)).ok()) {
+                    response.headers_mut().insert(HeaderName::from_static("x-switchyard-cost-usd"), v);
+                }
+                return response;
             }
             ChatReply::Stream { mut first, rest, first_event_at } => {
                 reply_health(first_event_at.duration_since(attempt_started));
@@ -154,7 +190,8 @@ pub async fn chat(
                     started,
                     first_event_at,
                 )
-                .holding(in_flight);
+                .holding(in_flight)
+                .recording(app.ledger.clone(), deployment.clone(), attempt_started);
                 let body = ClientStream::new(first, rest, ingress_of(ingress).stream_encoder(&meta), finalizer);
                 return sse_response(body, &served);
             }
@@ -172,6 +209,16 @@ pub async fn chat(
     };
     finished(&plan.alias, "", reply.error.status, Outcome::UpstreamError).emit();
     error_response(ingress, reply, &request_id)
+}
+
+/// The status to record for a failed attempt, or None when it never reached the provider.
+fn reached_status(e: &UpstreamError) -> Option<u16> {
+    match e {
+        UpstreamError::Status { status, .. } => Some(status.as_u16()),
+        UpstreamError::Timeout { .. } => Some(504),
+        UpstreamError::BadResponse { .. } | UpstreamError::StreamBroken { .. } => Some(502),
+        UpstreamError::Connect { .. } | UpstreamError::Credentials { .. } | UpstreamError::Encode(_) => None,
+    }
 }
 
 /// How long this attempt may take to its first token: the deployment's or the alias's limit,

@@ -90,6 +90,8 @@ pub struct Finalizer {
     completed: bool,
     /// Keeps the request counted in flight on its deployment until the stream ends.
     in_flight: Option<super::attempt::InFlight>,
+    /// Where the stream's ledger row goes, and what it is about.
+    ledger: Option<(crate::ledger::Ledger, crate::config::Deployment, Instant)>,
 }
 
 impl Finalizer {
@@ -110,7 +112,18 @@ impl Finalizer {
             outcome: Outcome::Ok,
             completed: false,
             in_flight: None,
+            ledger: None,
         }
+    }
+
+    pub(super) fn recording(
+        mut self,
+        ledger: Option<crate::ledger::Ledger>,
+        deployment: crate::config::Deployment,
+        attempt_started: Instant,
+    ) -> Self {
+        self.ledger = ledger.map(|l| (l, deployment, attempt_started));
+        self
     }
 
     pub(super) fn holding(mut self, in_flight: super::attempt::InFlight) -> Self {
@@ -134,6 +147,21 @@ impl Finalizer {
 impl Drop for Finalizer {
     fn drop(&mut self) {
         let outcome = if self.completed { self.outcome } else { Outcome::ClientCancelled };
+        if let Some((ledger, deployment, attempt_started)) = &self.ledger {
+            let attempt = super::record::Attempt {
+                request_id: &self.request_id,
+                alias: &self.alias,
+                deployment,
+                usage: self.usage,
+                status: 200,
+                outcome: outcome.as_str(),
+                latency: attempt_started.elapsed(),
+                ttft: Some(self.time_to_first_token),
+                stream: true,
+                cancelled: !self.completed,
+            };
+            ledger.record(attempt.entry());
+        }
         RequestFinished {
             request_id: &self.request_id,
             alias: &self.alias,

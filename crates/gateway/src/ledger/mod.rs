@@ -1,0 +1,185 @@
+//! The ledger: one row per attempt that reached a provider, written off the request path.
+//!
+//! Requests hand rows to a bounded channel and never wait. One writer task commits them in
+//! batches — whatever arrived within [`COMMIT_WINDOW`], up to [`BATCH_MAX`] rows — in a single
+//! transaction (SQLite in WAL mode by default, PostgreSQL with `database_url = "postgres://…"`).
+//! If the database is slow or down and the channel fills, rows spill to a local JSON-lines file
+//! instead of being dropped or delaying requests. Shutdown flushes everything; after a kill -9
+//! at most the rows of one commit window are lost.
+
+mod store;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+pub use store::Store;
+
+/// How long a row may wait in memory before its batch is committed.
+pub const COMMIT_WINDOW: Duration = Duration::from_millis(100);
+/// The most rows in one transaction.
+pub const BATCH_MAX: usize = 1_000;
+/// Rows held in memory while the database catches up; beyond this they spill to disk.
+const BUFFER: usize = 50_000;
+
+/// One attempt at one provider.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Entry {
+    pub request_id: String,
+    pub at_unix_ms: i64,
+    pub key_id: Option<String>,
+    pub team: Option<String>,
+    pub alias: String,
+    pub deployment: String,
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub reasoning_tokens: i64,
+    /// Cost in nano-dollars; None when the model has no price (the row is `unpriced`).
+    pub cost_nanos: Option<i64>,
+    pub status: i32,
+    pub outcome: String,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub stream: bool,
+    pub cancelled: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub written: AtomicU64,
+    pub spilled: AtomicU64,
+}
+
+/// The request path's handle: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct Ledger {
+    tx: mpsc::Sender<Entry>,
+    spill: std::sync::mpsc::Sender<Entry>,
+    pub counters: Arc<Counters>,
+}
+
+/// Owns the writer; [`Writer::close`] flushes every row before returning.
+pub struct Writer {
+    task: tokio::task::JoinHandle<()>,
+    close: tokio::sync::oneshot::Sender<()>,
+    pub store: Store,
+}
+
+impl Ledger {
+    /// Opens (and migrates) the store and starts the writer.
+    pub async fn start(database_url: &str, spill_path: PathBuf) -> anyhow::Result<(Ledger, Writer)> {
+        let store = Store::open(database_url).await?;
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::channel(BUFFER);
+        let (spill_tx, spill_rx) = std::sync::mpsc::channel::<Entry>();
+        let spill_counters = counters.clone();
+        // Detached: it ends when the last spill sender is gone.
+        std::thread::Builder::new().name("ledger-spill".into()).spawn(move || {
+            spill_loop(&spill_path, &spill_rx, &spill_counters);
+        })?;
+        let (close, closed) = tokio::sync::oneshot::channel();
+        #[expect(clippy::disallowed_methods, reason = "the one ledger writer, joined by Writer::close")]
+        let task = tokio::spawn(write_loop(store.clone(), rx, closed, spill_tx.clone(), counters.clone()));
+        Ok((Ledger { tx, spill: spill_tx, counters }, Writer { task, close, store }))
+    }
+
+    pub fn record(&self, entry: Entry) {
+        if let Err(e) = self.tx.try_send(entry) {
+            let entry = match e {
+                mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
+            };
+            metrics::counter!("switchyard_ledger_spilled_total").increment(1);
+            let _ = self.spill.send(entry);
+        }
+    }
+}
+
+impl Writer {
+    /// Stops taking rows (later ones spill to disk) and waits until every row already handed
+    /// to the ledger is committed.
+    pub async fn close(self) {
+        let _ = self.close.send(());
+        let _ = self.task.await;
+    }
+}
+
+async fn write_loop(
+    store: Store,
+    mut rx: mpsc::Receiver<Entry>,
+    mut closed: tokio::sync::oneshot::Receiver<()>,
+    spill: std::sync::mpsc::Sender<Entry>,
+    counters: Arc<Counters>,
+) {
+    let mut batch = Vec::with_capacity(BATCH_MAX);
+    let mut closing = false;
+    loop {
+        let first = tokio::select! {
+            next = rx.recv() => next,
+            _ = &mut closed, if !closing => {
+                // No new rows; what is already queued is still received.
+                closing = true;
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
+        let window = tokio::time::sleep(COMMIT_WINDOW);
+        tokio::pin!(window);
+        while batch.len() < BATCH_MAX {
+            tokio::select! {
+                more = rx.recv() => match more {
+                    Some(e) => batch.push(e),
+                    None => break,
+                },
+                () = &mut window => break,
+            }
+        }
+        let mut delay = Duration::from_millis(50);
+        let mut tries = 0;
+        loop {
+            match store.insert(&batch).await {
+                Ok(()) => {
+                    counters.written.fetch_add(batch.len() as u64, Relaxed);
+                    break;
+                }
+                Err(e) if tries < 5 => {
+                    tracing::warn!(error = %e, rows = batch.len(), "ledger write failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    tries += 1;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, rows = batch.len(), "ledger database unavailable; spilling rows to disk");
+                    for entry in batch.drain(..) {
+                        let _ = spill.send(entry);
+                    }
+                    break;
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+fn spill_loop(path: &std::path::Path, rx: &std::sync::mpsc::Receiver<Entry>, counters: &Counters) {
+    use std::io::Write;
+    let mut file = None;
+    for entry in rx {
+        if file.is_none() {
+            file = std::fs::OpenOptions::new().create(true).append(true).open(path).ok();
+        }
+        if let (Some(f), Ok(line)) = (file.as_mut(), serde_json::to_string(&entry)) {
+            let _ = writeln!(f, "{line}");
+            counters.spilled.fetch_add(1, Relaxed);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Where ledger rows live: one SQLite file (WAL) by default, or PostgreSQL. Same table and
+//! queries for both; migrations run at start.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::QueryBuilder;
+
+use super::Entry;
+
+const COLUMNS: &str = "request_id, at_unix_ms, key_id, team, alias, deployment, provider, model, input_tokens, \
+    output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, status, outcome, latency_ms, \
+    ttft_ms, stream, cancelled";
+
+const MIGRATION: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS ledger (
+        id BIGSERIAL_OR_INTEGER,
+        request_id TEXT NOT NULL,
+        at_unix_ms BIGINT NOT NULL,
+        key_id TEXT,
+        team TEXT,
+        alias TEXT NOT NULL,
+        deployment TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        cached_tokens BIGINT NOT NULL,
+        cache_write_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        cost_nanos BIGINT,
+        status INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        latency_ms BIGINT NOT NULL,
+        ttft_ms BIGINT,
+        stream BOOLEAN NOT NULL,
+        cancelled BOOLEAN NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS ledger_at ON ledger (at_unix_ms)",
+    "CREATE INDEX IF NOT EXISTS ledger_key_at ON ledger (key_id, at_unix_ms)",
+    "CREATE INDEX IF NOT EXISTS ledger_request ON ledger (request_id)",
+];
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// `sqlite://path` (created if missing), `sqlite::memory:`, or `postgres://…`.
+    pub async fn open(url: &str) -> anyhow::Result<Store> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::Postgres(PgPoolOptions::new().max_connections(4).connect(url).await?)
+        } else {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // WAL with NORMAL is durable across process crashes; only an OS crash can lose
+                // the last commits.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(std::time::Duration::from_secs(5));
+            // One writer connection: SQLite serializes writes anyway.
+            Store::Sqlite(SqlitePoolOptions::new().max_connections(1).connect_with(options).await?)
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        for statement in MIGRATION {
+            match self {
+                Store::Sqlite(pool) => {
+                    let sql = statement.replace("BIGSERIAL_OR_INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT");
+                    sqlx::query(&sql).execute(pool).await?;
+                }
+                Store::Postgres(pool) => {
+                    let sql = statement.replace("BIGSERIAL_OR_INTEGER", "BIGSERIAL PRIMARY KEY");
+                    sqlx::query(&sql).execute(pool).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One transaction for the whole batch.
+    pub async fn insert(&self, rows: &[Entry]) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Store::Sqlite(pool) => {
+                let mut q: QueryBuilder<'_, sqlx::Sqlite> =
+                    QueryBuilder::new(format!("INSERT INTO ledger ({COLUMNS}) "));
+                q.push_values(rows, |mut b, e| {
+                    b.push_bind(&e.request_id)
+                        .push_bind(e.at_unix_ms)
+                        .push_bind(&e.key_id)
+                        .push_bind(&e.team)
+                        .push_bind(&e.alias)
+                        .push_bind(&e.deployment)
+                        .push_bind(&e.provider)
+                        .push_bind(&e.model)
+                        .push_bind(e.input_tokens)
+                        .push_bind(e.output_tokens)
+                        .push_bind(e.cached_tokens)
+                        .push_bind(e.cache_write_tokens)
+                        .push_bind(e.reasoning_tokens)
+                        .push_bind(e.cost_nanos)
+                        .push_bind(e.status)
+                        .push_bind(&e.outcome)
+                        .push_bind(e.latency_ms)
+                        .push_bind(e.ttft_ms)
+                        .push_bind(e.stream)
+                        .push_bind(e.cancelled);
+                });
+                let mut tx = pool.begin().await?;
+                q.build().execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut q: QueryBuilder<'_, sqlx::Postgres> =
+                    QueryBuilder::new(format!("INSERT INTO ledger ({COLUMNS}) "));
+                q.push_values(rows, |mut b, e| {
+                    b.push_bind(&e.request_id)
+                        .push_bind(e.at_unix_ms)
+                        .push_bind(&e.key_id)
+                        .push_bind(&e.team)
+                        .push_bind(&e.alias)
+                        .push_bind(&e.deployment)
+                        .push_bind(&e.provider)
+                        .push_bind(&e.model)
+                        .push_bind(e.input_tokens)
+                        .push_bind(e.output_tokens)
+                        .push_bind(e.cached_tokens)
+                        .push_bind(e.cache_write_tokens)
+                        .push_bind(e.reasoning_tokens)
+                        .push_bind(e.cost_nanos)
+                        .push_bind(e.status)
+                        .push_bind(&e.outcome)
+                        .push_bind(e.latency_ms)
+                        .push_bind(e.ttft_ms)
+                        .push_bind(e.stream)
+                        .push_bind(e.cancelled);
+                });
+                let mut tx = pool.begin().await?;
+                q.build().execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Spend grouped by one column since a time: `(group, requests, input, output, cost_nanos,
+    /// unpriced rows)`, most expensive first.
+    pub async fn spend(&self, by: SpendBy, since_unix_ms: i64) -> anyhow::Result<Vec<SpendRow>> {
+        let column = by.column();
+        let sql = format!(
+            "SELECT COALESCE({column}, '(none)') AS grp, COUNT(*) AS requests, \
+             CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS input_tokens, \
+             CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
+             CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost_nanos, \
+             CAST(SUM(CASE WHEN cost_nanos IS NULL AND status < 400 THEN 1 ELSE 0 END) AS BIGINT) AS unpriced \
+             FROM ledger WHERE at_unix_ms >= $1 GROUP BY grp ORDER BY cost_nanos DESC, requests DESC"
+        );
+        let rows: Vec<(String, i64, i64, i64, i64, i64)> = match self {
+            Store::Sqlite(pool) => sqlx::query_as(&sql).bind(since_unix_ms).fetch_all(pool).await?,
+            Store::Postgres(pool) => sqlx::query_as(&sql).bind(since_unix_ms).fetch_all(pool).await?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(group, requests, input_tokens, output_tokens, cost_nanos, unpriced)| SpendRow {
+                group,
+                requests,
+                input_tokens,
+                output_tokens,
+                cost_nanos,
+                unpriced,
+            })
+            .collect())
+    }
+
+    /// How many rows carry this request id (for crash tests and audits).
+    pub async fn count(&self) -> anyhow::Result<i64> {
+        let sql = "SELECT COUNT(*) FROM ledger";
+        Ok(match self {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendBy {
+    Key,
+    Team,
+    Model,
+    Provider,
+    Alias,
+}
+
+impl SpendBy {
+    pub fn parse(s: &str) -> Option<SpendBy> {
+        Some(match s {
+            "key" => SpendBy::Key,
+            "team" => SpendBy::Team,
+            "model" => SpendBy::Model,
+            "provider" => SpendBy::Provider,
+            "alias" => SpendBy::Alias,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            SpendBy::Key => "key_id",
+            SpendBy::Team => "team",
+            SpendBy::Model => "model",
+            SpendBy::Provider => "provider",
+            SpendBy::Alias => "alias",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SpendRow {
+    pub group: String,
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_nanos: i64,
+    pub unpriced: i64,
+}
