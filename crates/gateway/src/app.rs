@@ -21,6 +21,8 @@ pub struct App {
     pub affinity: Affinity,
     /// None only for an app built without [`App::open`] (unit tests).
     pub ledger: Option<Ledger>,
+    /// The ledger's database, for spend queries (never on the request path).
+    pub store: Option<crate::ledger::Store>,
     /// Unix seconds at start, shown as `created` in the model list.
     pub started_unix: u64,
 }
@@ -37,6 +39,7 @@ impl App {
             Ledger::start(&url, spill).await.map_err(|e| anyhow::anyhow!("opening the ledger at {url}: {e}"))?;
         let mut app = App::new(config)?;
         app.ledger = Some(ledger);
+        app.store = Some(writer.store.clone());
         Ok((app, writer))
     }
 
@@ -49,6 +52,7 @@ impl App {
             metrics: telemetry::prometheus(),
             affinity: Affinity::default(),
             ledger: None,
+            store: None,
             started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         })
     }

@@ -41,6 +41,17 @@ enum Command {
         #[arg(long, short, env = "SWITCHYARD_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Spend from the ledger, grouped: `switchyard spend --by model --since 7d`.
+    Spend {
+        /// key, team, model, provider or alias.
+        #[arg(long, default_value = "model")]
+        by: String,
+        /// How far back: `30m`, `12h`, `7d`.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        #[arg(long, env = "SWITCHYARD_DATABASE_URL", default_value = gateway::app::DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
 }
 
 // Many small, short-lived allocations per request (JSON, headers, buffers): mimalloc serves
@@ -124,6 +135,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::Spend { by, since, database_url } => {
+            let Some(by) = gateway::ledger::SpendBy::parse(&by) else {
+                eprintln!("error: --by must be key, team, model, provider or alias");
+                return Ok(ExitCode::FAILURE);
+            };
+            let Some(window) = gateway::ledger::parse_since(&since) else {
+                eprintln!("error: --since must look like 30m, 12h or 7d");
+                return Ok(ExitCode::FAILURE);
+            };
+            let store = gateway::ledger::Store::open(&database_url).await?;
+            let rows = store.spend(by, gateway::ledger::unix_ms_ago(window)).await?;
+            use std::io::Write;
+            std::io::stdout().write_all(gateway::ledger::spend_table(&rows).as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Models { config } => {
             let config = match config_or_discover(config.as_deref()).await? {
                 Ok(c) => c,

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, one handler module per client dialect, authentication, body
 //! reading and error rendering. Handlers decode and hand over to [`crate::pipeline`].
 
+pub mod admin;
 pub mod anthropic;
 pub mod auth;
 pub mod body;

@@ -10,7 +10,7 @@ use dialect::{ClientFacingError, Dialect, ErrorKind};
 use http::{header, HeaderValue, StatusCode};
 
 use super::errors::error_response;
-use super::{anthropic, deployments, openai};
+use super::{admin, anthropic, deployments, openai};
 use crate::app::App;
 use crate::error::ErrorReply;
 
@@ -26,6 +26,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/models/{*id}", get(openai::get_model))
         .route("/health", get(health))
         .route("/health/deployments", get(deployments::list))
+        .route("/admin/spend", get(admin::spend))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-pub use store::Store;
+pub use store::{SpendBy, SpendRow, Store};
 
 /// How long a row may wait in memory before its batch is committed.
 pub const COMMIT_WINDOW: Duration = Duration::from_millis(100);
@@ -182,4 +182,45 @@ fn spill_loop(path: &std::path::Path, rx: &std::sync::mpsc::Receiver<Entry>, cou
             counters.spilled.fetch_add(1, Relaxed);
         }
     }
+}
+
+/// `30m`, `12h`, `7d`, `2w` → a duration.
+pub fn parse_since(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    Some(Duration::from_secs(n.checked_mul(secs)?))
+}
+
+pub fn unix_ms_ago(window: Duration) -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    now.saturating_sub(window).as_millis() as i64
+}
+
+/// A plain-text table of spend rows, costs in dollars.
+pub fn spend_table(rows: &[SpendRow]) -> String {
+    let mut out = format!(
+        "{:<48} {:>9} {:>13} {:>13} {:>14} {:>9}\n",
+        "group", "requests", "input_tok", "output_tok", "cost_usd", "unpriced"
+    );
+    for r in rows {
+        out += &format!(
+            "{:<48} {:>9} {:>13} {:>13} {:>14.6} {:>9}\n",
+            r.group,
+            r.requests,
+            r.input_tokens,
+            r.output_tokens,
+            r.cost_nanos as f64 / 1e9,
+            r.unpriced
+        );
+    }
+    out
 }

@@ -1,0 +1,212 @@
+//! The ledger: a row per attempt that reached a provider, with tokens, cost at list price (or
+//! `unpriced`), status, latency, time to first token, stream and cancellation; written off the
+//! request path; flushed at shutdown; at most one commit window lost to kill -9; PostgreSQL over
+//! a real connection when `SWITCHYARD_TEST_POSTGRES` is set; `spend` by CLI and admin API.
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client, post, post_json, user, MASTER_KEY};
+use serde_json::{json, Value};
+use sqlx::Row;
+use testkit::openai_wire as wire;
+use testkit::{FakeUpstream, Gateway, GatewayProcess, Reply};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+fn config(failing: &FakeUpstream, ok: &FakeUpstream, database: Option<&str>) -> String {
+    let db = database.map_or(String::new(), |url| format!("database_url = \"{url}\"\n"));
+    format!(
+        r#"{db}master_key_env = "MASTER"
+[providers.flaky]
+kind = "openai_compatible"
+base_url = "{}"
+[providers.good]
+kind = "openai_compatible"
+base_url = "{}"
+[models.priced]
+deployments = [
+  {{ provider = "flaky", model = "m1", input_price = 2.5, output_price = 10.0 }},
+  {{ provider = "good", model = "m2", input_price = 2.5, output_price = 10.0 }},
+]
+[models.free]
+deployments = [{{ provider = "good", model = "m3" }}]
+"#,
+        failing.v1(),
+        ok.v1()
+    )
+}
+
+/// Replies by request: streams when asked, otherwise a completion with usage 12 + 5.
+fn good(req: &testkit::Received) -> Reply {
+    let body = req.json();
+    let model = body["model"].as_str().unwrap_or("m").to_owned();
+    if body["stream"] == true {
+        Reply::sse_paced(Duration::from_millis(30), wire::text_stream(&model, &["a", "b", "c", "d", "e", "f"]))
+    } else {
+        Reply::json(wire::completion(&model, "ok"))
+    }
+}
+
+async fn rows(url: &str) -> Vec<sqlx::any::AnyRow> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::query(
+        "SELECT request_id, alias, deployment, provider, model, input_tokens, output_tokens, cost_nanos, status, \
+         outcome, latency_ms, ttft_ms, CAST(stream AS INTEGER) AS stream, CAST(cancelled AS INTEGER) AS cancelled \
+         FROM ledger ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_attempt_gets_a_row_with_its_cost() {
+    let flaky = FakeUpstream::always(Reply::error(500, wire::error_body("boom", "server_error", None))).await;
+    let ok = FakeUpstream::start(good).await;
+    let gw = Gateway::start_with_env(&config(&flaky, &ok, None), &[("MASTER", MASTER_KEY)]).await;
+    let (status, headers, _) =
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "priced", "messages": user("hi")})).await;
+    assert_eq!(status, 200);
+    // 12 prompt tokens at $2.50/M + 5 completion tokens at $10/M = $0.00008.
+    assert_eq!(headers["x-switchyard-cost-usd"], "0.00008");
+    let priced_id = headers["x-request-id"].to_str().unwrap().to_owned();
+    let (_, headers, _) =
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "free", "messages": user("hi")})).await;
+    assert!(headers.get("x-switchyard-cost-usd").is_none(), "no price, no cost header");
+    let resp =
+        post(&gw, "/v1/chat/completions", &json!({"model": "free", "messages": user("hi"), "stream": true})).await;
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap();
+    let mut cut =
+        post(&gw, "/v1/chat/completions", &json!({"model": "free", "messages": user("hi"), "stream": true})).await;
+    assert!(cut.chunk().await.unwrap().is_some());
+    drop(cut);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let url = gw.database_url.clone();
+    gw.stop().await; // flushes
+
+    let rows = rows(&url).await;
+    assert_eq!(rows.len(), 5, "500 + success for `priced`, then free, stream, cancelled stream");
+    let get_s = |i: usize, c: &str| rows[i].try_get::<String, _>(c).unwrap();
+    let get_i = |i: usize, c: &str| rows[i].try_get::<i64, _>(c).unwrap();
+    let get_oi = |i: usize, c: &str| rows[i].try_get::<Option<i64>, _>(c).unwrap();
+    let get_b = |i: usize, c: &str| get_i(i, c) != 0;
+    assert_eq!((get_s(0, "request_id"), get_s(1, "request_id")), (priced_id.clone(), priced_id));
+    assert_eq!((get_s(0, "deployment").as_str(), get_i(0, "status")), ("flaky/m1", 500));
+    assert_eq!(get_oi(0, "cost_nanos"), None);
+    assert_eq!((get_s(1, "deployment").as_str(), get_i(1, "status")), ("good/m2", 200));
+    assert_eq!((get_i(1, "input_tokens"), get_i(1, "output_tokens")), (12, 5));
+    assert_eq!(get_oi(1, "cost_nanos"), Some(80_000));
+    assert_eq!((get_s(2, "alias").as_str(), get_oi(2, "cost_nanos")), ("free", None), "unpriced, not $0");
+    assert!(get_b(3, "stream") && !get_b(3, "cancelled"));
+    assert_eq!(get_i(3, "output_tokens"), 6, "usage from the stream's last event");
+    assert!(get_oi(3, "ttft_ms").is_some());
+    assert!(get_b(4, "stream") && get_b(4, "cancelled"));
+    assert_eq!(get_s(4, "outcome"), "client_cancelled");
+}
+
+#[tokio::test]
+async fn spend_by_model_from_the_cli_and_the_admin_api() {
+    let flaky = FakeUpstream::always(Reply::error(500, wire::error_body("boom", "server_error", None))).await;
+    let ok = FakeUpstream::start(good).await;
+    let gw = Gateway::start_with_env(&config(&flaky, &ok, None), &[("MASTER", MASTER_KEY)]).await;
+    for _ in 0..3 {
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "priced", "messages": user("hi")})).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // one commit window
+    let spend: Value = client()
+        .get(gw.url("/admin/spend?by=model&since=1h"))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let m2 = spend["data"].as_array().unwrap().iter().find(|r| r["group"] == "m2").unwrap();
+    assert_eq!(m2["requests"], 3);
+    assert!((m2["cost_usd"].as_f64().unwrap() - 0.00024).abs() < 1e-12, "{spend}");
+    let bad = client().get(gw.url("/admin/spend?by=colour")).bearer_auth(MASTER_KEY).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(client().get(gw.url("/admin/spend")).send().await.unwrap().status(), 401);
+    let url = gw.database_url.clone();
+    gw.stop().await;
+
+    let (status, out, err) = testkit::run_command(
+        BIN,
+        &["spend", "--by", "provider", "--since", "7d"],
+        &[("SWITCHYARD_DATABASE_URL", &url)],
+    );
+    assert!(status.success(), "{err}");
+    let good_line = out.lines().find(|l| l.starts_with("good ")).unwrap_or_else(|| panic!("{out}"));
+    let cols: Vec<&str> = good_line.split_whitespace().collect();
+    assert_eq!(cols[1..], ["3", "36", "15", "0.000240", "0"], "{out}");
+    let flaky_line = out.lines().find(|l| l.starts_with("flaky ")).unwrap();
+    assert!(flaky_line.split_whitespace().nth(1) == Some("3"), "failed attempts are rows too: {out}");
+}
+
+#[tokio::test]
+async fn kill_9_loses_at_most_one_commit_window_and_sigterm_loses_nothing() {
+    let ok = FakeUpstream::start(good).await;
+    let flaky = FakeUpstream::start(good).await;
+    let dir = std::env::temp_dir().join(format!("switchyard-crash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("switchyard.toml");
+    for (name, signal, settle) in [("kill", "KILL", true), ("term", "TERM", false)] {
+        let db = format!("sqlite://{}/{name}.db", dir.display());
+        std::fs::write(&cfg, config(&flaky, &ok, Some(&db))).unwrap();
+        let mut gw = GatewayProcess::serve(BIN, &["--config", cfg.to_str().unwrap()], &[("MASTER", MASTER_KEY)]);
+        let mut ids = Vec::new();
+        for _ in 0..40 {
+            let resp = client()
+                .post(gw.url("/v1/chat/completions"))
+                .bearer_auth(MASTER_KEY)
+                .json(&json!({"model": "free", "messages": user("hi")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            ids.push(resp.headers()["x-request-id"].to_str().unwrap().to_owned());
+        }
+        if settle {
+            // Everything older than one commit window (100 ms) must survive kill -9.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        gw.signal(signal);
+        assert!(gw.wait(Duration::from_secs(10)).is_some());
+        let rows = rows(&db).await;
+        let got: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>("request_id").unwrap()).collect();
+        assert_eq!(got, ids, "{name}: every completed request exactly once, in order");
+    }
+}
+
+#[tokio::test]
+async fn postgres_holds_the_same_ledger() {
+    let Ok(url) = std::env::var("SWITCHYARD_TEST_POSTGRES") else {
+        eprintln!("skipping: SWITCHYARD_TEST_POSTGRES is not set");
+        return;
+    };
+    let flaky = FakeUpstream::always(Reply::error(503, wire::error_body("down", "server_error", None))).await;
+    let ok = FakeUpstream::start(good).await;
+    let gw = Gateway::start_with_env(&config(&flaky, &ok, Some(&url)), &[("MASTER", MASTER_KEY)]).await;
+    let (status, headers, _) =
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "priced", "messages": user("hi")})).await;
+    assert_eq!(status, 200);
+    let id = headers["x-request-id"].to_str().unwrap().to_owned();
+    gw.stop().await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let found = sqlx::query("SELECT deployment, status, cost_nanos FROM ledger WHERE request_id = $1 ORDER BY id")
+        .bind(&id)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].try_get::<String, _>("deployment").unwrap(), "flaky/m1");
+    assert_eq!(found[0].try_get::<i32, _>("status").unwrap(), 503);
+    assert_eq!(found[1].try_get::<Option<i64>, _>("cost_nanos").unwrap(), Some(80_000));
+}
