@@ -2,11 +2,13 @@
 //! client and the metrics handle. Built once at start; read-only afterwards, so no locks.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::{Alias, Config};
+use crate::keys::{KeyStore, KeyTable, Limiter};
 use crate::ledger::{Ledger, Writer};
 use crate::routing::affinity::Affinity;
 use crate::telemetry;
@@ -23,6 +25,10 @@ pub struct App {
     pub ledger: Option<Ledger>,
     /// The ledger's database, for spend queries (never on the request path).
     pub store: Option<crate::ledger::Store>,
+    /// Virtual keys, in memory.
+    pub keys: Arc<KeyTable>,
+    pub key_store: Option<KeyStore>,
+    pub limiter: Limiter,
     /// Unix seconds at start, shown as `created` in the model list.
     pub started_unix: u64,
 }
@@ -37,15 +43,34 @@ impl App {
         let spill = spill_path(&url);
         let (ledger, writer) =
             Ledger::start(&url, spill).await.map_err(|e| anyhow::anyhow!("opening the ledger at {url}: {e}"))?;
+        let redis_url = config.redis_url.clone();
         let mut app = App::new(config)?;
         app.ledger = Some(ledger);
         app.store = Some(writer.store.clone());
+        app.limiter =
+            Limiter::new(redis_url.as_deref()).await.map_err(|e| anyhow::anyhow!("connecting to Redis: {e}"))?;
+        let key_store = KeyStore(writer.store.clone());
+        key_store.migrate().await?;
+        let keys = key_store.all().await?;
+        let now = crate::keys::now_ms();
+        for k in &keys {
+            if let (Some(_), Some(period)) = (k.budget_nanos, k.budget_period) {
+                let start = period.start_ms(now);
+                app.limiter.seed_spend(&k.id, start, key_store.spent_since(&k.id, start).await?);
+            }
+        }
+        app.keys.replace_all(keys);
+        crate::keys::spawn_refresher(app.keys.clone(), key_store.clone());
+        app.key_store = Some(key_store);
         Ok((app, writer))
     }
 
     pub fn new(config: Config) -> anyhow::Result<App> {
         let client = build_client(config.timeouts)?;
         Ok(App {
+            keys: Arc::default(),
+            key_store: None,
+            limiter: Limiter::local(),
             aliases: config.alias_map(),
             config,
             client,

@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod keys;
 pub mod ledger;
 pub mod pipeline;
 pub mod routing;

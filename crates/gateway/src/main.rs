@@ -41,6 +41,13 @@ enum Command {
         #[arg(long, short, env = "SWITCHYARD_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Create, list or revoke virtual keys (in the ledger's database).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[arg(long, global = true, env = "SWITCHYARD_DATABASE_URL", default_value = gateway::app::DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
     /// Spend from the ledger, grouped: `switchyard spend --by model --since 7d`.
     Spend {
         /// key, team, model, provider or alias.
@@ -52,6 +59,37 @@ enum Command {
         #[arg(long, env = "SWITCHYARD_DATABASE_URL", default_value = gateway::app::DEFAULT_DATABASE_URL)]
         database_url: String,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key; it is printed once and stored only as a hash.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        team: Option<String>,
+        /// Model globs the key may use (comma-separated); default: any.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        #[arg(long)]
+        rpm: Option<u32>,
+        #[arg(long)]
+        tpm: Option<u64>,
+        #[arg(long)]
+        budget_usd: Option<f64>,
+        /// day, week, month (default) or total.
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long)]
+        expires_in_days: Option<f64>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id.
+    Revoke { id: String },
 }
 
 // Many small, short-lived allocations per request (JSON, headers, buffers): mimalloc serves
@@ -135,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::Keys { action, database_url } => keys_command(action, &database_url).await,
         Command::Spend { by, since, database_url } => {
             let Some(by) = gateway::ledger::SpendBy::parse(&by) else {
                 eprintln!("error: --by must be key, team, model, provider or alias");
@@ -202,4 +241,61 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn keys_command(action: KeysAction, database_url: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let store = gateway::keys::KeyStore(gateway::ledger::Store::open(database_url).await?);
+    store.migrate().await?;
+    let mut out = std::io::stdout();
+    match action {
+        KeysAction::Create { name, owner, team, models, rpm, tpm, budget_usd, period, expires_in_days } => {
+            let budget_period = match period.as_deref() {
+                None => None,
+                Some(p) => match serde_json::from_value(serde_json::Value::String(p.to_owned())) {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        eprintln!("error: --period must be day, week, month or total");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                },
+            };
+            let spec = gateway::keys::NewKey {
+                name,
+                owner,
+                team,
+                expires_in_days,
+                models,
+                rpm,
+                tpm,
+                budget_usd,
+                budget_period,
+                ..Default::default()
+            };
+            let (record, secret) = match spec.build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            store.insert(&record).await?;
+            writeln!(out, "{}\t{secret}", record.id)?;
+            eprintln!("switchyard: key {} created; the secret above is shown only once", record.id);
+        }
+        KeysAction::List => {
+            for k in store.all().await? {
+                let state = if k.revoked { "revoked" } else { "active" };
+                writeln!(out, "{}\t{}\t{}\t{}", k.id, k.name, k.team.as_deref().unwrap_or("-"), state)?;
+            }
+        }
+        KeysAction::Revoke { id } => {
+            if !store.revoke(&id).await? {
+                eprintln!("error: no key `{id}`");
+                return Ok(ExitCode::FAILURE);
+            }
+            writeln!(out, "{id}\trevoked")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -95,6 +95,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         aliases,
         health,
         database_url: env.var("SWITCHYARD_DATABASE_URL"),
+        redis_url: env.var("SWITCHYARD_REDIS_URL"),
     };
     Discovery { config, found }
 }

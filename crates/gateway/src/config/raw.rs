@@ -23,6 +23,8 @@ pub struct RawConfig {
     /// The ledger's database: `sqlite://path` (default `sqlite://switchyard.db`) or
     /// `postgres://…`. `SWITCHYARD_DATABASE_URL` sets it when the file does not.
     pub database_url: Option<String>,
+    /// `redis://…`: every replica enforces one shared rate limit. `SWITCHYARD_REDIS_URL` too.
+    pub redis_url: Option<String>,
     /// How long in-flight requests may run after SIGTERM. Default 30 s.
     pub shutdown_grace_secs: Option<u64>,
     #[serde(default)]

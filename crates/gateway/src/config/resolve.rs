@@ -35,6 +35,8 @@ pub struct Config {
     pub health: Arc<HealthRegistry>,
     /// Where the ledger lives; None: the default SQLite file.
     pub database_url: Option<String>,
+    /// Shared rate limits across replicas; None: in-process.
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -291,6 +293,7 @@ impl Config {
             aliases,
             health,
             database_url: raw.database_url.clone().or_else(|| env.var("SWITCHYARD_DATABASE_URL")),
+            redis_url: raw.redis_url.clone().or_else(|| env.var("SWITCHYARD_REDIS_URL")),
         })
     }
 

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dialect::{ClientFacingError, Dialect, ErrorKind};
@@ -18,6 +19,99 @@ use crate::ledger::{parse_since, unix_ms_ago, SpendBy};
 
 fn fail(e: ClientFacingError) -> Response {
     error_response(Dialect::OpenaiChat, ErrorReply::from(e), &request_id())
+}
+
+/// Key management needs the operator's key: without one configured, it is off.
+fn operator(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+    if app.config.master_key.is_none() {
+        return Err(fail(ClientFacingError::new(
+            ErrorKind::PermissionDenied,
+            "Key management needs a master key: set SWITCHYARD_MASTER_KEY.",
+        )));
+    }
+    auth::check(app.config.master_key.as_ref(), headers).map_err(fail)
+}
+
+fn key_store(app: &App) -> Result<&crate::keys::KeyStore, Response> {
+    app.key_store
+        .as_ref()
+        .ok_or_else(|| fail(ClientFacingError::new(ErrorKind::Internal, "this gateway has no key store")))
+}
+
+/// `POST /admin/keys`: the new key is in the reply, and nowhere else, ever.
+pub async fn create_key(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    if let Err(e) = operator(&app, &headers) {
+        return fail(e);
+    }
+    let bytes = match super::body::read(&headers, body, 64 * 1024).await {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let spec: crate::keys::NewKey = match serde_json::from_slice(&bytes) {
+        Ok(s) => s,
+        Err(e) => return fail(ClientFacingError::new(ErrorKind::InvalidRequest, format!("invalid key request: {e}"))),
+    };
+    let (record, secret) = match spec.build() {
+        Ok(r) => r,
+        Err(e) => return fail(ClientFacingError::new(ErrorKind::InvalidRequest, e)),
+    };
+    let store = match key_store(&app) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = store.insert(&record).await {
+        return fail(ClientFacingError::new(ErrorKind::Upstream, format!("could not store the key: {e}")));
+    }
+    let mut reply = serde_json::to_value(&record).unwrap_or_default();
+    reply["key"] = json!(secret);
+    app.keys.upsert(record);
+    (http::StatusCode::CREATED, Json(reply)).into_response()
+}
+
+/// `GET /admin/keys`: every key, without secrets or hashes.
+pub async fn list_keys(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(e) = operator(&app, &headers) {
+        return fail(e);
+    }
+    let store = match key_store(&app) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match store.all().await {
+        Ok(keys) => {
+            let data: Vec<_> = keys
+                .iter()
+                .map(|k| {
+                    let mut v = serde_json::to_value(k).unwrap_or_default();
+                    v["spent_usd"] = json!(app.limiter.spent(&k.id) as f64 / 1e9);
+                    v
+                })
+                .collect();
+            Json(json!({"data": data})).into_response()
+        }
+        Err(e) => fail(ClientFacingError::new(ErrorKind::Upstream, format!("could not read keys: {e}"))),
+    }
+}
+
+/// `DELETE /admin/keys/{id}`: revoked at once on this replica, within seconds on the others.
+pub async fn revoke_key(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(e) = operator(&app, &headers) {
+        return fail(e);
+    }
+    let store = match key_store(&app) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match store.revoke(&id).await {
+        Ok(true) => {
+            if let Ok(all) = store.all().await {
+                app.keys.replace_all(all);
+            }
+            Json(json!({"id": id, "revoked": true})).into_response()
+        }
+        Ok(false) => fail(ClientFacingError::new(ErrorKind::NotFound, format!("No key `{id}`.")).with_param("id")),
+        Err(e) => fail(ClientFacingError::new(ErrorKind::Upstream, format!("could not revoke: {e}"))),
+    }
 }
 
 pub async fn spend(

@@ -12,7 +12,7 @@ use http::HeaderMap;
 use serde_json::{json, Value};
 
 use super::errors::error_response;
-use super::{admit, request_id};
+use super::{admit, check_model, request_id};
 use crate::app::App;
 use crate::error::ErrorReply;
 use crate::pipeline;
@@ -28,7 +28,7 @@ fn fail(err: ClientFacingError, request_id: &str) -> Response {
 
 pub async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let id = request_id();
-    let bytes = match admit(&app, &headers, body).await {
+    let (caller, bytes) = match admit(&app, &headers, body).await {
         Ok(b) => b,
         Err(e) => return fail(e, &id),
     };
@@ -36,22 +36,26 @@ pub async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
         Ok(r) => r,
         Err(e) => return fail(e.into(), &id),
     };
+    if let Err(e) = check_model(&caller, &req.model) {
+        return fail(e, &id);
+    }
     let narrowing = match Narrowing::take(&mut req, &headers) {
-        Ok(n) => n,
+        Ok(n) => n.limited_by_key(caller.key()),
         Err(e) => return fail(e, &id),
     };
-    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), narrowing, id).await
+    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), narrowing, caller, id).await
 }
 
 /// When the model's first deployment is Anthropic's own API, Anthropic counts exactly; other
 /// providers cannot, so they get the gateway's estimate (the one routing and budgets use).
 pub async fn count_tokens(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let id = request_id();
-    let bytes = match admit(&app, &headers, body).await {
+    let (caller, bytes) = match admit(&app, &headers, body).await {
         Ok(b) => b,
         Err(e) => return fail(e, &id),
     };
-    // A count request has no `max_tokens`; the Messages decoder requires one.
+    let _ = caller; // counting costs nothing; any caller may count
+                    // A count request has no `max_tokens`; the Messages decoder requires one.
     let mut value: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => return fail(dialect::DecodeError::Json(e.to_string()).into(), &id),

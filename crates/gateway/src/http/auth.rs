@@ -17,6 +17,40 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
+/// Who is calling: the operator (master key), a virtual key, or anyone (no key configured).
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Master,
+    Key(std::sync::Arc<crate::keys::KeyRecord>),
+    Open,
+}
+
+impl Caller {
+    pub fn key(&self) -> Option<&crate::keys::KeyRecord> {
+        match self {
+            Caller::Key(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+/// The master key, or a virtual key from the in-memory table (never the database).
+pub fn identify(app: &crate::app::App, headers: &HeaderMap) -> Result<Caller, ClientFacingError> {
+    if let Some(presented) = presented_key(headers) {
+        if let Some(key) = app.keys.lookup(presented) {
+            if let Err(why) = key.usable(crate::keys::now_ms()) {
+                return Err(ClientFacingError::new(ErrorKind::Authentication, why).with_code("invalid_api_key"));
+            }
+            return Ok(Caller::Key(key));
+        }
+    }
+    match check(app.config.master_key.as_ref(), headers) {
+        Ok(()) if app.config.master_key.is_some() => Ok(Caller::Master),
+        Ok(()) => Ok(Caller::Open),
+        Err(e) => Err(e),
+    }
+}
+
 pub fn check(master_key: Option<&Secret>, headers: &HeaderMap) -> Result<(), ClientFacingError> {
     let Some(master) = master_key else {
         return Ok(());

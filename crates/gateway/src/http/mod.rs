@@ -17,13 +17,26 @@ pub fn request_id() -> String {
     format!("req_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// What every model endpoint does first: check the key, then read the body within the size
-/// limit and the deadline.
+/// What every model endpoint does first: identify the caller, then read the body within the
+/// size limit and the deadline.
 pub async fn admit(
     app: &crate::app::App,
     headers: &http::HeaderMap,
     body: axum::body::Body,
-) -> Result<bytes::Bytes, dialect::ClientFacingError> {
-    auth::check(app.config.master_key.as_ref(), headers)?;
-    body::read(headers, body, app.config.max_body_bytes).await
+) -> Result<(auth::Caller, bytes::Bytes), dialect::ClientFacingError> {
+    let caller = auth::identify(app, headers)?;
+    Ok((caller, body::read(headers, body, app.config.max_body_bytes).await?))
+}
+
+/// A virtual key may only use the models its allowlist names.
+pub fn check_model(caller: &auth::Caller, model: &str) -> Result<(), dialect::ClientFacingError> {
+    match caller.key() {
+        Some(k) if !k.allows_model(model) => Err(dialect::ClientFacingError::new(
+            dialect::ErrorKind::PermissionDenied,
+            format!("This key may not use the model `{model}`."),
+        )
+        .with_code("model_not_allowed")
+        .with_param("model")),
+        _ => Ok(()),
+    }
 }

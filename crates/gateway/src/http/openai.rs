@@ -11,7 +11,7 @@ use http::HeaderMap;
 use serde_json::json;
 
 use super::errors::error_response;
-use super::{admit, auth, request_id};
+use super::{admit, auth, check_model, request_id};
 use crate::app::App;
 use crate::error::ErrorReply;
 use crate::pipeline;
@@ -26,7 +26,7 @@ fn fail(err: ClientFacingError, request_id: &str) -> Response {
 
 pub async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let id = request_id();
-    let bytes = match admit(&app, &headers, body).await {
+    let (caller, bytes) = match admit(&app, &headers, body).await {
         Ok(b) => b,
         Err(e) => return fail(e, &id),
     };
@@ -34,16 +34,19 @@ pub async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, b
         Ok(r) => r,
         Err(e) => return fail(e.into(), &id),
     };
+    if let Err(e) = check_model(&caller, &req.model) {
+        return fail(e, &id);
+    }
     let narrowing = match Narrowing::take(&mut req, &headers) {
-        Ok(n) => n,
+        Ok(n) => n.limited_by_key(caller.key()),
         Err(e) => return fail(e, &id),
     };
-    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), narrowing, id).await
+    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), narrowing, caller, id).await
 }
 
 pub async fn embeddings(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let id = request_id();
-    let bytes = match admit(&app, &headers, body).await {
+    let (caller, bytes) = match admit(&app, &headers, body).await {
         Ok(b) => b,
         Err(e) => return fail(e, &id),
     };
@@ -51,7 +54,10 @@ pub async fn embeddings(State(app): State<Arc<App>>, headers: HeaderMap, body: B
         Ok(r) => r,
         Err(e) => return fail(e.into(), &id),
     };
-    pipeline::embeddings(app, DIALECT, req, id).await
+    if let Err(e) = check_model(&caller, &req.model) {
+        return fail(e, &id);
+    }
+    pipeline::embeddings(app, DIALECT, req, caller, id).await
 }
 
 fn model_object(app: &App, id: &str) -> Option<serde_json::Value> {

@@ -27,6 +27,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/health", get(health))
         .route("/health/deployments", get(deployments::list))
         .route("/admin/spend", get(admin::spend))
+        .route("/admin/keys", post(admin::create_key).get(admin::list_keys))
+        .route("/admin/keys/{id}", axum::routing::delete(admin::revoke_key))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

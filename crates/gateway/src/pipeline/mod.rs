@@ -23,6 +23,8 @@ use crate::routing::{resolve, route, Resolved};
 use crate::telemetry::{Outcome, RequestFinished, UpstreamAttemptFinished};
 use crate::upstream::{send_chat, send_embeddings, ChatReply, Forwarded};
 
+use crate::http::auth::Caller;
+use crate::keys::{Admission, Reservation};
 pub use attempt::exhausted_for;
 use attempt::{backoff, outcome_of, InFlight};
 use record::Attempt;
@@ -55,9 +57,12 @@ pub async fn chat(
     req: ChatRequest,
     forwarded: Forwarded,
     narrowing: Narrowing,
+    caller: Caller,
     request_id: String,
 ) -> Response {
     let started = Instant::now();
+    let key = caller.key();
+    let (key_id, team) = (key.map(|k| k.id.as_str()), key.and_then(|k| k.team.as_deref()));
     let finished = |alias, provider, status: StatusCode, outcome| RequestFinished {
         request_id: &request_id,
         alias,
@@ -78,6 +83,24 @@ pub async fn chat(
                 reply.headers.push((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             return error_response(ingress, reply, &request_id);
+        }
+    };
+    // Limits and budget, before anything leaves.
+    let (limit_headers, mut reservation) = match key {
+        None => (Vec::new(), None),
+        Some(k) => match admit_key(&app, k, &req, &plan).await {
+            Admission::Admitted { headers, reservation } => (headers, reservation),
+            Admission::Refused { error, headers } => {
+                finished(&plan.alias, "", error.status, Outcome::BadResponse).emit();
+                let mut reply = ErrorReply::from(error);
+                reply.headers.extend(headers);
+                return error_response(ingress, reply, &request_id);
+            }
+        },
+    };
+    let settle = |reservation: Option<Reservation>, cost: i64| {
+        if let Some(r) = reservation {
+            app.limiter.settle(r, cost);
         }
     };
     let health = &app.config.health;
@@ -115,6 +138,8 @@ pub async fn chat(
                 if let Some(status) = reached_status(&e) {
                     let attempt = Attempt {
                         request_id: &request_id,
+                        key_id,
+                        team,
                         alias: &plan.alias,
                         deployment,
                         usage: None,
@@ -156,6 +181,8 @@ pub async fn chat(
                 record.emit();
                 let entry = Attempt {
                     request_id: &request_id,
+                    key_id,
+                    team,
                     alias: &plan.alias,
                     deployment,
                     usage: resp.usage,
@@ -169,7 +196,9 @@ pub async fn chat(
                 .entry();
                 let cost = entry.cost_nanos;
                 app.record(entry);
+                settle(reservation.take(), cost.unwrap_or(0));
                 let mut response = json_response(StatusCode::OK, body, &served);
+                response.headers_mut().extend(limit_headers.iter().cloned());
                 if let Some(v) = cost.and_then(|c| HeaderValue::from_str(&record::usd(c)).ok()) {
                     response.headers_mut().insert(HeaderName::from_static("x-switchyard-cost-usd"), v);
                 }
@@ -191,9 +220,12 @@ pub async fn chat(
                     first_event_at,
                 )
                 .holding(in_flight)
-                .recording(app.ledger.clone(), deployment.clone(), attempt_started);
+                .recording(app.ledger.clone(), deployment.clone(), attempt_started)
+                .billing(key.cloned(), reservation.take().map(|r| (app.clone(), r)));
                 let body = ClientStream::new(first, rest, ingress_of(ingress).stream_encoder(&meta), finalizer);
-                return sse_response(body, &served);
+                let mut response = sse_response(body, &served);
+                response.headers_mut().extend(limit_headers.iter().cloned());
+                return response;
             }
         }
     }
@@ -208,7 +240,26 @@ pub async fn chat(
         ),
     };
     finished(&plan.alias, "", reply.error.status, Outcome::UpstreamError).emit();
+    settle(reservation.take(), 0);
     error_response(ingress, reply, &request_id)
+}
+
+/// Output tokens assumed for a request that sets no cap, when estimating limits and budget.
+const ASSUMED_OUTPUT: u64 = 1_024;
+
+/// Counts the request against its key's limits and reserves its estimated cost (at the first
+/// candidate's prices) against the key's budget.
+async fn admit_key(
+    app: &App,
+    key: &crate::keys::KeyRecord,
+    req: &ChatRequest,
+    plan: &crate::routing::Plan,
+) -> Admission {
+    let needs = crate::routing::filter::Needs::of(req);
+    let output = if needs.max_output == 0 { ASSUMED_OUTPUT } else { needs.max_output };
+    let usage = dialect::Usage { input_tokens: needs.prompt_tokens, output_tokens: output, ..Default::default() };
+    let estimate = plan.candidates.first().and_then(|d| record::cost_nanos(d.settings.prices, &usage)).unwrap_or(0);
+    app.limiter.admit(key, usage.total(), estimate, crate::keys::now_ms()).await
 }
 
 /// The status to record for a failed attempt, or None when it never reached the provider.
@@ -237,7 +288,14 @@ fn time_limit(
     }
 }
 
-pub async fn embeddings(app: Arc<App>, ingress: Dialect, req: EmbeddingRequest, request_id: String) -> Response {
+pub async fn embeddings(
+    app: Arc<App>,
+    ingress: Dialect,
+    req: EmbeddingRequest,
+    caller: Caller,
+    request_id: String,
+) -> Response {
+    let key = caller.key();
     let started = Instant::now();
     let Resolved { alias, deployments: candidates, .. } = match resolve(&app, &req.model) {
         Ok(p) => p,
@@ -250,12 +308,32 @@ pub async fn embeddings(app: Arc<App>, ingress: Dialect, req: EmbeddingRequest, 
         let result = send_embeddings(&app.client, deployment, &req).await;
         drop(in_flight);
         let now_ms = app.config.health.now_ms();
+        let took = attempt_started.elapsed();
+        let row = |usage, status, outcome: Outcome| Attempt {
+            request_id: &request_id,
+            key_id: key.map(|k| k.id.as_str()),
+            team: key.and_then(|k| k.team.as_deref()),
+            alias: &alias,
+            deployment,
+            usage,
+            status,
+            outcome: outcome.as_str(),
+            latency: took,
+            ttft: None,
+            stream: false,
+            cancelled: false,
+        };
         match &result {
-            Ok(_) => {
-                let took = attempt_started.elapsed();
+            Ok(resp) => {
                 deployment.health.finish(HealthOutcome::Success { ttft: took, total: took }, now_ms);
+                app.record(row(resp.usage, 200, Outcome::Ok).entry());
             }
-            Err(e) => deployment.health.finish(outcome_of(e), now_ms),
+            Err(e) => {
+                deployment.health.finish(outcome_of(e), now_ms);
+                if let Some(status) = reached_status(e) {
+                    app.record(row(None, status, e.outcome()).entry());
+                }
+            }
         }
         let outcome = result.as_ref().err().map_or(Outcome::Ok, UpstreamError::outcome);
         UpstreamAttemptFinished { provider: &deployment.provider.name, outcome, latency: attempt_started.elapsed() }

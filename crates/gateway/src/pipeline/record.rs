@@ -11,6 +11,8 @@ use crate::ledger::Entry;
 /// What one attempt was, for its ledger row.
 pub struct Attempt<'a> {
     pub request_id: &'a str,
+    pub key_id: Option<&'a str>,
+    pub team: Option<&'a str>,
     pub alias: &'a str,
     pub deployment: &'a Deployment,
     pub usage: Option<Usage>,
@@ -35,8 +37,8 @@ impl Attempt<'_> {
         Entry {
             request_id: self.request_id.to_owned(),
             at_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
-            key_id: None,
-            team: None,
+            key_id: self.key_id.map(str::to_owned),
+            team: self.team.map(str::to_owned),
             alias: self.alias.to_owned(),
             deployment: self.deployment.label(),
             provider: self.deployment.provider.name.to_string(),

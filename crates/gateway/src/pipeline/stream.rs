@@ -92,6 +92,9 @@ pub struct Finalizer {
     in_flight: Option<super::attempt::InFlight>,
     /// Where the stream's ledger row goes, and what it is about.
     ledger: Option<(crate::ledger::Ledger, crate::config::Deployment, Instant)>,
+    /// The calling key, and its budget hold to settle with the stream's real cost.
+    key: Option<Arc<crate::keys::KeyRecord>>,
+    reservation: Option<(Arc<crate::app::App>, crate::keys::Reservation)>,
 }
 
 impl Finalizer {
@@ -113,7 +116,19 @@ impl Finalizer {
             completed: false,
             in_flight: None,
             ledger: None,
+            key: None,
+            reservation: None,
         }
+    }
+
+    pub(super) fn billing(
+        mut self,
+        key: Option<crate::keys::KeyRecord>,
+        reservation: Option<(Arc<crate::app::App>, crate::keys::Reservation)>,
+    ) -> Self {
+        self.key = key.map(Arc::new);
+        self.reservation = reservation;
+        self
     }
 
     pub(super) fn recording(
@@ -147,9 +162,12 @@ impl Finalizer {
 impl Drop for Finalizer {
     fn drop(&mut self) {
         let outcome = if self.completed { self.outcome } else { Outcome::ClientCancelled };
+        let mut cost = 0;
         if let Some((ledger, deployment, attempt_started)) = &self.ledger {
             let attempt = super::record::Attempt {
                 request_id: &self.request_id,
+                key_id: self.key.as_deref().map(|k| k.id.as_str()),
+                team: self.key.as_deref().and_then(|k| k.team.as_deref()),
                 alias: &self.alias,
                 deployment,
                 usage: self.usage,
@@ -160,7 +178,12 @@ impl Drop for Finalizer {
                 stream: true,
                 cancelled: !self.completed,
             };
-            ledger.record(attempt.entry());
+            let entry = attempt.entry();
+            cost = entry.cost_nanos.unwrap_or(0);
+            ledger.record(entry);
+        }
+        if let Some((app, reservation)) = self.reservation.take() {
+            app.limiter.settle(reservation, cost);
         }
         RequestFinished {
             request_id: &self.request_id,

@@ -44,9 +44,20 @@ pub struct Narrowing {
     pub order: Option<Vec<String>>,
     pub regions: Option<Vec<String>>,
     pub zero_data_retention: bool,
+    /// The calling key's own policy, applied on top of everything else.
+    pub key_providers: Option<Vec<String>>,
+    pub key_regions: Option<Vec<String>>,
 }
 
 impl Narrowing {
+    pub fn limited_by_key(mut self, key: Option<&crate::keys::KeyRecord>) -> Narrowing {
+        if let Some(k) = key {
+            self.key_providers.clone_from(&k.allowed_providers);
+            self.key_regions.clone_from(&k.allowed_regions);
+        }
+        self
+    }
+
     /// Takes the `provider` object out of the request (it is for the gateway, not upstreams).
     pub fn take(req: &mut ChatRequest, headers: &http::HeaderMap) -> Result<Narrowing, ClientFacingError> {
         let mut n = Narrowing::default();
@@ -149,7 +160,16 @@ fn why_not(policy: &RoutePolicy, narrowing: &Narrowing, needs: &Needs, d: &Deplo
             return other(format!("provider `{}` is not among the alias's allowed providers", p.name));
         }
     }
-    for (regions, whose) in [(&policy.allowed_regions, "the alias's"), (&narrowing.regions, "the request's")] {
+    if let Some(allowed) = &narrowing.key_providers {
+        if !allowed.iter().any(|g| glob_match(g, &p.name)) {
+            return other(format!("provider `{}` is not among the key's allowed providers", p.name));
+        }
+    }
+    for (regions, whose) in [
+        (&policy.allowed_regions, "the alias's"),
+        (&narrowing.regions, "the request's"),
+        (&narrowing.key_regions, "the key's"),
+    ] {
         if let Some(regions) = regions {
             let region = p.region.as_deref().unwrap_or("");
             if !regions.iter().any(|g| glob_match(g, region)) {

@@ -1,0 +1,218 @@
+//! Per-key limits, enforced before a request leaves: requests and tokens per minute (fixed
+//! one-minute windows; in-process, or shared by every replica through Redis), and budgets per
+//! period with reservations, so concurrent requests cannot all slip under the same remainder.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use dialect::{ClientFacingError, ErrorKind};
+use http::{HeaderName, HeaderValue};
+
+use super::KeyRecord;
+
+const WINDOW_MS: i64 = 60_000;
+
+/// What admission decided, with the `x-ratelimit-*` headers to send either way.
+pub enum Admission {
+    Admitted { headers: Vec<(HeaderName, HeaderValue)>, reservation: Option<Reservation> },
+    Refused { error: ClientFacingError, headers: Vec<(HeaderName, HeaderValue)> },
+}
+
+/// A budget hold for one request, settled with its real cost.
+#[derive(Debug)]
+pub struct Reservation {
+    key_id: String,
+    nanos: i64,
+    limit: i64,
+}
+
+/// Spend past this share of a budget is reported (log and metric) once per period.
+const SOFT_THRESHOLD: f64 = 0.8;
+
+#[derive(Default)]
+struct Window {
+    start_ms: i64,
+    requests: u64,
+    tokens: u64,
+}
+
+#[derive(Default)]
+struct Budget {
+    period_start_ms: i64,
+    spent: i64,
+    reserved: i64,
+}
+
+pub struct Limiter {
+    windows: Mutex<HashMap<String, Window>>,
+    budgets: Mutex<HashMap<String, Budget>>,
+    redis: Option<redis::aio::ConnectionManager>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter").field("redis", &self.redis.is_some()).finish()
+    }
+}
+
+impl Limiter {
+    /// In-process limits only.
+    pub fn local() -> Limiter {
+        Limiter { windows: Mutex::default(), budgets: Mutex::default(), redis: None }
+    }
+
+    pub async fn new(redis_url: Option<&str>) -> anyhow::Result<Limiter> {
+        let redis = match redis_url {
+            Some(url) => Some(redis::aio::ConnectionManager::new(redis::Client::open(url)?).await?),
+            None => None,
+        };
+        Ok(Limiter { windows: Mutex::default(), budgets: Mutex::default(), redis })
+    }
+
+    /// Seeds a key's spend for the current period (from the ledger, at start).
+    pub fn seed_spend(&self, key_id: &str, period_start_ms: i64, spent: i64) {
+        let mut b = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        b.insert(key_id.to_owned(), Budget { period_start_ms, spent, reserved: 0 });
+    }
+
+    /// Counts the request against the key's RPM and TPM (tokens: the prompt estimate plus the
+    /// output cap) and reserves `cost_estimate` against its budget.
+    pub async fn admit(&self, key: &KeyRecord, tokens: u64, cost_estimate: i64, now_ms: i64) -> Admission {
+        let window_start = now_ms - now_ms.rem_euclid(WINDOW_MS);
+        let reset_s = ((window_start + WINDOW_MS - now_ms) as f64 / 1000.0).ceil().max(1.0) as u64;
+        let (requests, used_tokens) = match &self.redis {
+            Some(conn) => match redis_count(conn.clone(), &key.id, window_start, tokens).await {
+                Ok(counts) => counts,
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis unavailable; limiting in-process");
+                    self.local_count(&key.id, window_start, tokens)
+                }
+            },
+            None => self.local_count(&key.id, window_start, tokens),
+        };
+        let mut headers = Vec::new();
+        let mut put = |name: &'static str, value: String| {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.push((HeaderName::from_static(name), v));
+            }
+        };
+        let mut refused = None;
+        if let Some(rpm) = key.rpm {
+            put("x-ratelimit-limit-requests", rpm.to_string());
+            put("x-ratelimit-remaining-requests", u64::from(rpm).saturating_sub(requests).to_string());
+            put("x-ratelimit-reset-requests", format!("{reset_s}s"));
+            if requests > u64::from(rpm) {
+                refused = Some(format!("Rate limit reached: {rpm} requests per minute for this key."));
+            }
+        }
+        if let Some(tpm) = key.tpm {
+            put("x-ratelimit-limit-tokens", tpm.to_string());
+            put("x-ratelimit-remaining-tokens", tpm.saturating_sub(used_tokens).to_string());
+            put("x-ratelimit-reset-tokens", format!("{reset_s}s"));
+            if refused.is_none() && used_tokens > tpm {
+                refused = Some(format!("Rate limit reached: {tpm} tokens per minute for this key."));
+            }
+        }
+        if let Some(message) = refused {
+            self.uncount(&key.id, window_start, tokens).await;
+            put("retry-after", reset_s.to_string());
+            let error = ClientFacingError::new(ErrorKind::RateLimited, message).with_code("rate_limit_exceeded");
+            return Admission::Refused { error, headers };
+        }
+        match self.reserve(key, cost_estimate, now_ms) {
+            Ok(reservation) => Admission::Admitted { headers, reservation },
+            Err(error) => {
+                self.uncount(&key.id, window_start, tokens).await;
+                Admission::Refused { error, headers }
+            }
+        }
+    }
+
+    fn local_count(&self, key_id: &str, window_start: i64, tokens: u64) -> (u64, u64) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let w = windows.entry(key_id.to_owned()).or_default();
+        if w.start_ms != window_start {
+            *w = Window { start_ms: window_start, ..Window::default() };
+        }
+        w.requests += 1;
+        w.tokens = w.tokens.saturating_add(tokens);
+        (w.requests, w.tokens)
+    }
+
+    /// A refused request does not use up the window.
+    async fn uncount(&self, key_id: &str, window_start: i64, tokens: u64) {
+        if let Some(conn) = &self.redis {
+            let mut conn = conn.clone();
+            let (rk, tk) = redis_keys(key_id, window_start);
+            let _: Result<(), _> = redis::pipe().decr(&rk, 1).decr(&tk, tokens).query_async::<()>(&mut conn).await;
+            return;
+        }
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = windows.get_mut(key_id).filter(|w| w.start_ms == window_start) {
+            w.requests = w.requests.saturating_sub(1);
+            w.tokens = w.tokens.saturating_sub(tokens);
+        }
+    }
+
+    fn reserve(&self, key: &KeyRecord, estimate: i64, now_ms: i64) -> Result<Option<Reservation>, ClientFacingError> {
+        let (Some(limit), Some(period)) = (key.budget_nanos, key.budget_period) else { return Ok(None) };
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        let b = budgets.entry(key.id.clone()).or_default();
+        let start = period.start_ms(now_ms);
+        if b.period_start_ms != start {
+            *b = Budget { period_start_ms: start, spent: 0, reserved: b.reserved };
+        }
+        if b.spent.saturating_add(b.reserved).saturating_add(estimate) > limit {
+            return Err(ClientFacingError::new(
+                ErrorKind::RateLimited,
+                format!(
+                    "This key's budget is used up: ${:.4} of ${:.4} spent this period.",
+                    b.spent as f64 / 1e9,
+                    limit as f64 / 1e9
+                ),
+            )
+            .with_code("insufficient_quota"));
+        }
+        b.reserved = b.reserved.saturating_add(estimate);
+        Ok(Some(Reservation { key_id: key.id.clone(), nanos: estimate, limit }))
+    }
+
+    /// Replaces a reservation with the request's real cost.
+    pub fn settle(&self, reservation: Reservation, cost: i64) {
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = budgets.get_mut(&reservation.key_id) {
+            b.reserved = b.reserved.saturating_sub(reservation.nanos).max(0);
+            let soft = (reservation.limit as f64 * SOFT_THRESHOLD) as i64;
+            let crossed = b.spent < soft && b.spent.saturating_add(cost) >= soft;
+            b.spent = b.spent.saturating_add(cost);
+            if crossed {
+                metrics::counter!("switchyard_budget_soft_threshold_total", "key" => reservation.key_id.clone())
+                    .increment(1);
+                tracing::warn!(key = %reservation.key_id, spent_usd = b.spent as f64 / 1e9,
+                    budget_usd = reservation.limit as f64 / 1e9, "key passed 80% of its budget");
+            }
+        }
+    }
+
+    /// Spend recorded for a key in its current period (for soft thresholds and tests).
+    pub fn spent(&self, key_id: &str) -> i64 {
+        self.budgets.lock().unwrap_or_else(|e| e.into_inner()).get(key_id).map_or(0, |b| b.spent)
+    }
+}
+
+fn redis_keys(key_id: &str, window_start: i64) -> (String, String) {
+    (format!("switchyard:rpm:{key_id}:{window_start}"), format!("switchyard:tpm:{key_id}:{window_start}"))
+}
+
+/// One round trip: count the request and its tokens in this window, shared by all replicas.
+async fn redis_count(
+    mut conn: redis::aio::ConnectionManager,
+    key_id: &str,
+    window_start: i64,
+    tokens: u64,
+) -> redis::RedisResult<(u64, u64)> {
+    let (rk, tk) = redis_keys(key_id, window_start);
+    let (requests, used, (), ()): (u64, u64, (), ()) =
+        redis::pipe().incr(&rk, 1).incr(&tk, tokens).expire(&rk, 120).expire(&tk, 120).query_async(&mut conn).await?;
+    Ok((requests, used))
+}

@@ -1,0 +1,119 @@
+//! Keys in the ledger's database (SQLite or PostgreSQL): one `keys` table, JSON text for lists.
+
+use sqlx::Row;
+
+use super::{KeyRecord, Period};
+use crate::ledger::Store;
+
+const MIGRATION: &str = "CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    owner TEXT,
+    team TEXT,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    models TEXT NOT NULL,
+    allowed_providers TEXT,
+    allowed_regions TEXT,
+    rpm BIGINT,
+    tpm BIGINT,
+    budget_nanos BIGINT,
+    budget_period TEXT
+)";
+
+const SELECT: &str = "SELECT id, hash, name, owner, team, created_ms, expires_ms, revoked, models, \
+    allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period FROM keys";
+
+#[derive(Clone, Debug)]
+pub struct KeyStore(pub Store);
+
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.0 {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl KeyStore {
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        on_pool!(self, pool => { sqlx::query(MIGRATION).execute(pool).await?; });
+        Ok(())
+    }
+
+    pub async fn insert(&self, k: &KeyRecord) -> anyhow::Result<()> {
+        let json = |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::to_string(v).unwrap_or_default());
+        let period = k.budget_period.map(|p| serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)));
+        let sql = "INSERT INTO keys (id, hash, name, owner, team, created_ms, expires_ms, revoked, models, \
+            allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13, $14)";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(&k.id)
+            .bind(&k.hash)
+            .bind(&k.name)
+            .bind(&k.owner)
+            .bind(&k.team)
+            .bind(k.created_ms)
+            .bind(k.expires_ms)
+            .bind(serde_json::to_string(&k.models).unwrap_or_else(|_| "[]".into()))
+            .bind(json(&k.allowed_providers))
+            .bind(json(&k.allowed_regions))
+            .bind(k.rpm.map(i64::from))
+            .bind(k.tpm.map(|t| t as i64))
+            .bind(k.budget_nanos)
+            .bind(period.flatten())
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// Marks a key revoked; false when no such key exists.
+    pub async fn revoke(&self, id: &str) -> anyhow::Result<bool> {
+        let sql = "UPDATE keys SET revoked = 1 WHERE id = $1";
+        let done = on_pool!(self, pool => sqlx::query(sql).bind(id).execute(pool).await?.rows_affected());
+        Ok(done > 0)
+    }
+
+    pub async fn all(&self) -> anyhow::Result<Vec<KeyRecord>> {
+        Ok(on_pool!(self, pool => {
+            let rows = sqlx::query(SELECT).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let list = |c: &str| -> anyhow::Result<Option<Vec<String>>> {
+                    let text: Option<String> = r.try_get(c)?;
+                    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+                };
+                let period: Option<String> = r.try_get("budget_period")?;
+                out.push(KeyRecord {
+                    id: r.try_get("id")?,
+                    hash: r.try_get("hash")?,
+                    name: r.try_get("name")?,
+                    owner: r.try_get("owner")?,
+                    team: r.try_get("team")?,
+                    created_ms: r.try_get("created_ms")?,
+                    expires_ms: r.try_get("expires_ms")?,
+                    revoked: r.try_get::<i32, _>("revoked")? != 0,
+                    models: list("models")?.unwrap_or_default(),
+                    allowed_providers: list("allowed_providers")?,
+                    allowed_regions: list("allowed_regions")?,
+                    rpm: r.try_get::<Option<i64>, _>("rpm")?.and_then(|v| u32::try_from(v).ok()),
+                    tpm: r.try_get::<Option<i64>, _>("tpm")?.and_then(|v| u64::try_from(v).ok()),
+                    budget_nanos: r.try_get("budget_nanos")?,
+                    budget_period: period.and_then(|p| serde_json::from_value::<Period>(serde_json::Value::String(p)).ok()),
+                });
+            }
+            out
+        }))
+    }
+
+    /// What a key has spent since `since_ms`, in nano-dollars, from the ledger.
+    pub async fn spent_since(&self, key_id: &str, since_ms: i64) -> anyhow::Result<i64> {
+        let sql =
+            "SELECT CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) FROM ledger WHERE key_id = $1 AND at_unix_ms >= $2";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(key_id).bind(since_ms).fetch_one(pool).await?))
+    }
+}
