@@ -22,20 +22,18 @@ fn fail(e: ClientFacingError) -> Response {
 }
 
 /// Key management needs the operator's key: without one configured, it is off.
-fn operator(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+fn operator(app: &App, headers: &HeaderMap) -> Result<(), ClientFacingError> {
     if app.config.master_key.is_none() {
-        return Err(fail(ClientFacingError::new(
+        return Err(ClientFacingError::new(
             ErrorKind::PermissionDenied,
             "Key management needs a master key: set SWITCHYARD_MASTER_KEY.",
-        )));
+        ));
     }
-    auth::check(app.config.master_key.as_ref(), headers).map_err(fail)
+    auth::check(app.config.master_key.as_ref(), headers)
 }
 
-fn key_store(app: &App) -> Result<&crate::keys::KeyStore, Response> {
-    app.key_store
-        .as_ref()
-        .ok_or_else(|| fail(ClientFacingError::new(ErrorKind::Internal, "this gateway has no key store")))
+fn key_store(app: &App) -> Result<&crate::keys::KeyStore, ClientFacingError> {
+    app.key_store.as_ref().ok_or_else(|| ClientFacingError::new(ErrorKind::Internal, "this gateway has no key store"))
 }
 
 /// `POST /admin/keys`: the new key is in the reply, and nowhere else, ever.
