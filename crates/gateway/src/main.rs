@@ -36,10 +36,13 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// List the models (aliases) the gateway would serve.
+    /// List the models (aliases) the gateway would serve; with --catalog, the price catalog.
     Models {
         #[arg(long, short, env = "SWITCHYARD_CONFIG")]
         config: Option<PathBuf>,
+        /// Every model in the price and capability catalog (with config overrides).
+        #[arg(long)]
+        catalog: bool,
     },
     /// Create, list or revoke virtual keys (in the ledger's database).
     Keys {
@@ -189,7 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::stdout().write_all(gateway::ledger::spend_table(&rows).as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Models { config } => {
+        Command::Models { config, catalog } => {
             let config = match config_or_discover(config.as_deref()).await? {
                 Ok(c) => c,
                 Err(problems) => {
@@ -197,6 +200,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             };
+            if catalog {
+                use std::io::Write;
+                std::io::stdout().write_all(catalog_table(&config.catalog).as_bytes())?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let mut out = String::new();
             for (name, alias) in &config.aliases {
                 let targets: Vec<String> =
@@ -298,4 +306,29 @@ async fn keys_command(action: KeysAction, database_url: &str) -> anyhow::Result<
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn catalog_table(catalog: &gateway::config::catalog::Catalog) -> String {
+    let mut out = format!("# list prices in USD per million tokens, as of {}\n", catalog.as_of);
+    out += &format!(
+        "{:<12} {:<46} {:>8} {:>8} {:>8} {:>8} {:>9} {:<9}\n",
+        "kind", "model", "input", "cached", "write", "output", "context", "tier"
+    );
+    let price = |p: Option<f64>| p.map_or("-".to_owned(), |p| format!("{p}"));
+    for e in &catalog.entries {
+        for kind in &e.kinds {
+            out += &format!(
+                "{:<12} {:<46} {:>8} {:>8} {:>8} {:>8} {:>9} {:<9}\n",
+                kind,
+                e.model,
+                e.input,
+                price(e.cached_input),
+                price(e.cache_write),
+                e.output,
+                e.context_window.map_or("-".to_owned(), |w| w.to_string()),
+                e.tier.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    out
 }

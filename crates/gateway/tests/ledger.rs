@@ -210,3 +210,48 @@ async fn postgres_holds_the_same_ledger() {
     assert_eq!(found[0].try_get::<i32, _>("status").unwrap(), 503);
     assert_eq!(found[1].try_get::<Option<i64>, _>("cost_nanos").unwrap(), Some(80_000));
 }
+
+#[tokio::test]
+async fn catalog_prices_apply_and_config_entries_override_them() {
+    let up = FakeUpstream::start(good).await;
+    let toml = |extra: &str| {
+        format!(
+            "{extra}\n[providers.openai]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"K\"\n[models.m]\ndeployments = [{{ provider = \"openai\", model = \"gpt-4o-2024-11-20\" }}]\n",
+            up.v1()
+        )
+    };
+    // From the shipped catalog: 12 × $2.50 + 5 × $10 per million = $0.00008.
+    let gw = Gateway::start_with_env(&toml(""), &[("K", "sk-x")]).await;
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "m", "messages": user("hi")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-switchyard-cost-usd"], "0.00008");
+    gw.stop().await;
+
+    let override_entry =
+        "[[catalog]]\nkinds = [\"openai\"]\nmodel = \"gpt-4o\"\ninput = 1.0\noutput = 1.0\ncontext_window = 128000\n";
+    let gw = Gateway::start_with_env(&toml(override_entry), &[("K", "sk-x")]).await;
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "m", "messages": user("hi")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-switchyard-cost-usd"], "0.000017", "17 tokens at $1 per million");
+    gw.stop().await;
+
+    let dir = std::env::temp_dir().join(format!("switchyard-catalog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("switchyard.toml");
+    std::fs::write(&cfg, toml(override_entry)).unwrap();
+    let (status, out, err) =
+        testkit::run_command(BIN, &["models", "--catalog", "--config", cfg.to_str().unwrap()], &[("K", "sk-x")]);
+    assert!(status.success(), "{err}");
+    assert!(out.starts_with("# list prices in USD per million tokens, as of 20"), "{out}");
+    let line = out.lines().find(|l| l.starts_with("openai ") && l.split_whitespace().nth(1) == Some("gpt-4o")).unwrap();
+    assert_eq!(line.split_whitespace().nth(2), Some("1"), "{line}");
+    assert!(out.lines().any(|l| l.starts_with("azure ") && l.contains("gpt-4o ") && l.contains(" 2.5 ")), "{out}");
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::catalog::Catalog;
 use super::cloud;
 use super::resolve::{Env, DEFAULT_LISTEN};
 use super::{Alias, Auth, Config, Deployment, Provider, ProviderKind, Secret, Timeouts};
@@ -60,6 +61,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
     }
 
     let health = Arc::new(HealthRegistry::default());
+    let catalog = Arc::new(Catalog::embedded());
     let mut aliases = BTreeMap::new();
     let probes = ProviderKind::LOCAL.map(|kind| async move {
         let spec = kind.env()?;
@@ -76,7 +78,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
             // reachable as `provider/model`.
             aliases.entry(m.clone()).or_insert_with(|| Alias {
                 name: m.as_str().into(),
-                deployments: vec![Deployment::new(p.clone(), &m, &health)],
+                deployments: vec![Deployment::new(p.clone(), &m, &health, &catalog)],
                 policy: Arc::default(),
             });
         }
@@ -96,6 +98,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         health,
         database_url: env.var("SWITCHYARD_DATABASE_URL"),
         redis_url: env.var("SWITCHYARD_REDIS_URL"),
+        catalog,
     };
     Discovery { config, found }
 }

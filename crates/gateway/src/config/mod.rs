@@ -2,7 +2,8 @@
 //! ([`resolve`]), and the zero-config discovery that builds one from the environment
 //! ([`discover`]). Nothing here runs on the request path.
 
-pub mod cloud;
+pub mod catalog;
+mod cloud;
 pub mod discover;
 pub mod provider_kind;
 pub mod raw;

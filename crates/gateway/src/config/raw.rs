@@ -33,6 +33,9 @@ pub struct RawConfig {
     pub providers: BTreeMap<String, Spanned<RawProvider>>,
     #[serde(default)]
     pub models: BTreeMap<String, Spanned<RawAlias>>,
+    /// Catalog entries that override or add to the shipped price and capability catalog.
+    #[serde(default)]
+    pub catalog: Vec<super::catalog::Entry>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,6 +11,7 @@ use std::time::Duration;
 use dialect::Dialect;
 use http::{HeaderName, HeaderValue};
 
+use super::catalog::Catalog;
 use super::provider_kind::glob_match;
 use super::raw::{RawConfig, RawProvider};
 use super::routing::{deployment_settings, route_policy, Alias, Deployment};
@@ -37,6 +38,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Shared rate limits across replicas; None: in-process.
     pub redis_url: Option<String>,
+    /// Prices and capabilities, shipped and overridden by `[[catalog]]`.
+    pub catalog: Arc<Catalog>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -250,6 +253,9 @@ impl Config {
             }
         }
         let health = Arc::new(HealthRegistry::default());
+        let mut catalog = Catalog::embedded();
+        catalog.merge(raw.catalog.clone());
+        let catalog = Arc::new(catalog);
         let mut aliases = BTreeMap::new();
         for (name, ra) in &raw.models {
             let mut deployments = Vec::new();
@@ -270,8 +276,14 @@ impl Config {
                     }
                     continue;
                 };
-                let settings = Arc::new(deployment_settings(name, d_ref, &mut p));
-                deployments.push(Deployment::with_settings(provider.clone(), &d_ref.model, settings, &health));
+                let settings = deployment_settings(name, d_ref, &mut p);
+                deployments.push(Deployment::with_settings(
+                    provider.clone(),
+                    &d_ref.model,
+                    settings,
+                    &health,
+                    &catalog,
+                ));
             }
             let policy = Arc::new(route_policy(name, ra.get_ref(), &mut p));
             aliases.insert(name.clone(), Alias { name: name.as_str().into(), deployments, policy });
@@ -294,6 +306,7 @@ impl Config {
             health,
             database_url: raw.database_url.clone().or_else(|| env.var("SWITCHYARD_DATABASE_URL")),
             redis_url: raw.redis_url.clone().or_else(|| env.var("SWITCHYARD_REDIS_URL")),
+            catalog,
         })
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::catalog::Catalog;
 use super::raw::{RawAlias, RawDeployment};
 use super::resolve::Problems;
 use super::Provider;
@@ -80,10 +81,16 @@ pub struct Capabilities {
 }
 
 /// USD per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Prices {
     pub input: f64,
     pub output: f64,
+    /// Cache reads; None: billed as input.
+    pub cached_input: Option<f64>,
+    /// Cache writes; None: billed as input.
+    pub cache_write: Option<f64>,
+    /// Reasoning tokens; None: billed as output.
+    pub reasoning: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,19 +126,33 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// A deployment with default settings and its shared health record.
-    pub fn new(provider: Arc<Provider>, model: &str, health: &HealthRegistry) -> Deployment {
-        Deployment::with_settings(provider, model, Arc::default(), health)
+    /// A deployment with default settings (and what the catalog knows), and its shared health.
+    pub fn new(provider: Arc<Provider>, model: &str, health: &HealthRegistry, catalog: &Catalog) -> Deployment {
+        Deployment::with_settings(provider, model, DeploymentSettings::default(), health, catalog)
     }
 
+    /// What the config leaves out — prices, context window, features, tier — comes from the
+    /// catalog entry for this provider kind and model, if there is one.
     pub fn with_settings(
         provider: Arc<Provider>,
         model: &str,
-        settings: Arc<DeploymentSettings>,
+        mut settings: DeploymentSettings,
         health: &HealthRegistry,
+        catalog: &Catalog,
     ) -> Deployment {
+        if let Some(entry) = catalog.lookup(provider.kind.name(), model) {
+            settings.prices = settings.prices.or(Some(entry.prices()));
+            let known = entry.capabilities();
+            let caps = &mut settings.capabilities;
+            caps.context_window = caps.context_window.or(known.context_window);
+            caps.max_output = caps.max_output.or(known.max_output);
+            caps.tools = caps.tools.or(known.tools);
+            caps.images = caps.images.or(known.images);
+            caps.json_schema = caps.json_schema.or(known.json_schema);
+            settings.tier = settings.tier.or(entry.tier());
+        }
         let health = health.get(&provider.name, model);
-        Deployment { provider, model: model.into(), settings, health }
+        Deployment { provider, model: model.into(), settings: Arc::new(settings), health }
     }
 
     pub fn label(&self) -> String {
@@ -183,7 +204,7 @@ pub(super) fn deployment_settings(name: &str, d: &RawDeployment, p: &mut Problem
         caps.json_schema = Some(list.contains(&"json_schema"));
     }
     let prices = match (d.input_price, d.output_price) {
-        (Some(input), Some(output)) => Some(Prices { input, output }),
+        (Some(input), Some(output)) => Some(Prices { input, output, ..Prices::default() }),
         (None, None) => None,
         _ => {
             p.at(Some(d.provider.span()), format!("model `{name}`: set both `input_price` and `output_price`"));

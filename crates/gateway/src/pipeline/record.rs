@@ -59,11 +59,23 @@ impl Attempt<'_> {
     }
 }
 
-/// Cost in nano-dollars: prices are USD per million tokens, so one token at price p costs
-/// p × 1,000 nano-dollars. None when the deployment has no price.
+/// Cost in nano-dollars from the provider's own usage: prices are USD per million tokens, so
+/// one token at price p costs p × 1,000 nano-dollars. Input includes cached and cache-written
+/// tokens, billed at their own prices; output includes reasoning tokens. None when the
+/// deployment has no price.
 pub fn cost_nanos(prices: Option<Prices>, usage: &Usage) -> Option<i64> {
     let p = prices?;
-    let nanos = usage.input_tokens as f64 * p.input * 1_000.0 + usage.output_tokens as f64 * p.output * 1_000.0;
+    let cached = usage.cached_input_tokens.unwrap_or(0);
+    let written = usage.cache_write_tokens.unwrap_or(0);
+    let fresh = usage.input_tokens.saturating_sub(cached).saturating_sub(written);
+    let reasoning =
+        if p.reasoning.is_some() { usage.reasoning_tokens.unwrap_or(0).min(usage.output_tokens) } else { 0 };
+    let per_token = |tokens: u64, price: f64| tokens as f64 * price * 1_000.0;
+    let nanos = per_token(fresh, p.input)
+        + per_token(cached, p.cached_input.unwrap_or(p.input))
+        + per_token(written, p.cache_write.unwrap_or(p.input))
+        + per_token(usage.output_tokens - reasoning, p.output)
+        + per_token(reasoning, p.reasoning.unwrap_or(p.output));
     Some(nanos.round().min(i64::MAX as f64) as i64)
 }
 
@@ -90,8 +102,64 @@ mod tests {
     fn cost_is_tokens_times_list_price() {
         let usage = Usage { input_tokens: 1_200, output_tokens: 300, ..Default::default() };
         // $2.50 / M input, $10 / M output: 1200 × 2.5e-6 + 300 × 10e-6 = $0.006
-        assert_eq!(cost_nanos(Some(Prices { input: 2.5, output: 10.0 }), &usage), Some(6_000_000));
+        assert_eq!(cost_nanos(Some(Prices { input: 2.5, output: 10.0, ..Prices::default() }), &usage), Some(6_000_000));
         assert_eq!(usd(6_000_000), "0.006");
         assert_eq!(cost_nanos(None, &usage), None);
+    }
+
+    fn catalog_cost(kind: &str, model: &str, usage: Usage) -> i64 {
+        let catalog = crate::config::catalog::Catalog::embedded();
+        let prices = catalog.lookup(kind, model).map(|e| e.prices());
+        cost_nanos(prices, &usage).unwrap_or_else(|| panic!("{kind}/{model} has no price"))
+    }
+
+    #[test]
+    fn each_providers_usage_shape_costs_what_its_price_list_says() {
+        // OpenAI: 2,000 prompt tokens of which 1,536 cached; 300 out.
+        // 464 × $2.50 + 1,536 × $1.25 + 300 × $10 per million = $0.00608
+        let openai =
+            Usage { input_tokens: 2_000, output_tokens: 300, cached_input_tokens: Some(1_536), ..Default::default() };
+        assert_eq!(catalog_cost("openai", "gpt-4o-2024-11-20", openai), 6_080_000);
+
+        // Anthropic: 12 fresh + 2,048 written + 10,240 read; 23 out.
+        // 12 × $3 + 2,048 × $3.75 + 10,240 × $0.30 + 23 × $15 = $0.011133
+        let anthropic = Usage {
+            input_tokens: 12_300,
+            output_tokens: 23,
+            cached_input_tokens: Some(10_240),
+            cache_write_tokens: Some(2_048),
+            reasoning_tokens: None,
+        };
+        assert_eq!(catalog_cost("anthropic", "claude-sonnet-4-5-20250929", anthropic), 11_133_000);
+
+        // A reasoning model bills reasoning as output: 25 × $1.10 + 530 × $4.40 = $0.0023595
+        let reasoning =
+            Usage { input_tokens: 25, output_tokens: 530, reasoning_tokens: Some(512), ..Default::default() };
+        assert_eq!(catalog_cost("openai", "o4-mini", reasoning), 2_359_500);
+
+        // Gemini: 1,200 prompt (1,024 cached), 40 candidates + 75 thoughts.
+        // 176 × $0.30 + 1,024 × $0.075 + 115 × $2.50 = $0.0004171
+        let gemini = Usage {
+            input_tokens: 1_200,
+            output_tokens: 115,
+            cached_input_tokens: Some(1_024),
+            reasoning_tokens: Some(75),
+            ..Default::default()
+        };
+        assert_eq!(catalog_cost("gemini", "gemini-2.5-flash", gemini), 417_100);
+
+        // Bedrock, cross-region profile: 412 fresh + 2,048 cache reads; 76 out.
+        // 412 × $3 + 2,048 × $0.30 + 76 × $15 = $0.0029904
+        let bedrock =
+            Usage { input_tokens: 2_460, output_tokens: 76, cached_input_tokens: Some(2_048), ..Default::default() };
+        assert_eq!(catalog_cost("bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", bedrock), 2_990_400);
+
+        // A separate reasoning price applies to reasoning tokens only.
+        let p = Prices { input: 1.0, output: 10.0, reasoning: Some(20.0), ..Prices::default() };
+        let u = Usage { input_tokens: 0, output_tokens: 100, reasoning_tokens: Some(40), ..Default::default() };
+        assert_eq!(cost_nanos(Some(p), &u), Some(60 * 10_000 + 40 * 20_000));
+        // Absurd counts saturate instead of wrapping.
+        let huge = Usage { input_tokens: u64::MAX, output_tokens: u64::MAX, ..Default::default() };
+        assert_eq!(cost_nanos(Some(p), &huge), Some(i64::MAX));
     }
 }

@@ -44,7 +44,7 @@ pub fn resolve(app: &App, model: &str) -> Result<Resolved, ClientFacingError> {
     if let Some((provider, upstream_model)) = model.split_once('/') {
         if let Some(p) = app.config.providers.get(provider) {
             if !upstream_model.is_empty() {
-                let d = Deployment::new(p.clone(), upstream_model, health);
+                let d = Deployment::new(p.clone(), upstream_model, health, &app.config.catalog);
                 return resolved(DIRECT.into(), Arc::default(), vec![d]);
             }
         }
@@ -58,7 +58,7 @@ pub fn resolve(app: &App, model: &str) -> Result<Resolved, ClientFacingError> {
         .providers
         .values()
         .filter(|p| p.serves(model))
-        .map(|p| Deployment::new(p.clone(), model, health))
+        .map(|p| Deployment::new(p.clone(), model, health, &app.config.catalog))
         .collect();
     if !by_pattern.is_empty() {
         return resolved(DIRECT.into(), Arc::default(), by_pattern);
