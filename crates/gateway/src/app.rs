@@ -61,6 +61,7 @@ impl App {
         }
         app.keys.replace_all(keys);
         crate::keys::spawn_refresher(app.keys.clone(), key_store.clone());
+        crate::ledger::spawn_compaction(writer.store.clone(), app.config.ledger_retention);
         app.key_store = Some(key_store);
         Ok((app, writer))
     }

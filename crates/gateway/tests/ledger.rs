@@ -255,3 +255,89 @@ async fn catalog_prices_apply_and_config_entries_override_them() {
     assert_eq!(line.split_whitespace().nth(2), Some("1"), "{line}");
     assert!(out.lines().any(|l| l.starts_with("azure ") && l.contains("gpt-4o ") && l.contains(" 2.5 ")), "{out}");
 }
+
+#[tokio::test]
+async fn old_rows_fold_into_daily_rollups_and_spend_still_counts_them() {
+    use gateway::ledger::{Entry, SpendBy, Store};
+    let url = testkit::gateway::fresh_sqlite_url();
+    let store = Store::open(&url).await.unwrap();
+    let day = 86_400_000i64;
+    let now = 1_763_510_400_000i64 + 12 * 3_600_000; // midday
+    let row = |age_days: i64, model: &str, cost: Option<i64>| Entry {
+        request_id: format!("req_{age_days}_{model}"),
+        at_unix_ms: now - age_days * day,
+        alias: "a".into(),
+        deployment: format!("p/{model}"),
+        provider: "p".into(),
+        model: model.into(),
+        input_tokens: 10,
+        output_tokens: 5,
+        cost_nanos: cost,
+        status: 200,
+        outcome: "ok".into(),
+        ..Default::default()
+    };
+    let mut rows = Vec::new();
+    for age in [40, 40, 35, 1] {
+        rows.push(row(age, "m1", Some(1_000)));
+    }
+    rows.push(row(40, "m2", None));
+    store.insert(&rows).await.unwrap();
+
+    let folded = store.compact(30 * day, now).await.unwrap();
+    assert_eq!(folded, 4, "rows older than 30 days are folded");
+    assert_eq!(store.count().await.unwrap(), 1, "one recent row stays as it is");
+    let spend = store.spend(SpendBy::Model, now - 60 * day).await.unwrap();
+    let m1 = spend.iter().find(|r| r.group == "m1").unwrap();
+    assert_eq!((m1.requests, m1.input_tokens, m1.cost_nanos), (4, 40, 4_000));
+    let m2 = spend.iter().find(|r| r.group == "m2").unwrap();
+    assert_eq!((m2.requests, m2.unpriced), (1, 1), "unpriced stays flagged after folding");
+    let recent = store.spend(SpendBy::Model, now - 7 * day).await.unwrap();
+    assert_eq!(recent.iter().map(|r| r.requests).sum::<i64>(), 1);
+    assert_eq!(store.compact(30 * day, now).await.unwrap(), 0, "compaction is idempotent");
+}
+
+/// Not a test: how long spend takes over 10 million rows. Run by hand with
+/// `cargo test --release -p gateway --test ledger spend_speed -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, run by hand"]
+async fn spend_speed_with_ten_million_rows() {
+    use gateway::ledger::{Entry, SpendBy, Store};
+    let url = testkit::gateway::fresh_sqlite_url();
+    let store = Store::open(&url).await.unwrap();
+    let now = gateway::keys::now_ms();
+    let started = std::time::Instant::now();
+    let models = ["gpt-4o", "claude-sonnet-4-5", "gemini-2.5-flash", "llama-3.3-70b", "o4-mini"];
+    for batch in 0..10_000i64 {
+        let rows: Vec<Entry> = (0..1_000i64)
+            .map(|i| {
+                let n = batch * 1_000 + i;
+                Entry {
+                    request_id: format!("req_{n}"),
+                    at_unix_ms: now - (n % (30 * 86_400)) * 1_000, // spread over 30 days
+                    key_id: Some(format!("key_{}", n % 50)),
+                    alias: "a".into(),
+                    deployment: "p/m".into(),
+                    provider: "p".into(),
+                    model: models[(n % 5) as usize].into(),
+                    input_tokens: 1_000,
+                    output_tokens: 200,
+                    cost_nanos: Some(5_000_000),
+                    status: 200,
+                    outcome: "ok".into(),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        store.insert(&rows).await.unwrap();
+    }
+    println!("inserted 10,000,000 rows in {:?}", started.elapsed());
+    let t = std::time::Instant::now();
+    store.compact(90 * 86_400_000, now).await.unwrap();
+    println!("first daily rollup of 30 days in {:?}", t.elapsed());
+    for (by, days) in [(SpendBy::Model, 1), (SpendBy::Model, 7), (SpendBy::Key, 30)] {
+        let t = std::time::Instant::now();
+        let rows = store.spend(by, now - days * 86_400_000).await.unwrap();
+        println!("spend by {by:?} over {days} day(s): {} groups in {:?}", rows.len(), t.elapsed());
+    }
+}

@@ -98,6 +98,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         health,
         database_url: env.var("SWITCHYARD_DATABASE_URL"),
         redis_url: env.var("SWITCHYARD_REDIS_URL"),
+        ledger_retention: Duration::from_secs(30 * 86_400),
         catalog,
     };
     Discovery { config, found }

@@ -23,6 +23,8 @@ pub struct RawConfig {
     /// The ledger's database: `sqlite://path` (default `sqlite://switchyard.db`) or
     /// `postgres://…`. `SWITCHYARD_DATABASE_URL` sets it when the file does not.
     pub database_url: Option<String>,
+    /// Days of per-request rows kept; older days are folded into daily rollups. Default 30.
+    pub ledger_retention_days: Option<u32>,
     /// `redis://…`: every replica enforces one shared rate limit. `SWITCHYARD_REDIS_URL` too.
     pub redis_url: Option<String>,
     /// How long in-flight requests may run after SIGTERM. Default 30 s.

@@ -38,6 +38,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Shared rate limits across replicas; None: in-process.
     pub redis_url: Option<String>,
+    /// Per-request ledger rows older than this become daily rollups.
+    pub ledger_retention: Duration,
     /// Prices and capabilities, shipped and overridden by `[[catalog]]`.
     pub catalog: Arc<Catalog>,
 }
@@ -306,6 +308,7 @@ impl Config {
             health,
             database_url: raw.database_url.clone().or_else(|| env.var("SWITCHYARD_DATABASE_URL")),
             redis_url: raw.redis_url.clone().or_else(|| env.var("SWITCHYARD_REDIS_URL")),
+            ledger_retention: Duration::from_secs(u64::from(raw.ledger_retention_days.unwrap_or(30)) * 86_400),
             catalog,
         })
     }

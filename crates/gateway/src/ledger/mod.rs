@@ -224,3 +224,21 @@ pub fn spend_table(rows: &[SpendRow]) -> String {
     }
     out
 }
+
+/// Once an hour (and a minute after start), folds rows older than `keep` into daily rollups.
+pub fn spawn_compaction(store: Store, keep: Duration) {
+    #[expect(clippy::disallowed_methods, reason = "background upkeep for the life of the runtime")]
+    tokio::spawn(async move {
+        let mut wait = Duration::from_secs(60);
+        loop {
+            tokio::time::sleep(wait).await;
+            wait = Duration::from_secs(3_600);
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            match store.compact(keep.as_millis() as i64, now.as_millis() as i64).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "ledger: folded old rows into daily rollups"),
+                Err(e) => tracing::warn!(error = %e, "ledger compaction failed; will retry"),
+            }
+        }
+    });
+}

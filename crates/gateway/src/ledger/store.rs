@@ -40,7 +40,26 @@ const MIGRATION: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS ledger_at ON ledger (at_unix_ms)",
     "CREATE INDEX IF NOT EXISTS ledger_key_at ON ledger (key_id, at_unix_ms)",
     "CREATE INDEX IF NOT EXISTS ledger_request ON ledger (request_id)",
+    // Rows older than the retention period are folded into one row per day and group.
+    "CREATE TABLE IF NOT EXISTS ledger_daily (
+        day_ms BIGINT NOT NULL,
+        key_id TEXT,
+        team TEXT,
+        alias TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        requests BIGINT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        cost_nanos BIGINT NOT NULL,
+        unpriced BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS ledger_daily_day ON ledger_daily (day_ms)",
+    // Days before `rolled_until` are in ledger_daily; spend reads them from there.
+    "CREATE TABLE IF NOT EXISTS ledger_rollup (id INTEGER PRIMARY KEY, rolled_until BIGINT NOT NULL)",
 ];
+
+const DAY_MS: i64 = 86_400_000;
 
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -56,6 +75,8 @@ impl Store {
         } else {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
+                // Space freed by retention is returned to the file system, a little at a time.
+                .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
                 .journal_mode(SqliteJournalMode::Wal)
                 // WAL with NORMAL is durable across process crashes; only an OS crash can lose
                 // the last commits.
@@ -152,21 +173,103 @@ impl Store {
         Ok(())
     }
 
+    /// Daily upkeep: every whole day before today is summed into `ledger_daily` (once), and
+    /// per-request rows older than `keep_ms` are deleted. Spend then reads whole days from the
+    /// rollups and only today's rows from the ledger, so it stays fast however many rows there
+    /// are. One transaction per day. Returns the rows deleted.
+    pub async fn compact(&self, keep_ms: i64, now_ms: i64) -> anyhow::Result<u64> {
+        let today = now_ms - now_ms.rem_euclid(DAY_MS);
+        let mut day = match self.rolled_until().await? {
+            0 => match self.scalar_opt("SELECT MIN(at_unix_ms) FROM ledger").await? {
+                Some(oldest) => oldest - oldest.rem_euclid(DAY_MS),
+                None => today,
+            },
+            until => until,
+        };
+        let fold = "INSERT INTO ledger_daily (day_ms, key_id, team, alias, provider, model, requests, input_tokens, \
+            output_tokens, cost_nanos, unpriced) \
+            SELECT $1, key_id, team, alias, provider, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), \
+            COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL AND status < 400 THEN 1 ELSE 0 END) \
+            FROM ledger WHERE at_unix_ms >= $1 AND at_unix_ms < $2 GROUP BY key_id, team, alias, provider, model";
+        let mark = "UPDATE ledger_rollup SET rolled_until = $1 WHERE id = 1";
+        while day < today {
+            let end = day + DAY_MS;
+            match self {
+                Store::Sqlite(pool) => {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query(fold).bind(day).bind(end).execute(&mut *tx).await?;
+                    sqlx::query(mark).bind(end).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                }
+                Store::Postgres(pool) => {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query(fold).bind(day).bind(end).execute(&mut *tx).await?;
+                    sqlx::query(mark).bind(end).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                }
+            }
+            day = end;
+        }
+        // Only rolled-up days are deleted, and only past the retention period.
+        let cutoff = (now_ms - keep_ms).min(today);
+        let cutoff = cutoff - cutoff.rem_euclid(DAY_MS);
+        let delete = "DELETE FROM ledger WHERE at_unix_ms < $1";
+        let deleted = match self {
+            Store::Sqlite(pool) => {
+                let n = sqlx::query(delete).bind(cutoff).execute(pool).await?.rows_affected();
+                sqlx::query("PRAGMA incremental_vacuum").execute(pool).await?;
+                n
+            }
+            Store::Postgres(pool) => sqlx::query(delete).bind(cutoff).execute(pool).await?.rows_affected(),
+        };
+        Ok(deleted)
+    }
+
+    async fn rolled_until(&self) -> anyhow::Result<i64> {
+        let init = "INSERT INTO ledger_rollup (id, rolled_until) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM ledger_rollup WHERE id = 1)";
+        match self {
+            Store::Sqlite(pool) => {
+                sqlx::query(init).execute(pool).await?;
+            }
+            Store::Postgres(pool) => {
+                sqlx::query(init).execute(pool).await?;
+            }
+        }
+        Ok(self.scalar_opt("SELECT rolled_until FROM ledger_rollup WHERE id = 1").await?.unwrap_or(0))
+    }
+
+    async fn scalar_opt(&self, sql: &str) -> anyhow::Result<Option<i64>> {
+        Ok(match self {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+        })
+    }
+
     /// Spend grouped by one column since a time: `(group, requests, input, output, cost_nanos,
     /// unpriced rows)`, most expensive first.
     pub async fn spend(&self, by: SpendBy, since_unix_ms: i64) -> anyhow::Result<Vec<SpendRow>> {
         let column = by.column();
+        // Rolled-up whole days from their rollups (the day `since` falls in counts whole), the
+        // rest from the ledger's own rows.
+        let rolled = self.rolled_until().await?;
         let sql = format!(
-            "SELECT COALESCE({column}, '(none)') AS grp, COUNT(*) AS requests, \
-             CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS input_tokens, \
-             CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
-             CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost_nanos, \
-             CAST(SUM(CASE WHEN cost_nanos IS NULL AND status < 400 THEN 1 ELSE 0 END) AS BIGINT) AS unpriced \
-             FROM ledger WHERE at_unix_ms >= $1 GROUP BY grp ORDER BY cost_nanos DESC, requests DESC"
+            "SELECT grp, CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), \
+             CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(cost_nanos) AS BIGINT) AS cost, CAST(SUM(unpriced) AS BIGINT) FROM ( \
+               SELECT COALESCE({column}, '(none)') AS grp, COUNT(*) AS requests, \
+               COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, \
+               COALESCE(SUM(cost_nanos), 0) AS cost_nanos, \
+               SUM(CASE WHEN cost_nanos IS NULL AND status < 400 THEN 1 ELSE 0 END) AS unpriced \
+               FROM ledger WHERE at_unix_ms >= $1 AND at_unix_ms >= $2 GROUP BY grp \
+               UNION ALL \
+               SELECT COALESCE({daily}, '(none)') AS grp, SUM(requests), SUM(input_tokens), SUM(output_tokens), \
+               SUM(cost_nanos), SUM(unpriced) FROM ledger_daily \
+               WHERE day_ms >= $1 - {DAY_MS} + 1 AND day_ms < $2 GROUP BY grp \
+             ) AS parts GROUP BY grp ORDER BY cost DESC",
+            daily = if column == "deployment" { "provider" } else { column },
         );
         let rows: Vec<(String, i64, i64, i64, i64, i64)> = match self {
-            Store::Sqlite(pool) => sqlx::query_as(&sql).bind(since_unix_ms).fetch_all(pool).await?,
-            Store::Postgres(pool) => sqlx::query_as(&sql).bind(since_unix_ms).fetch_all(pool).await?,
+            Store::Sqlite(pool) => sqlx::query_as(&sql).bind(since_unix_ms).bind(rolled).fetch_all(pool).await?,
+            Store::Postgres(pool) => sqlx::query_as(&sql).bind(since_unix_ms).bind(rolled).fetch_all(pool).await?,
         };
         Ok(rows
             .into_iter()
