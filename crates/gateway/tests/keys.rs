@@ -297,3 +297,21 @@ async fn two_gateways_share_one_rpm_limit_one_key_table_and_one_ledger() {
         sqlx::query_scalar("SELECT COUNT(*) FROM ledger WHERE key_id = $1").bind(&id).fetch_one(&pool).await.unwrap();
     assert_eq!(rows, 4, "both gateways wrote to one ledger");
 }
+
+#[tokio::test]
+async fn keys_of_one_team_share_the_teams_limit() {
+    let up = answer("m").await;
+    let gw = Gateway::start_with_env(&config(&up, "[teams.platform]\nrpm = 3"), &[("MASTER", MASTER_KEY)]).await;
+    let base = gw.url("");
+    let (_, a) = new_key(&base, json!({"name": "a", "team": "platform"})).await;
+    let (_, b) = new_key(&base, json!({"name": "b", "team": "platform"})).await;
+    let (_, solo) = new_key(&base, json!({"name": "solo", "team": "research"})).await;
+    assert_eq!(chat(&base, &a, "other").await.0, 200);
+    assert_eq!(chat(&base, &b, "other").await.0, 200);
+    assert_eq!(chat(&base, &a, "other").await.0, 200);
+    let (status, headers, body) = chat(&base, &b, "other").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("team `platform`"), "{body}");
+    assert_eq!(headers["x-ratelimit-limit-requests"], "3");
+    assert_eq!(chat(&base, &solo, "other").await.0, 200, "other teams are not affected");
+}

@@ -100,6 +100,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         redis_url: env.var("SWITCHYARD_REDIS_URL"),
         ledger_retention: Duration::from_secs(30 * 86_400),
         catalog,
+        teams: BTreeMap::new(),
     };
     Discovery { config, found }
 }

@@ -35,6 +35,9 @@ pub struct RawConfig {
     pub providers: BTreeMap<String, Spanned<RawProvider>>,
     #[serde(default)]
     pub models: BTreeMap<String, Spanned<RawAlias>>,
+    /// Limits shared by every key of a team: `[teams.platform] rpm = 600`.
+    #[serde(default)]
+    pub teams: BTreeMap<String, TeamLimits>,
     /// Catalog entries that override or add to the shipped price and capability catalog.
     #[serde(default)]
     pub catalog: Vec<super::catalog::Entry>,
@@ -128,4 +131,11 @@ pub struct RawDeployment {
     pub output_price: Option<f64>,
     /// `small`, `standard` or `frontier`, for `model: "auto"`.
     pub tier: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamLimits {
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
 }

@@ -42,6 +42,8 @@ pub struct Config {
     pub ledger_retention: Duration,
     /// Prices and capabilities, shipped and overridden by `[[catalog]]`.
     pub catalog: Arc<Catalog>,
+    /// RPM/TPM shared by all keys of a team.
+    pub teams: BTreeMap<String, super::raw::TeamLimits>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -310,6 +312,7 @@ impl Config {
             redis_url: raw.redis_url.clone().or_else(|| env.var("SWITCHYARD_REDIS_URL")),
             ledger_retention: Duration::from_secs(u64::from(raw.ledger_retention_days.unwrap_or(30)) * 86_400),
             catalog,
+            teams: raw.teams.clone(),
         })
     }
 

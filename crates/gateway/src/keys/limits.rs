@@ -97,12 +97,13 @@ impl Limiter {
             }
         };
         let mut refused = None;
+        let who = key.id.strip_prefix("team:").map_or_else(|| "this key".to_owned(), |t| format!("team `{t}`"));
         if let Some(rpm) = key.rpm {
             put("x-ratelimit-limit-requests", rpm.to_string());
             put("x-ratelimit-remaining-requests", u64::from(rpm).saturating_sub(requests).to_string());
             put("x-ratelimit-reset-requests", format!("{reset_s}s"));
             if requests > u64::from(rpm) {
-                refused = Some(format!("Rate limit reached: {rpm} requests per minute for this key."));
+                refused = Some(format!("Rate limit reached: {rpm} requests per minute for {who}."));
             }
         }
         if let Some(tpm) = key.tpm {
@@ -110,7 +111,7 @@ impl Limiter {
             put("x-ratelimit-remaining-tokens", tpm.saturating_sub(used_tokens).to_string());
             put("x-ratelimit-reset-tokens", format!("{reset_s}s"));
             if refused.is_none() && used_tokens > tpm {
-                refused = Some(format!("Rate limit reached: {tpm} tokens per minute for this key."));
+                refused = Some(format!("Rate limit reached: {tpm} tokens per minute for {who}."));
             }
         }
         if let Some(message) = refused {

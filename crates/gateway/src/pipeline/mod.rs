@@ -259,7 +259,20 @@ async fn admit_key(
     let output = if needs.max_output == 0 { ASSUMED_OUTPUT } else { needs.max_output };
     let usage = dialect::Usage { input_tokens: needs.prompt_tokens, output_tokens: output, ..Default::default() };
     let estimate = plan.candidates.first().and_then(|d| record::cost_nanos(d.settings.prices, &usage)).unwrap_or(0);
-    app.limiter.admit(key, usage.total(), estimate, crate::keys::now_ms()).await
+    let now = crate::keys::now_ms();
+    // The team's shared RPM/TPM first (no budget there), then the key's own.
+    if let Some(team) = key.team.as_deref().and_then(|t| app.config.teams.get(t).map(|l| (t, l))) {
+        let as_key = crate::keys::KeyRecord {
+            id: format!("team:{}", team.0),
+            rpm: team.1.rpm,
+            tpm: team.1.tpm,
+            ..Default::default()
+        };
+        if let refused @ Admission::Refused { .. } = app.limiter.admit(&as_key, usage.total(), 0, now).await {
+            return refused;
+        }
+    }
+    app.limiter.admit(key, usage.total(), estimate, now).await
 }
 
 /// The status to record for a failed attempt, or None when it never reached the provider.
