@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(catalog_cost("openai", "o4-mini", reasoning), 2_359_500);
 
         // Gemini: 1,200 prompt (1,024 cached), 40 candidates + 75 thoughts.
-        // 176 × $0.30 + 1,024 × $0.075 + 115 × $2.50 = $0.0004171
+        // 176 × $0.30 + 1,024 × $0.03 + 115 × $2.50 = $0.00037102
         let gemini = Usage {
             input_tokens: 1_200,
             output_tokens: 115,
@@ -146,7 +146,7 @@ mod tests {
             reasoning_tokens: Some(75),
             ..Default::default()
         };
-        assert_eq!(catalog_cost("gemini", "gemini-2.5-flash", gemini), 417_100);
+        assert_eq!(catalog_cost("gemini", "gemini-2.5-flash", gemini), 371_020);
 
         // Bedrock, cross-region profile: 412 fresh + 2,048 cache reads; 76 out.
         // 412 × $3 + 2,048 × $0.30 + 76 × $15 = $0.0029904
