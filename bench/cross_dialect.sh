@@ -35,7 +35,7 @@ TOML
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 taskset -c 1 "$UPSTREAM_BIN" --port 9101 --chunk-delay-ms "$CHUNK_DELAY_MS" >"$WORK/upstream.log" 2>&1 & pids+=($!)
-SWITCHYARD_BENCH_KEY=sk-bench-0001 SWITCHYARD_LOG=warn taskset -c 0 "$GATEWAY_BIN" serve --config "$WORK/switchyard.toml" \
+SWITCHYARD_BENCH_KEY=sk-bench-0001 SWITCHYARD_LOG=warn SWITCHYARD_DATABASE_URL="sqlite://$WORK/ledger.db" taskset -c 0 "$GATEWAY_BIN" serve --config "$WORK/switchyard.toml" \
     >"$WORK/gateway.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 100); do
     curl -fsS -o /dev/null http://127.0.0.1:9103/health 2>/dev/null && curl -fsS -o /dev/null http://127.0.0.1:9101/health && break

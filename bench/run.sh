@@ -16,7 +16,7 @@ set -euo pipefail
 # environment) and metrics are recorded, as in production; request logging is off.
 GATEWAY_PORT=9103
 SWITCHYARD_BIN="${SWITCHYARD_BIN:-target/release/switchyard}"
-GATEWAY_CMD="env SWITCHYARD_BENCH_KEY=sk-bench-0001 SWITCHYARD_LOG=warn $SWITCHYARD_BIN serve --config bench/switchyard.toml"
+GATEWAY_CMD="env SWITCHYARD_BENCH_KEY=sk-bench-0001 SWITCHYARD_LOG=warn SWITCHYARD_DATABASE_URL=sqlite:///tmp/switchyard-bench/ledger.db $SWITCHYARD_BIN serve --config bench/switchyard.toml"
 GATEWAY_HEADERS=("Authorization: Bearer sk-bench-0001")
 read -r -d '' CONFIG <<'TOML' || true
 listen = "127.0.0.1:9103"

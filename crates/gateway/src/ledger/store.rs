@@ -39,7 +39,6 @@ const MIGRATION: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS ledger_at ON ledger (at_unix_ms)",
     "CREATE INDEX IF NOT EXISTS ledger_key_at ON ledger (key_id, at_unix_ms)",
-    "CREATE INDEX IF NOT EXISTS ledger_request ON ledger (request_id)",
     // Rows older than the retention period are folded into one row per day and group.
     "CREATE TABLE IF NOT EXISTS ledger_daily (
         day_ms BIGINT NOT NULL,
@@ -60,6 +59,34 @@ const MIGRATION: &[&str] = &[
 ];
 
 const DAY_MS: i64 = 86_400_000;
+/// Rows per INSERT statement: few distinct statement shapes, each prepared once.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Binds one ledger row's columns, in [`COLUMNS`] order.
+macro_rules! bind_entry {
+    ($b:ident, $e:ident) => {{
+        $b.push_bind(&$e.request_id)
+            .push_bind($e.at_unix_ms)
+            .push_bind(&$e.key_id)
+            .push_bind(&$e.team)
+            .push_bind(&$e.alias)
+            .push_bind(&$e.deployment)
+            .push_bind(&$e.provider)
+            .push_bind(&$e.model)
+            .push_bind($e.input_tokens)
+            .push_bind($e.output_tokens)
+            .push_bind($e.cached_tokens)
+            .push_bind($e.cache_write_tokens)
+            .push_bind($e.reasoning_tokens)
+            .push_bind($e.cost_nanos)
+            .push_bind($e.status)
+            .push_bind(&$e.outcome)
+            .push_bind($e.latency_ms)
+            .push_bind($e.ttft_ms)
+            .push_bind($e.stream)
+            .push_bind($e.cancelled);
+    }};
+}
 
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -105,68 +132,28 @@ impl Store {
         Ok(())
     }
 
-    /// One transaction for the whole batch.
+    /// One transaction for the whole batch, written as statements of [`ROWS_PER_STATEMENT`]
+    /// rows, so the database prepares each statement shape once and reuses it.
     pub async fn insert(&self, rows: &[Entry]) -> anyhow::Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
         match self {
             Store::Sqlite(pool) => {
-                let mut q: QueryBuilder<'_, sqlx::Sqlite> =
-                    QueryBuilder::new(format!("INSERT INTO ledger ({COLUMNS}) "));
-                q.push_values(rows, |mut b, e| {
-                    b.push_bind(&e.request_id)
-                        .push_bind(e.at_unix_ms)
-                        .push_bind(&e.key_id)
-                        .push_bind(&e.team)
-                        .push_bind(&e.alias)
-                        .push_bind(&e.deployment)
-                        .push_bind(&e.provider)
-                        .push_bind(&e.model)
-                        .push_bind(e.input_tokens)
-                        .push_bind(e.output_tokens)
-                        .push_bind(e.cached_tokens)
-                        .push_bind(e.cache_write_tokens)
-                        .push_bind(e.reasoning_tokens)
-                        .push_bind(e.cost_nanos)
-                        .push_bind(e.status)
-                        .push_bind(&e.outcome)
-                        .push_bind(e.latency_ms)
-                        .push_bind(e.ttft_ms)
-                        .push_bind(e.stream)
-                        .push_bind(e.cancelled);
-                });
                 let mut tx = pool.begin().await?;
-                q.build().execute(&mut *tx).await?;
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut q: QueryBuilder<'_, sqlx::Sqlite> =
+                        QueryBuilder::new(format!("INSERT INTO ledger ({COLUMNS}) "));
+                    q.push_values(chunk, |mut b, e| bind_entry!(b, e));
+                    q.build().persistent(true).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
             }
             Store::Postgres(pool) => {
-                let mut q: QueryBuilder<'_, sqlx::Postgres> =
-                    QueryBuilder::new(format!("INSERT INTO ledger ({COLUMNS}) "));
-                q.push_values(rows, |mut b, e| {
-                    b.push_bind(&e.request_id)
-                        .push_bind(e.at_unix_ms)
-                        .push_bind(&e.key_id)
-                        .push_bind(&e.team)
-                        .push_bind(&e.alias)
-                        .push_bind(&e.deployment)
-                        .push_bind(&e.provider)
-                        .push_bind(&e.model)
-                        .push_bind(e.input_tokens)
-                        .push_bind(e.output_tokens)
-                        .push_bind(e.cached_tokens)
-                        .push_bind(e.cache_write_tokens)
-                        .push_bind(e.reasoning_tokens)
-                        .push_bind(e.cost_nanos)
-                        .push_bind(e.status)
-                        .push_bind(&e.outcome)
-                        .push_bind(e.latency_ms)
-                        .push_bind(e.ttft_ms)
-                        .push_bind(e.stream)
-                        .push_bind(e.cancelled);
-                });
                 let mut tx = pool.begin().await?;
-                q.build().execute(&mut *tx).await?;
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut q: QueryBuilder<'_, sqlx::Postgres> =
+                        QueryBuilder::new(format!("INSERT INTO ledger ({COLUMNS}) "));
+                    q.push_values(chunk, |mut b, e| bind_entry!(b, e));
+                    q.build().persistent(true).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
             }
         }
