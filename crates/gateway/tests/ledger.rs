@@ -173,7 +173,7 @@ async fn kill_9_loses_at_most_one_commit_window_and_sigterm_loses_nothing() {
             ids.push(resp.headers()["x-request-id"].to_str().unwrap().to_owned());
         }
         if settle {
-            // Everything older than one commit window (100 ms) must survive kill -9.
+            // Everything older than one commit window (25 ms) must survive kill -9.
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         gw.signal(signal);

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 pub use store::{SpendBy, SpendRow, Store};
 
 /// How long a row may wait in memory before its batch is committed.
-pub const COMMIT_WINDOW: Duration = Duration::from_millis(100);
+pub const COMMIT_WINDOW: Duration = Duration::from_millis(25);
 /// The most rows in one transaction.
 pub const BATCH_MAX: usize = 1_000;
 /// Rows held in memory while the database catches up; beyond this they spill to disk.
