@@ -48,10 +48,11 @@ impl Deframer {
     }
 
     /// The stream ended: the last frame if the upstream did not terminate it. Event-stream
-    /// messages are length-prefixed, so an unfinished one is an error instead.
+    /// messages are length-prefixed, so an unfinished one is an error instead; so is an SSE
+    /// event over its size limit, and any stream that already failed.
     pub fn finish(&mut self) -> Result<Option<Frame>, DecodeError> {
         match self {
-            Deframer::Sse(p) => Ok(p.finish().map(Frame::Sse)),
+            Deframer::Sse(p) => Ok(p.try_finish()?.map(Frame::Sse)),
             Deframer::EventStream(p) => p.finish().map(|()| None),
         }
     }
