@@ -369,3 +369,20 @@ pub enum EmbeddingVector {
     /// Little-endian float32, base64-encoded, as the provider sent it.
     Base64(String),
 }
+
+/// An embedding with no numbers in it: what a broken upstream sends, never a real vector.
+pub(crate) fn vector_is_empty(v: &EmbeddingVector) -> bool {
+    match v {
+        EmbeddingVector::Float(f) => f.is_empty(),
+        EmbeddingVector::Base64(b) => b.is_empty(),
+    }
+}
+
+impl StreamEvent {
+    /// Whether the event is part of the reply itself (content, a finish reason, an error), as
+    /// opposed to the framing around it (`Start`, `Usage`). A stream with none of these has
+    /// said nothing.
+    pub(crate) fn is_reply(&self) -> bool {
+        !matches!(self, StreamEvent::Start { .. } | StreamEvent::Usage { .. })
+    }
+}

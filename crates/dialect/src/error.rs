@@ -27,6 +27,12 @@ pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Resul
     })
 }
 
+/// A stream that ended properly but carried neither content nor a finish reason: a broken
+/// upstream, to fail over from rather than pass on as an empty success.
+pub(crate) fn empty_stream() -> DecodeError {
+    DecodeError::invalid("the upstream's stream ended without any content or finish reason", None)
+}
+
 impl DecodeError {
     pub fn invalid(message: impl Into<String>, param: impl Into<Option<String>>) -> Self {
         DecodeError::Invalid { message: message.into(), param: param.into() }

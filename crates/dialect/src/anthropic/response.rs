@@ -10,20 +10,25 @@ use serde_json::{Map, Value};
 use super::wire::{InResponse, InUsage, KnownBlock, OutBlock, OutResponse, OutUsage};
 use crate::{ChatResponse, Choice, DecodeError, Dialect, FinishReason, Part, Usage};
 
+/// `content: []` with a stop reason is an empty answer; a reply with no `content` at all, or
+/// with neither content nor a stop reason, is a broken upstream. A refusal may come without
+/// content: it says why it is empty.
 pub fn decode(body: &[u8]) -> Result<ChatResponse, DecodeError> {
     let raw: InResponse = super::parse_json(body)?;
-    let content = raw.content.into_iter().map(decode_block).collect();
+    let finish_reason = raw.stop_reason.as_deref().map(decode_stop_reason);
+    let content = match raw.content {
+        Some(blocks) if !blocks.is_empty() || finish_reason.is_some() => blocks.into_iter().map(decode_block).collect(),
+        _ if finish_reason == Some(FinishReason::ContentFilter) => Vec::new(),
+        Some(_) => {
+            return Err(DecodeError::invalid("the upstream's reply has neither content nor a `stop_reason`", None))
+        }
+        None => return Err(DecodeError::invalid("the upstream's reply has no `content`", None)),
+    };
     Ok(ChatResponse {
         id: raw.id,
         model: raw.model,
         created: 0,
-        choices: vec![Choice {
-            index: 0,
-            content,
-            finish_reason: raw.stop_reason.as_deref().map(decode_stop_reason),
-            stop_sequence: raw.stop_sequence,
-            logprobs: None,
-        }],
+        choices: vec![Choice { index: 0, content, finish_reason, stop_sequence: raw.stop_sequence, logprobs: None }],
         usage: raw.usage.as_ref().map(decode_usage),
         system_fingerprint: None,
         service_tier: raw.usage.and_then(|u| u.service_tier),

@@ -115,6 +115,8 @@ pub struct EventDecoder {
     tool_calls: u32,
     usage: InUsage,
     usage_seen: bool,
+    /// Some content, stop reason or error has been decoded.
+    replied: bool,
 }
 
 impl EventDecoder {
@@ -275,15 +277,19 @@ impl StreamDecoder for EventDecoder {
             }
             InEvent::Ping | InEvent::Unknown => {}
         }
+        self.replied |= out.iter().any(StreamEvent::is_reply);
         Ok(out)
     }
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, DecodeError> {
-        if self.done {
-            Ok(Vec::new())
-        } else {
-            Err(DecodeError::Truncated)
+        if !self.done {
+            return Err(DecodeError::Truncated);
         }
+        // `message_start` then `message_stop`, with no block and no stop reason between.
+        if !self.replied {
+            return Err(crate::error::empty_stream());
+        }
+        Ok(Vec::new())
     }
 }
 

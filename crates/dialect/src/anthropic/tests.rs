@@ -858,3 +858,50 @@ fn dialect_is_registered() {
     assert_eq!(serde_json::to_value(Dialect::Anthropic).unwrap(), json!("anthropic"));
     assert_eq!(ChatRequest::default().reasoning_budget_tokens, None);
 }
+
+/// A reply without `content` (or with neither content nor a stop reason) used to decode into an
+/// empty success.
+#[test]
+fn regression_empty_replies_are_errors() {
+    for body in [
+        json!({}),
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
+            "usage": {"input_tokens": 3, "output_tokens": 0}}),
+        json!({"id": "msg_1", "type": "message", "content": [], "stop_reason": null}),
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    ] {
+        let got = Anthropic.decode_response(body.to_string().as_bytes());
+        assert!(matches!(got, Err(DecodeError::Invalid { .. })), "{body} gave {got:?}");
+    }
+}
+
+#[test]
+fn regression_empty_answers_and_refusals_stay_replies() {
+    let empty = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "content": [],
+        "stop_reason": "end_turn", "usage": {"input_tokens": 3, "output_tokens": 0}});
+    let resp = Anthropic.decode_response(empty.to_string().as_bytes()).unwrap();
+    assert_eq!(resp.choices.len(), 1);
+    assert!(resp.choices[0].content.is_empty());
+    assert_eq!(resp.choices[0].finish_reason, Some(crate::FinishReason::Stop));
+    for refusal in [
+        json!({"id": "msg_2", "type": "message", "content": [], "stop_reason": "refusal"}),
+        json!({"id": "msg_2", "type": "message", "stop_reason": "refusal"}),
+    ] {
+        let resp = Anthropic.decode_response(refusal.to_string().as_bytes()).unwrap();
+        assert_eq!(resp.choices.len(), 1);
+        assert!(resp.choices[0].content.is_empty());
+        assert_eq!(resp.choices[0].finish_reason, Some(crate::FinishReason::ContentFilter));
+    }
+}
+
+/// `message_start` then `message_stop` with nothing between said nothing.
+#[test]
+fn regression_a_stream_without_content_or_stop_reason_is_an_error() {
+    let start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\",\"usage\":{\"input_tokens\":3}}}\n\n";
+    let stop = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    let empty = format!("{start}{stop}");
+    assert!(matches!(decode_stream(empty.as_bytes()), Err(DecodeError::Invalid { .. })));
+    let delta = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":0}}\n\n";
+    let answered = format!("{start}{delta}{stop}");
+    assert!(decode_stream(answered.as_bytes()).is_ok());
+}

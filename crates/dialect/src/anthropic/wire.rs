@@ -169,7 +169,8 @@ pub struct OutCustomTool<'a> {
 pub struct InResponse {
     pub id: String,
     pub model: String,
-    pub content: Vec<Value>,
+    /// None: the field is missing, which no real reply does (an empty answer is `[]`).
+    pub content: Option<Vec<Value>>,
     pub stop_reason: Option<String>,
     pub stop_sequence: Option<String>,
     pub usage: Option<InUsage>,

@@ -121,7 +121,7 @@ pub fn decode(body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
         index: u32::try_from(index).unwrap_or(u32::MAX),
         vector: EmbeddingVector::Float(v),
     };
-    Ok(match raw {
+    let response = match raw {
         InResponse::Titan { embedding, input_text_token_count } => EmbeddingResponse {
             model: String::new(),
             data: vec![float(0, embedding)],
@@ -135,5 +135,10 @@ pub fn decode(body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
                 usage: None,
             }
         }
-    })
+    };
+    // A reply without vectors, or with an empty one, is a broken upstream, not an empty result.
+    if response.data.is_empty() || response.data.iter().any(|e| crate::canonical::vector_is_empty(&e.vector)) {
+        return Err(DecodeError::invalid("the upstream's embeddings reply has no vector", None));
+    }
+    Ok(response)
 }

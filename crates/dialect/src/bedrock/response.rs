@@ -11,17 +11,30 @@ use serde_json::Value;
 use super::wire::{InResponse, InUsage};
 use crate::{ChatResponse, Choice, DecodeError, Dialect, FinishReason, Part, Usage};
 
+/// `output.message.content: []` with a stop reason is an empty answer; a reply without
+/// `output.message.content`, or with neither content nor a stop reason, is a broken upstream.
+/// A guardrail or content filter may stop a reply without content: it says why it is empty.
 pub fn decode(body: &[u8]) -> Result<ChatResponse, DecodeError> {
     let raw: InResponse = super::parse_json(body)?;
-    let content = raw.output.message.map(|m| m.content).unwrap_or_default();
+    let finish_reason = raw.stop_reason.as_deref().map(decode_stop_reason);
+    let content = match raw.output.and_then(|o| o.message).and_then(|m| m.content) {
+        Some(blocks) if !blocks.is_empty() || finish_reason.is_some() => {
+            blocks.into_iter().filter_map(decode_block).collect()
+        }
+        _ if finish_reason == Some(FinishReason::ContentFilter) => Vec::new(),
+        Some(_) => {
+            return Err(DecodeError::invalid("the upstream's reply has neither content nor a `stopReason`", None))
+        }
+        None => return Err(DecodeError::invalid("the upstream's reply has no `output.message.content`", None)),
+    };
     Ok(ChatResponse {
         id: String::new(),
         model: String::new(),
         created: 0,
         choices: vec![Choice {
             index: 0,
-            content: content.into_iter().filter_map(decode_block).collect(),
-            finish_reason: raw.stop_reason.as_deref().map(decode_stop_reason),
+            content,
+            finish_reason,
             // Converse does not say which stop sequence matched.
             stop_sequence: None,
             logprobs: None,

@@ -773,3 +773,48 @@ fn a_protocol_error_message_ends_the_stream_with_an_upstream_error() {
         }
     );
 }
+
+/// A Converse reply without `output` used to decode into one empty choice with zero usage, which
+/// the gateway passed on as a 200.
+#[test]
+fn regression_empty_replies_are_errors() {
+    for body in [
+        json!({}),
+        json!({"stopReason": "end_turn", "usage": {"inputTokens": 3, "outputTokens": 0}}),
+        json!({"output": {}, "stopReason": "end_turn"}),
+        json!({"output": {"message": {"role": "assistant"}}, "stopReason": "end_turn"}),
+        json!({"output": {"message": {"role": "assistant", "content": []}}}),
+    ] {
+        let got = Bedrock.decode_response(body.to_string().as_bytes());
+        assert!(matches!(got, Err(DecodeError::Invalid { .. })), "{body} gave {got:?}");
+    }
+}
+
+#[test]
+fn regression_filtered_replies_are_empty_replies_that_say_why() {
+    for reason in ["guardrail_intervened", "content_filtered"] {
+        for body in [
+            json!({"stopReason": reason, "usage": {"inputTokens": 3, "outputTokens": 0}}),
+            json!({"output": {"message": {"role": "assistant", "content": []}}, "stopReason": reason}),
+        ] {
+            let resp = Bedrock.decode_response(body.to_string().as_bytes()).unwrap();
+            assert_eq!(resp.choices.len(), 1);
+            assert!(resp.choices[0].content.is_empty());
+            assert_eq!(resp.choices[0].finish_reason, Some(crate::FinishReason::ContentFilter), "{body}");
+        }
+    }
+    let empty_answer = json!({"output": {"message": {"role": "assistant", "content": []}}, "stopReason": "end_turn"});
+    assert!(Bedrock.decode_response(empty_answer.to_string().as_bytes()).is_ok());
+}
+
+#[test]
+fn regression_empty_embedding_replies_are_errors() {
+    for body in [
+        json!({"embedding": [], "inputTextTokenCount": 3}),
+        json!({"embeddings": []}),
+        json!({"embeddings": {"float": [[0.5], []]}}),
+    ] {
+        let got = Bedrock.decode_embedding_response(body.to_string().as_bytes());
+        assert!(matches!(got, Err(DecodeError::Invalid { .. })), "{body} gave {got:?}");
+    }
+}

@@ -154,7 +154,8 @@ pub struct OutInputSchema<'a> {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 pub struct InResponse {
-    pub output: InOutput,
+    /// None: the field is missing, which only a broken upstream or a filtered reply sends.
+    pub output: Option<InOutput>,
     pub stop_reason: Option<String>,
     pub usage: Option<InUsage>,
     pub service_tier: Option<InServiceTier>,
@@ -169,7 +170,8 @@ pub struct InOutput {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct InMessage {
-    pub content: Vec<Value>,
+    /// None: the field is missing (an empty answer is `[]`).
+    pub content: Option<Vec<Value>>,
 }
 
 /// `inputTokens` excludes cache reads and writes, as at Anthropic.

@@ -51,8 +51,15 @@ struct InValues {
     values: Vec<f32>,
 }
 
+/// A reply without vectors, or with an empty one, is a broken upstream, not an empty result.
 pub fn decode_response(body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
     let raw: InBatch = super::parse_json(body)?;
+    if raw.embeddings.is_empty() {
+        return Err(DecodeError::invalid("the upstream's embeddings reply has no `embeddings`", None));
+    }
+    if raw.embeddings.iter().any(|e| e.values.is_empty()) {
+        return Err(DecodeError::invalid("the upstream's embeddings reply has an embedding without `values`", None));
+    }
     Ok(EmbeddingResponse {
         model: String::new(),
         data: raw

@@ -3,13 +3,23 @@
 use super::wire::{InCandidate, InPart, InResponse, InUsage};
 use crate::{ChatResponse, Choice, DecodeError, FinishReason, Part, Usage};
 
+/// A reply must carry a candidate with content or a finish reason (`SAFETY` and its kin say why
+/// a candidate is empty). A blocked prompt has no candidates, only `promptFeedback.blockReason`,
+/// and becomes one empty choice finished by the content filter. Anything else without a usable
+/// candidate is a broken upstream.
 pub fn decode(body: &[u8]) -> Result<ChatResponse, DecodeError> {
     let raw: InResponse = super::parse_json(body)?;
     let id = raw.response_id.clone().unwrap_or_default();
     let mut choices: Vec<Choice> = raw.candidates.into_iter().enumerate().map(|(i, c)| choice(i, c, &id)).collect();
-    // A blocked prompt has no candidates, only the reason.
-    if choices.is_empty() && raw.prompt_feedback.as_ref().is_some_and(|f| f.block_reason.is_some()) {
-        choices.push(Choice { finish_reason: Some(FinishReason::ContentFilter), ..Default::default() });
+    if !choices.iter().any(|c| !c.content.is_empty() || c.finish_reason.is_some()) {
+        let blocked = raw.prompt_feedback.as_ref().is_some_and(|f| f.block_reason.is_some());
+        if !blocked {
+            return Err(DecodeError::invalid(
+                "the upstream's reply has no candidate with content or a finish reason",
+                None,
+            ));
+        }
+        choices = vec![Choice { finish_reason: Some(FinishReason::ContentFilter), ..Default::default() }];
     }
     Ok(ChatResponse {
         id,

@@ -279,3 +279,56 @@ fn embeddings_batch_one_request_per_input() {
     assert_eq!(resp.data.len(), 2);
     assert_eq!(resp.data[1].vector, crate::EmbeddingVector::Float(vec![0.25]));
 }
+
+/// A reply without candidates (and without a block reason) used to decode into a reply with no
+/// choices and zero usage, which the gateway passed on as a 200.
+#[test]
+fn regression_empty_replies_are_errors() {
+    for body in [
+        json!({}),
+        json!({"candidates": [], "usageMetadata": {"promptTokenCount": 8}, "modelVersion": "gemini-2.5-pro"}),
+        json!({"candidates": [{}]}),
+        json!({"candidates": [{"content": {"parts": []}, "index": 0}]}),
+        json!({"promptFeedback": {}}),
+    ] {
+        let got = Gemini.decode_response(body.to_string().as_bytes());
+        assert!(matches!(got, Err(DecodeError::Invalid { .. })), "{body} gave {got:?}");
+    }
+}
+
+#[test]
+fn regression_filtered_candidates_are_empty_replies_that_say_why() {
+    for reason in ["SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII"] {
+        let body = json!({"candidates": [{"finishReason": reason, "index": 0}], "modelVersion": "gemini-2.5-pro"});
+        let resp = Gemini.decode_response(body.to_string().as_bytes()).unwrap();
+        assert_eq!(resp.choices.len(), 1, "{reason}");
+        assert!(resp.choices[0].content.is_empty());
+        assert_eq!(resp.choices[0].finish_reason, Some(FinishReason::ContentFilter), "{reason}");
+    }
+    // A blocked prompt may come with an empty candidate list or an empty candidate.
+    for body in [
+        json!({"promptFeedback": {"blockReason": "OTHER"}, "candidates": []}),
+        json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "candidates": [{}]}),
+    ] {
+        let resp = Gemini.decode_response(body.to_string().as_bytes()).unwrap();
+        assert_eq!(resp.choices.len(), 1);
+        assert_eq!(resp.choices[0].finish_reason, Some(FinishReason::ContentFilter));
+    }
+}
+
+#[test]
+fn regression_empty_embedding_replies_are_errors() {
+    for body in [json!({}), json!({"embeddings": []}), json!({"embeddings": [{"values": [0.5]}, {}]})] {
+        let got = Gemini.decode_embedding_response(body.to_string().as_bytes());
+        assert!(matches!(got, Err(DecodeError::Invalid { .. })), "{body} gave {got:?}");
+    }
+}
+
+#[test]
+fn a_stream_without_a_finish_reason_is_an_error() {
+    let wire = "data: {\"candidates\": [], \"modelVersion\": \"gemini-2.5-flash\"}\n\n";
+    assert!(stream_events(wire, wire.len()).is_err());
+    let blocked = "data: {\"promptFeedback\": {\"blockReason\": \"SAFETY\"}}\n\n";
+    let events = stream_events(blocked, 5).unwrap();
+    assert!(events.iter().any(|e| matches!(e, StreamEvent::Finish { reason: FinishReason::ContentFilter, .. })));
+}

@@ -106,8 +106,15 @@ pub fn encode_request(req: &EmbeddingRequest, model: &str) -> Result<Vec<u8>, En
     Ok(serde_json::to_vec(&out).unwrap_or_default())
 }
 
+/// A reply without vectors is a broken upstream, not an empty result: every input gets one.
 pub fn decode_response(body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
     let raw: InEmbeddingResponse = super::parse_json(body)?;
+    if raw.data.is_empty() {
+        return Err(DecodeError::invalid("the upstream's embeddings reply has no `data`", None));
+    }
+    if raw.data.iter().any(|e| crate::canonical::vector_is_empty(&e.embedding)) {
+        return Err(DecodeError::invalid("the upstream's embeddings reply has an empty `embedding`", None));
+    }
     Ok(EmbeddingResponse {
         model: raw.model,
         data: raw.data.into_iter().map(|e| Embedding { index: e.index, vector: e.embedding }).collect(),

@@ -1,4 +1,8 @@
 //! OpenAI `chat.completion` objects ⇄ canonical `ChatResponse`.
+//!
+//! A reply must carry at least one choice with content or a finish reason: a 200 with `{}` or
+//! `choices: []` is a broken upstream, not an empty answer. A choice filtered away
+//! (`finish_reason: "content_filter"`, `content: null`) is a reply: it says why it is empty.
 
 use super::wire::{
     InResponse, InUsage, OutChoice, OutCompletionDetails, OutFunctionCall, OutPromptDetails, OutResponse,
@@ -38,7 +42,13 @@ pub fn decode(body: &[u8]) -> Result<ChatResponse, DecodeError> {
                 logprobs: c.logprobs.filter(|v| !v.is_null()),
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    if choices.is_empty() {
+        return Err(DecodeError::invalid("the upstream's reply has no `choices`", None));
+    }
+    if !choices.iter().any(|c| !c.content.is_empty() || c.finish_reason.is_some()) {
+        return Err(DecodeError::invalid("no choice in the upstream's reply has content or a finish reason", None));
+    }
     Ok(ChatResponse {
         id: raw.id,
         model: raw.model,

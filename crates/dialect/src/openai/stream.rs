@@ -65,6 +65,8 @@ pub struct ChunkDecoder {
     finished: bool,
     /// (choice, tool-call index) pairs already opened.
     open_tool_calls: Vec<(u32, u32)>,
+    /// Some content, finish reason or error has been decoded.
+    replied: bool,
 }
 
 impl StreamDecoder for ChunkDecoder {
@@ -83,6 +85,7 @@ impl StreamDecoder for ChunkDecoder {
         let chunk: InChunk = serde_json::from_str(data).map_err(|e| DecodeError::Framing(format!("bad chunk: {e}")))?;
         let mut out = Vec::new();
         if let Some(err) = chunk.error {
+            self.replied = true;
             let message = err.get("message").and_then(Value::as_str).unwrap_or("upstream stream error").to_owned();
             let kind = match err.get("type").and_then(Value::as_str) {
                 Some("rate_limit_error" | "requests" | "tokens") => ErrorKind::RateLimited,
@@ -141,16 +144,20 @@ impl StreamDecoder for ChunkDecoder {
         if let Some(usage) = chunk.usage {
             out.push(StreamEvent::Usage { usage: decode_usage(usage) });
         }
+        self.replied |= out.iter().any(StreamEvent::is_reply);
         Ok(out)
     }
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, DecodeError> {
         // A few compatible servers omit `[DONE]`; a stream that reached its finish reason is whole.
-        if self.done || self.finished {
-            Ok(Vec::new())
-        } else {
-            Err(DecodeError::Truncated)
+        if !(self.done || self.finished) {
+            return Err(DecodeError::Truncated);
         }
+        // `[DONE]` after nothing (or only role and usage chunks) is a broken upstream.
+        if !self.replied {
+            return Err(crate::error::empty_stream());
+        }
+        Ok(Vec::new())
     }
 }
 

@@ -244,3 +244,60 @@ fn embeddings_reject_empty_input() {
     let ok = OpenAi.decode_embedding_request(br#"{"model":"e","input":["a","b"],"dimensions":8}"#).unwrap();
     assert_eq!(ok.input.len(), 2);
 }
+
+/// `{}`, `{"choices": []}` and choices with nothing in them used to decode into a reply with no
+/// choices (or an empty one) and zero usage, which the gateway passed on as a 200.
+#[test]
+fn regression_empty_replies_are_errors() {
+    for body in [
+        json!({}),
+        json!({"choices": []}),
+        json!({"id": "chatcmpl-1", "model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 0}}),
+        json!({"choices": [{}]}),
+        json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": null}]}),
+    ] {
+        let got = OpenAi.decode_response(body.to_string().as_bytes());
+        assert!(matches!(got, Err(DecodeError::Invalid { .. })), "{body} gave {got:?}");
+    }
+}
+
+#[test]
+fn regression_a_filtered_choice_is_an_empty_reply_that_says_why() {
+    let body = json!({"id": "chatcmpl-1", "model": "m", "choices": [{"index": 0,
+        "message": {"role": "assistant", "content": null}, "finish_reason": "content_filter"}]});
+    let resp = OpenAi.decode_response(body.to_string().as_bytes()).unwrap();
+    assert_eq!(resp.choices.len(), 1);
+    assert!(resp.choices[0].content.is_empty());
+    assert_eq!(resp.choices[0].finish_reason, Some(crate::FinishReason::ContentFilter));
+    // An empty answer with a finish reason is still an answer.
+    let body = json!({"choices": [{"message": {"content": ""}, "finish_reason": "stop"}]});
+    assert!(OpenAi.decode_response(body.to_string().as_bytes()).is_ok());
+}
+
+#[test]
+fn regression_empty_embedding_replies_are_errors() {
+    for body in [
+        json!({}),
+        json!({"data": []}),
+        json!({"object": "list", "data": [{"index": 0, "embedding": []}]}),
+        json!({"data": [{"index": 0, "embedding": ""}]}),
+    ] {
+        let got = OpenAi.decode_embedding_response(body.to_string().as_bytes());
+        assert!(matches!(got, Err(DecodeError::Invalid { .. })), "{body} gave {got:?}");
+    }
+    let ok = json!({"data": [{"index": 0, "embedding": [0.5]}], "model": "e"});
+    assert!(OpenAi.decode_embedding_response(ok.to_string().as_bytes()).is_ok());
+}
+
+/// A stream of `[DONE]` alone, or of role and usage chunks only, said nothing: an error at
+/// finish, so the gateway fails over instead of answering an empty 200.
+#[test]
+fn regression_a_stream_without_content_or_finish_reason_is_an_error() {
+    let role_only = "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n\
+        data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":0}}\n\ndata: [DONE]\n\n";
+    for wire in ["data: [DONE]\n\n", role_only] {
+        assert!(matches!(decode_stream(wire.as_bytes()), Err(DecodeError::Invalid { .. })), "{wire}");
+    }
+    let finished = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    assert!(decode_stream(finished.as_bytes()).is_ok());
+}
