@@ -9,12 +9,14 @@ pub mod error;
 pub mod framing;
 pub mod gemini;
 pub mod openai;
+pub mod path;
 
 use serde::{Deserialize, Serialize};
 
 pub use canonical::*;
 pub use error::{ClientFacingError, DecodeError, EncodeError, ErrorKind, UpstreamErrorBody};
 pub use framing::{Frame, Framing};
+pub use path::{check_model_id, encode_path_segment, MAX_MODEL_ID_BYTES};
 
 /// The wire formats Switchyard speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

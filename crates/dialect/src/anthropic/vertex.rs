@@ -23,12 +23,15 @@ impl Egress for AnthropicVertex {
     fn framing(&self) -> Framing {
         Framing::Sse
     }
-    /// Relative to `…/v1/projects/{project}/locations/{location}`.
+    /// Relative to `…/v1/projects/{project}/locations/{location}`. The model is escaped as one
+    /// segment, except for the `@` of Vertex's versioned ids (`claude-…@20250929`), which Google
+    /// documents unescaped and which means nothing special in a path.
     fn path(&self, model: &str, op: Operation) -> String {
         let method = match op {
             Operation::Chat { stream: true } => "streamRawPredict",
             _ => "rawPredict",
         };
+        let model = crate::path::encode_segment(model, b"@");
         format!("/publishers/anthropic/models/{model}:{method}")
     }
     fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
@@ -147,5 +150,18 @@ mod tests {
         let e = AnthropicVertex.decode_error(http::StatusCode::from_u16(529).unwrap(), anthropic);
         assert_eq!(e.error_type.as_deref(), Some("overloaded_error"));
         assert_eq!(e.message, "Overloaded");
+    }
+
+    /// The model went into the URL unescaped, so a name could climb out of `/models/` and add
+    /// a query.
+    #[test]
+    fn regression_a_model_name_cannot_leave_its_path_segment() {
+        let path = AnthropicVertex.path("gem/../../admin/delete?x=", Operation::Chat { stream: true });
+        assert_eq!(path, "/publishers/anthropic/models/gem%2F..%2F..%2Fadmin%2Fdelete%3Fx%3D:streamRawPredict");
+        assert!(!path.contains('?') && !path.contains("/../"));
+        assert_eq!(
+            AnthropicVertex.path("claude:streamRawPredict#", Operation::Chat { stream: false }),
+            "/publishers/anthropic/models/claude%3AstreamRawPredict%23:rawPredict"
+        );
     }
 }

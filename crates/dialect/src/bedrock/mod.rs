@@ -33,6 +33,8 @@ use crate::{
     Operation, StreamDecoder, UpstreamErrorBody,
 };
 
+/// Kept here too: this is where the helper was first public.
+pub use crate::path::encode_path_segment;
 pub use error::kind_for;
 
 /// The Bedrock Converse dialect.
@@ -73,23 +75,6 @@ impl Egress for Bedrock {
     fn decode_embedding_response(&self, body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
         embeddings::decode(body)
     }
-}
-
-/// Percent-encodes a model id (base id, inference-profile id or ARN) as one path segment: every
-/// byte but the RFC 3986 unreserved characters is escaped, so `:` becomes `%3A` and `/` `%2F`.
-pub fn encode_path_segment(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
-    out
 }
 
 const TARGET: &str = "Bedrock Converse";

@@ -818,3 +818,16 @@ fn regression_empty_embedding_replies_are_errors() {
         assert!(matches!(got, Err(DecodeError::Invalid { .. })), "{body} gave {got:?}");
     }
 }
+
+#[test]
+fn regression_a_model_name_cannot_leave_its_path_segment() {
+    let attack = "gem/../../admin/delete?x=";
+    for op in [Operation::Chat { stream: false }, Operation::Chat { stream: true }, Operation::Embeddings] {
+        let path = Bedrock.path(attack, op);
+        assert!(path.starts_with("/model/gem%2F..%2F..%2Fadmin%2Fdelete%3Fx%3D/"), "{path}");
+        assert_eq!(path.matches('/').count(), 3, "{path}");
+        assert!(!path.contains('?') && !path.contains("/../"), "{path}");
+    }
+    assert_eq!(Bedrock.path("..", Operation::Chat { stream: false }), "/model/%2E%2E/converse");
+    assert!(crate::check_model_id("..").is_err(), "the gateway refuses what escaping cannot make safe");
+}

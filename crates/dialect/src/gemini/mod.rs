@@ -51,7 +51,10 @@ impl Egress for Gemini {
     }
     /// Relative to `https://generativelanguage.googleapis.com/v1beta` (or Vertex's
     /// `…/locations/{l}/publishers/google`).
+    /// The model is escaped as one segment, so a name cannot add segments, a query or a
+    /// different method after `:`.
     fn path(&self, model: &str, op: Operation) -> String {
+        let model = crate::path::encode_path_segment(model);
         match op {
             Operation::Chat { stream: false } => format!("/models/{model}:generateContent"),
             Operation::Chat { stream: true } => format!("/models/{model}:streamGenerateContent?alt=sse"),

@@ -332,3 +332,28 @@ fn a_stream_without_a_finish_reason_is_an_error() {
     let events = stream_events(blocked, 5).unwrap();
     assert!(events.iter().any(|e| matches!(e, StreamEvent::Finish { reason: FinishReason::ContentFilter, .. })));
 }
+
+/// The model went into the URL unescaped: `gem/../../admin/delete?x=` climbed out of
+/// `/models/` and added a query.
+#[test]
+fn regression_a_model_name_cannot_leave_its_path_segment() {
+    let attack = "gem/../../admin/delete?x=";
+    for op in [Operation::Chat { stream: false }, Operation::Chat { stream: true }, Operation::Embeddings] {
+        let path = Gemini.path(attack, op);
+        let (path_only, query) = path.split_once('?').unwrap_or((&path, ""));
+        assert!(path_only.starts_with("/models/"), "{path}");
+        assert_eq!(path_only.matches('/').count(), 2, "{path}");
+        assert!(!path.contains("/../") && !path.contains("/.."), "{path}");
+        assert!(query.is_empty() || query == "alt=sse", "{path}");
+        assert!(!path.contains('#'));
+    }
+    assert_eq!(
+        Gemini.path(attack, Operation::Chat { stream: false }),
+        "/models/gem%2F..%2F..%2Fadmin%2Fdelete%3Fx%3D:generateContent"
+    );
+    // A `:` cannot pick another method either.
+    assert_eq!(
+        Gemini.path("gem:streamGenerateContent", Operation::Chat { stream: false }),
+        "/models/gem%3AstreamGenerateContent:generateContent"
+    );
+}
