@@ -1,6 +1,69 @@
-//! Errors at the dialect boundary, and the dialect-neutral error a client is shown.
+//! Errors at the dialect boundary, and the dialect-neutral error a client is shown. Messages
+//! may quote what a client or upstream sent (serde quotes the offending value, upstreams repeat
+//! the model name); every such quote is cut to a bound here, so no error body grows with its
+//! input.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+
+/// How much of one value a client sent an error message may repeat.
+pub const MAX_ECHO_BYTES: usize = 512;
+
+/// The longest message an error carries, its truncation marker aside.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 2048;
+
+/// The longest `param`, `code` or error type string an error carries, its marker aside.
+pub const MAX_ERROR_FIELD_BYTES: usize = 256;
+
+/// `s` cut to at most `max` bytes on a character boundary, with a marker saying how much went:
+/// `…[truncated 1048576 bytes]`. Borrowed, unchanged, when it already fits.
+pub fn truncate_for_echo(s: &str, max: usize) -> Cow<'_, str> {
+    truncate_by(s, max, char::len_utf8)
+}
+
+/// Like [`truncate_for_echo`], but `max` bounds the text as written in a JSON string, where a
+/// control character takes up to six bytes (`\u0000`): what an error body really costs.
+pub(crate) fn truncate_for_json(s: &str, max: usize) -> Cow<'_, str> {
+    truncate_by(s, max, json_len)
+}
+
+fn truncate_by(s: &str, max: usize, cost: impl Fn(char) -> usize) -> Cow<'_, str> {
+    let mut used = 0;
+    for (at, c) in s.char_indices() {
+        used += cost(c);
+        if used > max {
+            return Cow::Owned(format!("{}…[truncated {} bytes]", &s[..at], s.len() - at));
+        }
+    }
+    Cow::Borrowed(s)
+}
+
+/// Bytes `c` takes inside a JSON string.
+fn json_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// serde's message for `e`, with the value it quotes cut to [`MAX_ECHO_BYTES`]. serde writes
+/// `invalid type: string "…", expected a sequence at line 1 column 9`: the quoted value sits
+/// before the last `, expected `, and what follows (what was wanted, and where) is kept.
+pub(crate) fn json_error_message(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    if full.len() <= MAX_ECHO_BYTES {
+        return full;
+    }
+    match full.rfind(", expected ") {
+        Some(at) => {
+            let (quote, rest) = full.split_at(at);
+            format!("{}{}", truncate_for_echo(quote, MAX_ECHO_BYTES), truncate_for_echo(rest, MAX_ECHO_BYTES))
+        }
+        None => truncate_for_echo(&full, MAX_ECHO_BYTES).into_owned(),
+    }
+}
 
 /// Bytes that could not be read as the dialect they claim to be.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -22,8 +85,8 @@ pub enum DecodeError {
 /// Reads a JSON body, turning serde's message into one a client can act on.
 pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => DecodeError::invalid(e.to_string(), None),
-        _ => DecodeError::Json(e.to_string()),
+        serde_json::error::Category::Data => DecodeError::invalid(json_error_message(&e), None),
+        _ => DecodeError::Json(json_error_message(&e)),
     })
 }
 
@@ -34,8 +97,12 @@ pub(crate) fn empty_stream() -> DecodeError {
 }
 
 impl DecodeError {
+    /// The message and param are cut to [`MAX_ERROR_MESSAGE_BYTES`] and
+    /// [`MAX_ERROR_FIELD_BYTES`]: they may quote what a client sent.
     pub fn invalid(message: impl Into<String>, param: impl Into<Option<String>>) -> Self {
-        DecodeError::Invalid { message: message.into(), param: param.into() }
+        let message = bounded(message.into(), MAX_ERROR_MESSAGE_BYTES);
+        let param = param.into().map(|p| bounded(p, MAX_ERROR_FIELD_BYTES));
+        DecodeError::Invalid { message, param }
     }
 }
 
@@ -141,23 +208,37 @@ impl ClientFacingError {
 impl From<DecodeError> for ClientFacingError {
     fn from(err: DecodeError) -> Self {
         let param = match &err {
-            DecodeError::Invalid { param, .. } => param.clone(),
+            DecodeError::Invalid { param, .. } => param.as_deref().map(|p| truncate_for_echo(p, MAX_ERROR_FIELD_BYTES)),
             _ => None,
         };
-        let mut out = ClientFacingError::new(ErrorKind::InvalidRequest, err.to_string());
-        out.param = param;
+        let message = truncate_for_echo(&err.to_string(), MAX_ERROR_MESSAGE_BYTES).into_owned();
+        let mut out = ClientFacingError::new(ErrorKind::InvalidRequest, message);
+        out.param = param.map(Cow::into_owned);
         out
     }
 }
 
 impl From<EncodeError> for ClientFacingError {
     fn from(err: EncodeError) -> Self {
+        // `field` can be a client's own key, carried in `extra`.
         let EncodeError::Unsupported { field, .. } = &err;
-        ClientFacingError::new(ErrorKind::InvalidRequest, err.to_string()).with_param(field.clone())
+        let message = truncate_for_echo(&err.to_string(), MAX_ERROR_MESSAGE_BYTES).into_owned();
+        ClientFacingError::new(ErrorKind::InvalidRequest, message)
+            .with_param(truncate_for_echo(field, MAX_ERROR_FIELD_BYTES).into_owned())
     }
 }
 
-/// What an upstream said when it failed, read from its error body.
+/// `s`, cut as [`truncate_for_echo`] cuts it, reusing the allocation when it fits.
+fn bounded(s: String, max: usize) -> String {
+    match truncate_for_echo(&s, max) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(cut) => cut,
+    }
+}
+
+/// What an upstream said when it failed, read from its error body. Every dialect's
+/// `decode_error` cuts its strings to [`MAX_ERROR_MESSAGE_BYTES`] and [`MAX_ERROR_FIELD_BYTES`]:
+/// upstreams repeat what they were sent.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UpstreamErrorBody {
     pub message: String,
@@ -165,4 +246,162 @@ pub struct UpstreamErrorBody {
     pub error_type: Option<String>,
     pub code: Option<String>,
     pub param: Option<String>,
+}
+
+impl UpstreamErrorBody {
+    /// The same body with each string cut to its bound.
+    pub(crate) fn bounded(self) -> Self {
+        let field = |f: Option<String>| f.map(|f| bounded(f, MAX_ERROR_FIELD_BYTES));
+        UpstreamErrorBody {
+            message: bounded(self.message, MAX_ERROR_MESSAGE_BYTES),
+            error_type: field(self.error_type),
+            code: field(self.code),
+            param: field(self.param),
+        }
+    }
+}
+
+/// A client-facing error's strings cut to what an error body may carry, measured as written
+/// in JSON. Every ingress's `encode_error` writes through this, whoever built the error.
+pub(crate) struct BoundedError<'a> {
+    pub message: Cow<'a, str>,
+    pub param: Option<Cow<'a, str>>,
+    pub code: Option<Cow<'a, str>>,
+    pub upstream_type: Option<Cow<'a, str>>,
+}
+
+impl<'a> BoundedError<'a> {
+    pub(crate) fn of(err: &'a ClientFacingError) -> Self {
+        let field = |f: &'a Option<String>| f.as_deref().map(|f| truncate_for_json(f, MAX_ERROR_FIELD_BYTES));
+        BoundedError {
+            message: truncate_for_json(&err.message, MAX_ERROR_MESSAGE_BYTES),
+            param: field(&err.param),
+            code: field(&err.code),
+            upstream_type: field(&err.upstream_type),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::Dialect;
+
+    const MB: usize = 1024 * 1024;
+
+    #[test]
+    fn truncation_cuts_on_a_char_boundary_and_says_how_much_went() {
+        assert_eq!(truncate_for_echo("short", 5), "short");
+        assert!(matches!(truncate_for_echo("short", 5), Cow::Borrowed(_)));
+        assert_eq!(truncate_for_echo("abcdef", 3), "abc…[truncated 3 bytes]");
+        // `é` is two bytes: a cut inside it backs off to before it.
+        assert_eq!(truncate_for_echo("aé", 2), "a…[truncated 2 bytes]");
+        assert_eq!(truncate_for_echo("é", 0), "…[truncated 2 bytes]");
+        let big = "x".repeat(MB);
+        assert_eq!(truncate_for_echo(&big, 512), format!("{}…[truncated {} bytes]", "x".repeat(512), MB - 512));
+        // Measured as JSON, a control character costs six bytes.
+        assert_eq!(truncate_for_json("\u{1}\u{1}a", 12), "\u{1}\u{1}…[truncated 1 bytes]");
+    }
+
+    /// A 1 MB value where another type belongs, in each field a client can get wrong that way,
+    /// and a 1 MB value in a field whose errors quote it.
+    #[test]
+    fn regression_wrong_typed_huge_values_are_not_echoed_whole() {
+        let digits = "1".repeat(MB);
+        let text = "y".repeat(MB);
+        let user = json!([{"role": "user", "content": "hi"}]);
+        let common = [
+            format!(r#"{{"model": {digits}, "max_tokens": 5, "messages": {user}}}"#),
+            format!(r#"{{"model": "m", "max_tokens": {digits}0, "messages": {user}}}"#),
+            json!({"model": "m", "max_tokens": 5, "messages": text}).to_string(),
+            json!({"model": [text], "max_tokens": 5, "messages": user}).to_string(),
+            json!({"model": {text.clone(): text}, "max_tokens": 5, "messages": user}).to_string(),
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": text, "content": "hi"}]}).to_string(),
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": 5, "x": text}]}).to_string(),
+        ];
+        let openai_only = [
+            json!({"model": "m", "messages": user, "tools": [{"type": text}]}).to_string(),
+            json!({"model": "m", "messages": user, "stop": {text.clone(): 1}}).to_string(),
+            json!({"model": "m", "messages": user, "reasoning_effort": [text]}).to_string(),
+        ];
+        let anthropic_only = [
+            json!({"model": "m", "max_tokens": 5, "messages": user, "stop_sequences": text}).to_string(),
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": 7, "t": text}]}]})
+                .to_string(),
+            json!({"model": "m", "max_tokens": 5, "messages": user, "thinking": [text]}).to_string(),
+        ];
+        for (dialect, own) in [(Dialect::OpenaiChat, openai_only), (Dialect::Anthropic, anthropic_only)] {
+            let Some(ingress) = dialect.ingress() else { unreachable!() };
+            for body in common.iter().chain(&own) {
+                let Err(err) = ingress.decode_request(body.as_bytes()) else {
+                    unreachable!("{dialect:?} accepted {body:.80}")
+                };
+                let (status, out) = ingress.encode_error(&ClientFacingError::from(err));
+                assert_eq!(status, http::StatusCode::BAD_REQUEST);
+                assert!(out.len() < 4096, "{dialect:?}: a {} byte error body for {body:.80}", out.len());
+                let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
+                assert!(v["error"]["message"].is_string(), "{dialect:?}: {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn regression_serde_messages_keep_what_was_expected_and_where() {
+        let body = json!({"model": "m", "messages": "z".repeat(MB)}).to_string();
+        let err = crate::Dialect::OpenaiChat.ingress().map(|i| i.decode_request(body.as_bytes()));
+        let Some(Err(DecodeError::Invalid { message, .. })) = err else { unreachable!("{err:?}") };
+        assert!(message.len() < 1200, "{}", message.len());
+        assert!(message.starts_with("invalid type: string \"zzz"), "{message}");
+        assert!(message.contains("[truncated "), "{message}");
+        assert!(message.contains(", expected a sequence at line 1 column"), "{message}");
+    }
+
+    /// Errors the gateway builds itself ("The model `<30 MB name>` does not exist") and errors
+    /// an upstream sent are cut when written, in both client dialects.
+    #[test]
+    fn regression_every_error_body_is_bounded() {
+        let name = "n\u{0}\"".repeat(MB);
+        let err = ClientFacingError::new(ErrorKind::NotFound, format!("The model `{name}` does not exist"))
+            .with_param(name.clone())
+            .with_code(name.clone());
+        let mut same_dialect = err.clone();
+        same_dialect.upstream_type = Some(name.clone());
+        for dialect in [Dialect::OpenaiChat, Dialect::Anthropic] {
+            let Some(ingress) = dialect.ingress() else { unreachable!() };
+            for err in [&err, &same_dialect] {
+                let (_, out) = ingress.encode_error(err);
+                assert!(out.len() < 4096, "{dialect:?}: {} bytes", out.len());
+            }
+        }
+        let upstream = json!({"error": {"message": name, "type": name, "code": name, "param": name}}).to_string();
+        for dialect in
+            [Dialect::OpenaiChat, Dialect::Anthropic, Dialect::AnthropicVertex, Dialect::Gemini, Dialect::Bedrock]
+        {
+            let got = dialect.egress().decode_error(http::StatusCode::NOT_FOUND, upstream.as_bytes());
+            assert!(got.message.len() <= MAX_ERROR_MESSAGE_BYTES + 40, "{dialect:?}");
+            for field in [&got.error_type, &got.code, &got.param].into_iter().flatten() {
+                assert!(field.len() <= MAX_ERROR_FIELD_BYTES + 40, "{dialect:?}");
+            }
+        }
+        let encode = EncodeError::Unsupported { field: name.clone(), target: "X", reason: name.clone() };
+        let from = ClientFacingError::from(encode);
+        assert!(from.message.len() <= MAX_ERROR_MESSAGE_BYTES + 40);
+        assert!(from.param.map_or(0, |p| p.len()) <= MAX_ERROR_FIELD_BYTES + 40);
+    }
+
+    #[test]
+    fn regression_in_stream_error_events_are_bounded() {
+        let event = crate::StreamEvent::Error {
+            error: crate::StreamError { kind: ErrorKind::Upstream, message: "\u{1}".repeat(MB) },
+        };
+        for dialect in [Dialect::OpenaiChat, Dialect::Anthropic] {
+            let Some(ingress) = dialect.ingress() else { unreachable!() };
+            let mut enc = ingress.stream_encoder(&crate::ResponseMeta::default());
+            let mut out = Vec::new();
+            enc.encode(&event, &mut out);
+            assert!(out.len() < 4096, "{dialect:?}: {} bytes", out.len());
+        }
+    }
 }

@@ -14,7 +14,10 @@ pub mod path;
 use serde::{Deserialize, Serialize};
 
 pub use canonical::*;
-pub use error::{ClientFacingError, DecodeError, EncodeError, ErrorKind, UpstreamErrorBody};
+pub use error::{
+    truncate_for_echo, ClientFacingError, DecodeError, EncodeError, ErrorKind, UpstreamErrorBody, MAX_ECHO_BYTES,
+    MAX_ERROR_FIELD_BYTES, MAX_ERROR_MESSAGE_BYTES,
+};
 pub use framing::{Frame, Framing};
 pub use path::{check_model_id, encode_path_segment, MAX_MODEL_ID_BYTES};
 

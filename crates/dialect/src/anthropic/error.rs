@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::{truncate_for_json, BoundedError, MAX_ERROR_FIELD_BYTES, MAX_ERROR_MESSAGE_BYTES};
 use crate::{ClientFacingError, ErrorKind, UpstreamErrorBody};
 
 /// The `error.type` Anthropic itself uses for each kind of failure.
@@ -80,15 +81,19 @@ pub struct InError {
 /// A same-dialect upstream error keeps its type and status; anything else gets the type and
 /// status Anthropic itself would use for its kind.
 pub fn encode(err: &ClientFacingError) -> (http::StatusCode, Vec<u8>) {
-    let (status, error_type) = match err.upstream_type.as_deref() {
+    let bounded = BoundedError::of(err);
+    let (status, error_type) = match bounded.upstream_type.as_deref() {
         Some(t) => (err.status, t),
         None => (status_for(err.kind), error_type_for(err.kind)),
     };
-    (status, body(error_type, &err.message))
+    (status, body(error_type, &bounded.message))
 }
 
+/// Both strings are cut to their bounds, so the body stays small whatever the error quotes.
 pub fn body(error_type: &str, message: &str) -> Vec<u8> {
-    let body = OutErrorBody { kind: "error", error: OutError { kind: error_type, message } };
+    let error_type = truncate_for_json(error_type, MAX_ERROR_FIELD_BYTES);
+    let message = truncate_for_json(message, MAX_ERROR_MESSAGE_BYTES);
+    let body = OutErrorBody { kind: "error", error: OutError { kind: &error_type, message: &message } };
     serde_json::to_vec(&body).unwrap_or_default()
 }
 

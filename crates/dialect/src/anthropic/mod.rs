@@ -90,7 +90,7 @@ impl Egress for Anthropic {
         Box::new(stream::EventDecoder::default())
     }
     fn decode_error(&self, status: http::StatusCode, body: &[u8]) -> UpstreamErrorBody {
-        error::decode(status, body)
+        error::decode(status, body).bounded()
     }
     fn encode_embedding_request(&self, _req: &EmbeddingRequest, _model: &str) -> Result<Vec<u8>, EncodeError> {
         Err(EncodeError::Unsupported {

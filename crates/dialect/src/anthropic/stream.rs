@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::error::{self, error_type_for, kind_for, InError};
 use super::response::{decode_stop_reason, decode_usage, encode_usage, stop_reason_str};
 use super::wire::{InUsage, OutUsage};
+use crate::error::json_error_message;
 use crate::framing::sse::write_event;
 use crate::{DecodeError, FinishReason, Frame, StreamDecoder, StreamEncoder, StreamError, StreamEvent, Usage};
 
@@ -234,7 +235,8 @@ impl StreamDecoder for EventDecoder {
         if data.is_empty() || self.done {
             return Ok(Vec::new());
         }
-        let event: InEvent = serde_json::from_str(data).map_err(|e| DecodeError::Framing(format!("bad event: {e}")))?;
+        let event: InEvent = serde_json::from_str(data)
+            .map_err(|e| DecodeError::Framing(format!("bad event: {}", json_error_message(&e))))?;
         let mut out = Vec::new();
         match event {
             InEvent::MessageStart { message } => {

@@ -50,7 +50,7 @@ impl Egress for AnthropicVertex {
         Anthropic.stream_decoder()
     }
     fn decode_error(&self, status: http::StatusCode, body: &[u8]) -> UpstreamErrorBody {
-        google_error(body).unwrap_or_else(|| Anthropic.decode_error(status, body))
+        google_error(body).map(UpstreamErrorBody::bounded).unwrap_or_else(|| Anthropic.decode_error(status, body))
     }
     fn encode_embedding_request(&self, req: &EmbeddingRequest, model: &str) -> Result<Vec<u8>, EncodeError> {
         Anthropic.encode_embedding_request(req, model)

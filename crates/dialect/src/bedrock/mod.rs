@@ -67,7 +67,7 @@ impl Egress for Bedrock {
         Box::new(stream::ConverseStreamDecoder::default())
     }
     fn decode_error(&self, status: http::StatusCode, body: &[u8]) -> UpstreamErrorBody {
-        error::decode(status, body)
+        error::decode(status, body).bounded()
     }
     fn encode_embedding_request(&self, req: &EmbeddingRequest, model: &str) -> Result<Vec<u8>, EncodeError> {
         embeddings::encode(req, model)

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::error::kind_for;
 use super::response::{decode_stop_reason, decode_usage};
 use super::wire::{InBlockDelta, InBlockStart, InBlockStop, InException, InMessageStop, InMetadata};
+use crate::error::{json_error_message, truncate_for_echo, MAX_ERROR_FIELD_BYTES};
 use crate::framing::EventStreamMessage;
 use crate::{DecodeError, ErrorKind, Frame, StreamDecoder, StreamError, StreamEvent};
 
@@ -44,8 +45,9 @@ fn payload<T: DeserializeOwned + Default>(m: &EventStreamMessage) -> Result<T, D
     if m.payload.is_empty() {
         return Ok(T::default());
     }
-    let event = m.event_type.as_deref().unwrap_or_default();
-    serde_json::from_slice(&m.payload).map_err(|e| DecodeError::Framing(format!("bad `{event}` event: {e}")))
+    let event = truncate_for_echo(m.event_type.as_deref().unwrap_or_default(), MAX_ERROR_FIELD_BYTES);
+    serde_json::from_slice(&m.payload)
+        .map_err(|e| DecodeError::Framing(format!("bad `{event}` event: {}", json_error_message(&e))))
 }
 
 impl ConverseStreamDecoder {

@@ -26,8 +26,8 @@ impl StreamDecoder for ChunkDecoder {
         if data.is_empty() {
             return Ok(Vec::new());
         }
-        let chunk: InResponse =
-            serde_json::from_str(data).map_err(|e| DecodeError::Framing(format!("bad chunk: {e}")))?;
+        let chunk: InResponse = serde_json::from_str(data)
+            .map_err(|e| DecodeError::Framing(format!("bad chunk: {}", crate::error::json_error_message(&e))))?;
         let mut out = Vec::new();
         if let Some(err) = chunk.error {
             self.failed = true;

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use crate::error::{truncate_for_json, BoundedError, MAX_ERROR_MESSAGE_BYTES};
 use crate::{ClientFacingError, ErrorKind, UpstreamErrorBody};
 
 /// The `type` OpenAI itself uses for each kind of failure.
@@ -17,15 +18,27 @@ pub fn error_type_for(kind: ErrorKind) -> &'static str {
     }
 }
 
+/// Every string is cut to its bound, so the body stays small whatever the error quotes.
 pub fn encode(err: &ClientFacingError) -> (http::StatusCode, Vec<u8>) {
-    let error_type = err.upstream_type.as_deref().unwrap_or_else(|| error_type_for(err.kind));
+    let bounded = BoundedError::of(err);
+    let error_type = bounded.upstream_type.as_deref().unwrap_or_else(|| error_type_for(err.kind));
     let body = json!({"error": {
-        "message": err.message,
+        "message": bounded.message,
         "type": error_type,
-        "param": err.param,
-        "code": err.code,
+        "param": bounded.param,
+        "code": bounded.code,
     }});
     (err.status, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// An error in the middle of a stream, in the shape the SDKs read from a chunk.
+pub fn stream_error_body(kind: ErrorKind, message: &str) -> Value {
+    json!({"error": {
+        "message": truncate_for_json(message, MAX_ERROR_MESSAGE_BYTES),
+        "type": error_type_for(kind),
+        "param": null,
+        "code": null,
+    }})
 }
 
 /// Reads the error shapes OpenAI and compatible servers use: the OpenAI object, a bare string

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::response::{decode_finish_reason, decode_usage, encode_usage, finish_reason_str};
 use super::wire::{InUsage, OutUsage};
+use crate::error::json_error_message;
 use crate::framing::sse::write_event;
 use crate::{DecodeError, ErrorKind, Frame, StreamDecoder, StreamEncoder, StreamError, StreamEvent};
 
@@ -82,7 +83,8 @@ impl StreamDecoder for ChunkDecoder {
         if data.is_empty() {
             return Ok(Vec::new());
         }
-        let chunk: InChunk = serde_json::from_str(data).map_err(|e| DecodeError::Framing(format!("bad chunk: {e}")))?;
+        let chunk: InChunk = serde_json::from_str(data)
+            .map_err(|e| DecodeError::Framing(format!("bad chunk: {}", json_error_message(&e))))?;
         let mut out = Vec::new();
         if let Some(err) = chunk.error {
             self.replied = true;
@@ -350,12 +352,7 @@ impl StreamEncoder for ChunkEncoder {
             }
             StreamEvent::Error { error } => {
                 self.errored = true;
-                let body = serde_json::json!({"error": {
-                    "message": error.message,
-                    "type": super::error_type_for(error.kind),
-                    "param": null,
-                    "code": null,
-                }});
+                let body = super::error::stream_error_body(error.kind, &error.message);
                 write_event(out, None, &serde_json::to_vec(&body).unwrap_or_default());
             }
         }
