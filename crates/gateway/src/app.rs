@@ -31,6 +31,9 @@ pub struct App {
     pub limiter: Limiter,
     /// Unix seconds at start, shown as `created` in the model list.
     pub started_unix: u64,
+    /// Cancelled when shutdown's grace period is over: requests and streams still running end
+    /// with an error the client can read, and are recorded as cut by shutdown.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The ledger's database when the config names none: a SQLite file in the working directory.
@@ -79,6 +82,7 @@ impl App {
             affinity: Affinity::default(),
             ledger: None,
             store: None,
+            shutdown: tokio_util::sync::CancellationToken::new(),
             started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         })
     }

@@ -43,6 +43,8 @@ pub enum UpstreamError {
     Credentials { provider: Arc<str>, detail: String },
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    #[error("the gateway shut down while `{provider}` was answering")]
+    Shutdown { provider: Arc<str> },
 }
 
 impl UpstreamError {
@@ -60,6 +62,7 @@ impl UpstreamError {
             }
             // Another candidate may speak a dialect that can express the request.
             Self::Encode(_) => true,
+            Self::Shutdown { .. } => false,
         }
     }
 
@@ -70,6 +73,7 @@ impl UpstreamError {
             Self::Status { .. } | Self::Encode(_) => Outcome::UpstreamError,
             Self::BadResponse { .. } => Outcome::BadResponse,
             Self::StreamBroken { .. } => Outcome::StreamBroken,
+            Self::Shutdown { .. } => Outcome::Shutdown,
         }
     }
 
@@ -95,6 +99,10 @@ impl UpstreamError {
             other @ Self::Timeout { .. } => {
                 ErrorReply::from(ClientFacingError::new(ErrorKind::Timeout, other.to_string()))
             }
+            Self::Shutdown { .. } => ErrorReply::from(ClientFacingError::new(
+                ErrorKind::Overloaded,
+                "The gateway is shutting down; retry the request.",
+            )),
         }
     }
 }

@@ -56,7 +56,9 @@ async fn health_models_and_metrics() {
     assert_eq!(resp.status(), 200);
     let resp = post(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": []})).await;
     assert_eq!(resp.status(), 400);
-    let text = client().get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    // The metrics name aliases, providers and keys: they need the master key.
+    assert_eq!(client().get(gw.url("/metrics")).send().await.unwrap().status(), 401);
+    let text = client().get(gw.url("/metrics")).bearer_auth(MASTER_KEY).send().await.unwrap().text().await.unwrap();
     for needle in [
         r#"switchyard_requests_total{alias="fast",provider="up",status="200"}"#,
         r#"switchyard_request_duration_seconds_bucket{alias="fast",provider="up""#,

@@ -20,6 +20,14 @@ pub struct RawConfig {
     pub allow_unauthenticated: bool,
     /// Largest request body accepted, in bytes. Default 32 MiB.
     pub max_body_bytes: Option<usize>,
+    /// Largest non-streamed upstream reply read, in bytes; a larger one is a 502. Default 64 MiB.
+    pub max_response_bytes: Option<usize>,
+    /// Where `/metrics` is served without a key (e.g. `127.0.0.1:9464`). Without it, `/metrics`
+    /// is on the main port and needs the master key.
+    pub metrics_listen: Option<Spanned<String>>,
+    /// Browser origins allowed to call the gateway (CORS). Default: none.
+    #[serde(default)]
+    pub cors: RawCors,
     /// The ledger's database: `sqlite://path` (default `sqlite://switchyard.db`) or
     /// `postgres://…`. `SWITCHYARD_DATABASE_URL` sets it when the file does not.
     pub database_url: Option<String>,
@@ -50,6 +58,22 @@ pub struct RawTimeouts {
     pub connect_ms: Option<u64>,
     /// Longest silence between two reads of an upstream body. Default 300 s.
     pub read_ms: Option<u64>,
+    /// A stream's first token, when neither the alias nor the deployment sets one. Default 180 s.
+    pub first_token_ms: Option<u64>,
+    /// A whole request, all attempts and the stream included, when the alias sets no
+    /// `timeout_ms`. Default 600 s.
+    pub total_ms: Option<u64>,
+    /// A client connection that has not sent a request's headers for this long is closed.
+    /// Default 30 s.
+    pub client_idle_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    /// Exact origins (`https://app.example.com`) or `*`.
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

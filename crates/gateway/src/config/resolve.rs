@@ -28,6 +28,12 @@ pub struct Config {
     pub master_key: Option<Secret>,
     pub allow_unauthenticated: bool,
     pub max_body_bytes: usize,
+    /// Largest non-streamed upstream reply the gateway reads.
+    pub max_response_bytes: usize,
+    /// A separate listener for `/metrics`; None: the main port, behind the master key.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Browser origins allowed to call the gateway.
+    pub cors: Cors,
     pub shutdown_grace: Duration,
     pub timeouts: Timeouts,
     pub providers: BTreeMap<String, Arc<Provider>>,
@@ -50,6 +56,39 @@ pub struct Config {
 pub struct Timeouts {
     pub connect: Duration,
     pub read: Duration,
+    /// A stream's first event, unless the alias or deployment says otherwise.
+    pub first_token: Duration,
+    /// A whole request, unless the alias says otherwise.
+    pub total: Duration,
+    /// A client connection without a request in progress.
+    pub client_idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(300),
+            first_token: Duration::from_secs(180),
+            total: Duration::from_secs(600),
+            client_idle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Default largest non-streamed reply: room for a large embeddings batch as JSON.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Which browser origins may call the gateway. Empty: none (cross-origin requests are refused).
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+}
+
+impl Cors {
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allow_origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
 }
 
 #[derive(Debug)]
@@ -247,6 +286,21 @@ impl Config {
             }
             None => env.var("SWITCHYARD_MASTER_KEY").map(Secret::new),
         };
+        let metrics_listen = raw.metrics_listen.as_ref().and_then(|l| {
+            let parsed = l.get_ref().parse::<SocketAddr>().ok();
+            if parsed.is_none() {
+                p.at(Some(l.span()), "`metrics_listen` must be host:port, e.g. 127.0.0.1:9464");
+            }
+            parsed
+        });
+        for origin in &raw.cors.allow_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                p.at(
+                    None,
+                    format!("cors.allow_origins: `{origin}` must be `*` or an origin like https://app.example.com"),
+                );
+            }
+        }
         let mut providers = BTreeMap::new();
         for (name, rp) in &raw.providers {
             if name.contains('/') {
@@ -301,10 +355,20 @@ impl Config {
             allow_unauthenticated: raw.allow_unauthenticated,
             max_body_bytes: raw.max_body_bytes.unwrap_or(32 * 1024 * 1024),
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs.unwrap_or(30)),
-            timeouts: Timeouts {
-                connect: Duration::from_millis(raw.timeouts.connect_ms.unwrap_or(10_000)),
-                read: Duration::from_millis(raw.timeouts.read_ms.unwrap_or(300_000)),
+            timeouts: {
+                let d = Timeouts::default();
+                let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+                Timeouts {
+                    connect: ms(raw.timeouts.connect_ms, d.connect),
+                    read: ms(raw.timeouts.read_ms, d.read),
+                    first_token: ms(raw.timeouts.first_token_ms, d.first_token),
+                    total: ms(raw.timeouts.total_ms, d.total),
+                    client_idle: ms(raw.timeouts.client_idle_ms, d.client_idle),
+                }
             },
+            max_response_bytes: raw.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            metrics_listen,
+            cors: Cors { allow_origins: raw.cors.allow_origins.clone() },
             providers,
             aliases,
             health,

@@ -7,10 +7,27 @@ pub mod auth;
 pub mod body;
 pub mod deployments;
 pub mod errors;
+pub mod guard;
 pub mod openai;
 pub mod routes;
 
-pub use routes::router;
+pub use routes::{metrics_router, router};
+
+/// Most bytes of client input quoted back in an error message.
+pub const ECHO_MAX: usize = 200;
+
+/// Client input as quoted in an error message: whole when short, else its start and how much
+/// was left out, so an error can never be larger than a few hundred bytes of what was sent.
+pub fn echo(input: &str) -> std::borrow::Cow<'_, str> {
+    if input.len() <= ECHO_MAX {
+        return input.into();
+    }
+    let mut end = ECHO_MAX;
+    while !input.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[{} more bytes]", &input[..end], input.len() - end).into()
+}
 
 /// A fresh id for a request, echoed as `x-request-id`.
 pub fn request_id() -> String {
@@ -33,7 +50,7 @@ pub fn check_model(caller: &auth::Caller, model: &str) -> Result<(), dialect::Cl
     match caller.key() {
         Some(k) if !k.allows_model(model) => Err(dialect::ClientFacingError::new(
             dialect::ErrorKind::PermissionDenied,
-            format!("This key may not use the model `{model}`."),
+            format!("This key may not use the model `{}`.", echo(model)),
         )
         .with_code("model_not_allowed")
         .with_param("model")),

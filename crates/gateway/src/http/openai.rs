@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -67,23 +68,38 @@ fn model_object(app: &App, id: &str) -> Option<serde_json::Value> {
 }
 
 pub async fn list_models(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(e) = auth::check(app.config.master_key.as_ref(), &headers) {
-        return fail(e, &request_id());
-    }
-    let mut names: Vec<&String> = app.aliases.keys().collect();
+    let caller = match auth::identify(&app, &headers) {
+        Ok(c) => c,
+        Err(e) => return fail(e, &request_id()),
+    };
+    let mut names: Vec<&String> =
+        app.aliases.keys().filter(|n| caller.key().is_none_or(|k| k.allows_model(n))).collect();
     names.sort_unstable();
     let data: Vec<_> = names.into_iter().filter_map(|n| model_object(&app, n)).collect();
     Json(json!({"object": "list", "data": data})).into_response()
 }
 
-pub async fn get_model(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(e) = auth::check(app.config.master_key.as_ref(), &headers) {
-        return fail(e, &request_id());
-    }
-    match model_object(&app, &id) {
+pub async fn get_model(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let caller = match auth::identify(&app, &headers) {
+        Ok(c) => c,
+        Err(e) => return fail(e, &request_id()),
+    };
+    let Ok(Path(id)) = id else {
+        return fail(
+            ClientFacingError::new(ErrorKind::InvalidRequest, "The model id in the path is not valid UTF-8.")
+                .with_param("model"),
+            &request_id(),
+        );
+    };
+    let allowed = caller.key().is_none_or(|k| k.allows_model(&id));
+    match model_object(&app, &id).filter(|_| allowed) {
         Some(m) => Json(m).into_response(),
         None => fail(
-            ClientFacingError::new(ErrorKind::NotFound, format!("The model `{id}` does not exist."))
+            ClientFacingError::new(ErrorKind::NotFound, format!("The model `{}` does not exist.", super::echo(&id)))
                 .with_code("model_not_found"),
             &request_id(),
         ),

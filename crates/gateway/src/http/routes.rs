@@ -6,10 +6,11 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use dialect::{ClientFacingError, Dialect, ErrorKind};
+use dialect::{ClientFacingError, ErrorKind};
 use http::{header, HeaderValue, StatusCode};
 
-use super::errors::error_response;
+use super::echo;
+use super::errors::{dialect_for_path, error_response};
 use super::{admin, anthropic, deployments, openai};
 use crate::app::App;
 use crate::error::ErrorReply;
@@ -32,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), super::guard::guard))
         .with_state(app)
 }
 
@@ -39,18 +41,39 @@ async fn health() -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], r#"{"status":"ok"}"#).into_response()
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
+/// `/metrics` on the main port: behind the master key, and absent when a separate metrics
+/// listener is configured (its names of aliases, providers and keys are the operator's).
+async fn metrics(State(app): State<Arc<App>>, headers: http::HeaderMap) -> Response {
+    if app.config.metrics_listen.is_some() {
+        return not_found(http::Uri::from_static("/metrics")).await;
+    }
+    if let Err(e) = super::auth::check(app.config.master_key.as_ref(), &headers) {
+        return error_response(dialect::Dialect::OpenaiChat, ErrorReply::from(e), &super::request_id());
+    }
+    render_metrics(&app)
+}
+
+pub fn render_metrics(app: &App) -> Response {
     let text = app.metrics.map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], text).into_response()
 }
 
-async fn not_found(uri: http::Uri) -> Response {
-    let err = ClientFacingError::new(ErrorKind::NotFound, format!("Unknown path `{}`.", uri.path()));
-    error_response(Dialect::OpenaiChat, ErrorReply::from(err), "")
+/// The separate metrics listener's routes: `/metrics` only, no key (the operator decides who
+/// can reach that address).
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(|State(app): State<Arc<App>>| async move { render_metrics(&app) }))
+        .with_state(app)
 }
 
-async fn method_not_allowed() -> Response {
+async fn not_found(uri: http::Uri) -> Response {
+    let path = uri.path();
+    let err = ClientFacingError::new(ErrorKind::NotFound, format!("Unknown path `{}`.", echo(path)));
+    error_response(dialect_for_path(path), ErrorReply::from(err), &super::request_id())
+}
+
+async fn method_not_allowed(uri: http::Uri) -> Response {
     let err = ClientFacingError::new(ErrorKind::InvalidRequest, "Method not allowed on this path.")
         .with_status(StatusCode::METHOD_NOT_ALLOWED);
-    error_response(Dialect::OpenaiChat, ErrorReply::from(err), "")
+    error_response(dialect_for_path(uri.path()), ErrorReply::from(err), &super::request_id())
 }

@@ -112,8 +112,13 @@ impl KeyStore {
 
     /// What a key has spent since `since_ms`, in nano-dollars, from the ledger.
     pub async fn spent_since(&self, key_id: &str, since_ms: i64) -> anyhow::Result<i64> {
-        let sql =
-            "SELECT CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) FROM ledger WHERE key_id = $1 AND at_unix_ms >= $2";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(key_id).bind(since_ms).fetch_one(pool).await?))
+        let sql = format!(
+            "SELECT CAST(cost_hi AS BIGINT), CAST(cost_lo AS BIGINT) FROM (SELECT {} FROM ledger \
+             WHERE key_id = $1 AND at_unix_ms >= $2) AS parts",
+            crate::ledger::split_sum("cost_nanos", "cost")
+        );
+        let (hi, lo): (Option<i64>, Option<i64>) =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(key_id).bind(since_ms).fetch_one(pool).await?);
+        Ok(crate::ledger::join_parts(hi, lo))
     }
 }

@@ -7,6 +7,7 @@
 //! instead of being dropped or delaying requests. Shutdown flushes everything; after a kill -9
 //! at most the rows of one commit window are lost.
 
+mod spill;
 mod store;
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub(crate) use store::{join_parts, split_sum};
 pub use store::{SpendBy, SpendRow, Store};
 
 /// How long a row may wait in memory before its batch is committed.
@@ -27,7 +29,7 @@ pub const BATCH_MAX: usize = 1_000;
 const BUFFER: usize = 50_000;
 
 /// One attempt at one provider.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Entry {
     pub request_id: String,
     pub at_unix_ms: i64,
@@ -77,13 +79,16 @@ impl Ledger {
     /// Opens (and migrates) the store and starts the writer.
     pub async fn start(database_url: &str, spill_path: PathBuf) -> anyhow::Result<(Ledger, Writer)> {
         let store = Store::open(database_url).await?;
+        // Rows a previous run could not write (the database was down, or shutdown cut them)
+        // are written now, each once.
+        spill::import(&store, &spill_path).await;
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel(BUFFER);
         let (spill_tx, spill_rx) = std::sync::mpsc::channel::<Entry>();
         let spill_counters = counters.clone();
         // Detached: it ends when the last spill sender is gone.
         std::thread::Builder::new().name("ledger-spill".into()).spawn(move || {
-            spill_loop(&spill_path, &spill_rx, &spill_counters);
+            spill::spill_loop(&spill_path, &spill_rx, &spill_counters);
         })?;
         let (close, closed) = tokio::sync::oneshot::channel();
         #[expect(clippy::disallowed_methods, reason = "the one ledger writer, joined by Writer::close")]
@@ -167,20 +172,6 @@ async fn write_loop(
             }
         }
         batch.clear();
-    }
-}
-
-fn spill_loop(path: &std::path::Path, rx: &std::sync::mpsc::Receiver<Entry>, counters: &Counters) {
-    use std::io::Write;
-    let mut file = None;
-    for entry in rx {
-        if file.is_none() {
-            file = std::fs::OpenOptions::new().create(true).append(true).open(path).ok();
-        }
-        if let (Some(f), Ok(line)) = (file.as_mut(), serde_json::to_string(&entry)) {
-            let _ = writeln!(f, "{line}");
-            counters.spilled.fetch_add(1, Relaxed);
-        }
     }
 }
 

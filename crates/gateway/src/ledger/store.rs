@@ -239,36 +239,75 @@ impl Store {
         // Rolled-up whole days from their rollups (the day `since` falls in counts whole), the
         // rest from the ledger's own rows.
         let rolled = self.rolled_until().await?;
+        // Every sum is taken in two parts, whole billions and the rest, and joined in i128:
+        // no total of any number of rows can overflow a 64-bit SQL sum.
         let sql = format!(
-            "SELECT grp, CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), \
-             CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(cost_nanos) AS BIGINT) AS cost, CAST(SUM(unpriced) AS BIGINT) FROM ( \
+            "SELECT grp, CAST(SUM(requests) AS BIGINT), \
+             CAST(SUM(in_hi) AS BIGINT), CAST(SUM(in_lo) AS BIGINT), \
+             CAST(SUM(out_hi) AS BIGINT), CAST(SUM(out_lo) AS BIGINT), \
+             CAST(SUM(cost_hi) AS BIGINT), CAST(SUM(cost_lo) AS BIGINT), CAST(SUM(unpriced) AS BIGINT) FROM ( \
                SELECT COALESCE({column}, '(none)') AS grp, COUNT(*) AS requests, \
-               COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, \
-               COALESCE(SUM(cost_nanos), 0) AS cost_nanos, \
+               {ledger_parts}, \
                SUM(CASE WHEN cost_nanos IS NULL AND status < 400 THEN 1 ELSE 0 END) AS unpriced \
                FROM ledger WHERE at_unix_ms >= $1 AND at_unix_ms >= $2 GROUP BY grp \
                UNION ALL \
-               SELECT COALESCE({daily}, '(none)') AS grp, SUM(requests), SUM(input_tokens), SUM(output_tokens), \
-               SUM(cost_nanos), SUM(unpriced) FROM ledger_daily \
+               SELECT COALESCE({daily}, '(none)') AS grp, SUM(requests), {ledger_parts}, \
+               SUM(unpriced) FROM ledger_daily \
                WHERE day_ms >= $1 - {DAY_MS} + 1 AND day_ms < $2 GROUP BY grp \
-             ) AS parts GROUP BY grp ORDER BY cost DESC",
+             ) AS parts GROUP BY grp",
             daily = if column == "deployment" { "provider" } else { column },
+            ledger_parts = [("input_tokens", "in"), ("output_tokens", "out"), ("cost_nanos", "cost")]
+                .iter()
+                .map(|(col, name)| split_sum(col, name))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
-        let rows: Vec<(String, i64, i64, i64, i64, i64)> = match self {
+        type Parts = (String, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64);
+        let rows: Vec<Parts> = match self {
             Store::Sqlite(pool) => sqlx::query_as(&sql).bind(since_unix_ms).bind(rolled).fetch_all(pool).await?,
             Store::Postgres(pool) => sqlx::query_as(&sql).bind(since_unix_ms).bind(rolled).fetch_all(pool).await?,
         };
-        Ok(rows
+        let mut out: Vec<SpendRow> = rows
             .into_iter()
-            .map(|(group, requests, input_tokens, output_tokens, cost_nanos, unpriced)| SpendRow {
+            .map(|(group, requests, in_hi, in_lo, out_hi, out_lo, cost_hi, cost_lo, unpriced)| SpendRow {
                 group,
                 requests,
-                input_tokens,
-                output_tokens,
-                cost_nanos,
+                input_tokens: join_parts(in_hi, in_lo),
+                output_tokens: join_parts(out_hi, out_lo),
+                cost_nanos: join_parts(cost_hi, cost_lo),
                 unpriced,
             })
-            .collect())
+            .collect();
+        out.sort_by(|a, b| b.cost_nanos.cmp(&a.cost_nanos).then_with(|| a.group.cmp(&b.group)));
+        Ok(out)
+    }
+
+    /// Whether the ledger holds this row already (same request, attempt time, deployment and
+    /// status): what makes a spill-file import safe to repeat.
+    pub async fn contains(&self, row: &Entry) -> anyhow::Result<bool> {
+        let sql = "SELECT COUNT(*) FROM ledger WHERE at_unix_ms = $1 AND request_id = $2 AND deployment = $3 \
+                   AND status = $4";
+        let n: i64 = match self {
+            Store::Sqlite(pool) => {
+                sqlx::query_scalar(sql)
+                    .bind(row.at_unix_ms)
+                    .bind(&row.request_id)
+                    .bind(&row.deployment)
+                    .bind(row.status)
+                    .fetch_one(pool)
+                    .await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_scalar(sql)
+                    .bind(row.at_unix_ms)
+                    .bind(&row.request_id)
+                    .bind(&row.deployment)
+                    .bind(row.status)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok(n > 0)
     }
 
     /// How many rows carry this request id (for crash tests and audits).
@@ -279,6 +318,21 @@ impl Store {
             Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
         })
     }
+}
+
+/// The base of a split sum: whole billions and the remainder are summed apart.
+const SPLIT: i64 = 1_000_000_000;
+
+/// `SUM(col / 1e9) AS name_hi, SUM(col % 1e9) AS name_lo`: each part stays far below the
+/// 64-bit limit for any number of rows a database can hold.
+pub(crate) fn split_sum(column: &str, name: &str) -> String {
+    format!("COALESCE(SUM({column} / {SPLIT}), 0) AS {name}_hi, COALESCE(SUM({column} % {SPLIT}), 0) AS {name}_lo")
+}
+
+/// Joins a split sum exactly, saturating at the 64-bit limit rather than failing.
+pub(crate) fn join_parts(hi: Option<i64>, lo: Option<i64>) -> i64 {
+    let total = i128::from(hi.unwrap_or(0)) * i128::from(SPLIT) + i128::from(lo.unwrap_or(0));
+    i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

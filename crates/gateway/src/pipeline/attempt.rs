@@ -40,7 +40,7 @@ pub fn outcome_of(err: &UpstreamError) -> Outcome {
             Outcome::RateLimited { retry_after: retry_after(headers).unwrap_or(DEFAULT_RATE_LIMIT_BACKOFF) }
         }
         UpstreamError::Status { status, .. } if status.is_server_error() || status.as_u16() == 408 => Outcome::Failure,
-        UpstreamError::Status { .. } | UpstreamError::Encode(_) => Outcome::Neutral,
+        UpstreamError::Status { .. } | UpstreamError::Encode(_) | UpstreamError::Shutdown { .. } => Outcome::Neutral,
         UpstreamError::Connect { .. }
         | UpstreamError::Timeout { .. }
         | UpstreamError::BadResponse { .. }

@@ -104,28 +104,27 @@ pub async fn chat(
         }
     };
     let health = &app.config.health;
-    let deadline = plan.policy.deadline.map(|d| started + d);
+    // Every request has a deadline: the alias's, else the gateway's default.
+    let deadline = started + plan.policy.deadline.unwrap_or(app.config.timeouts.total);
     let max_attempts = plan.candidates.len() + plan.policy.retries as usize;
     let mut last_error: Option<UpstreamError> = None;
     for attempt in 0..max_attempts {
         let deployment = &plan.candidates[attempt % plan.candidates.len()];
         if let Some(round) = attempt.checked_sub(plan.candidates.len()) {
             let wait = backoff(round, deployment, health.now_ms());
-            if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+            if Instant::now() + wait >= deadline {
                 break;
             }
             tokio::time::sleep(wait).await;
         }
         let attempt_started = Instant::now();
-        let Some(limit) = time_limit(deployment, &plan, deadline, attempt_started) else { break };
+        let first_token = req.stream.then_some(app.config.timeouts.first_token);
+        let Some(limit) = time_limit(deployment, &plan, first_token, deadline, attempt_started) else { break };
         let in_flight = InFlight::start(deployment, health.now_ms());
-        let sent = send_chat(&app.client, deployment, &req, &forwarded);
-        let result = match limit {
-            Some(limit) => match tokio::time::timeout(limit, sent).await {
-                Ok(r) => r,
-                Err(_) => Err(UpstreamError::Timeout { provider: deployment.provider.name.clone() }),
-            },
-            None => sent.await,
+        let sent = send_chat(&app.client, deployment, &req, &forwarded, app.config.max_response_bytes);
+        let result = tokio::select! {
+            r = tokio::time::timeout(limit, sent) => r.unwrap_or_else(|_| Err(UpstreamError::Timeout { provider: deployment.provider.name.clone() })),
+            () = app.shutdown.cancelled() => Err(UpstreamError::Shutdown { provider: deployment.provider.name.clone() }),
         };
         let outcome = result.as_ref().err().map_or(Outcome::Ok, UpstreamError::outcome);
         UpstreamAttemptFinished { provider: &deployment.provider.name, outcome, latency: attempt_started.elapsed() }
@@ -173,6 +172,9 @@ pub async fn chat(
         match reply {
             ChatReply::Complete(mut resp) => {
                 reply_health(attempt_started.elapsed());
+                if let Some(u) = &mut resp.usage {
+                    record::clamp_usage(u);
+                }
                 drop(in_flight);
                 fill_identity(&mut resp.id, &mut resp.model, &mut resp.created, &request_id, deployment);
                 let body = ingress_of(ingress).encode_response(&resp);
@@ -222,7 +224,8 @@ pub async fn chat(
                 .holding(in_flight)
                 .recording(app.ledger.clone(), deployment.clone(), attempt_started)
                 .billing(key.cloned(), reservation.take().map(|r| (app.clone(), r)));
-                let body = ClientStream::new(first, rest, ingress_of(ingress).stream_encoder(&meta), finalizer);
+                let encoder = ingress_of(ingress).stream_encoder(&meta);
+                let body = ClientStream::new(first, rest, encoder, finalizer, deadline, app.shutdown.clone());
                 let mut response = sse_response(body, &served);
                 response.headers_mut().extend(limit_headers.iter().cloned());
                 return response;
@@ -234,7 +237,10 @@ pub async fn chat(
         None => ErrorReply::from(
             dialect::ClientFacingError::new(
                 dialect::ErrorKind::Timeout,
-                format!("The model `{}` could not be served before the request's deadline.", req.model),
+                format!(
+                    "The model `{}` could not be served before the request's deadline.",
+                    crate::http::echo(&req.model)
+                ),
             )
             .with_status(StatusCode::GATEWAY_TIMEOUT),
         ),
@@ -280,25 +286,25 @@ fn reached_status(e: &UpstreamError) -> Option<u16> {
     match e {
         UpstreamError::Status { status, .. } => Some(status.as_u16()),
         UpstreamError::Timeout { .. } => Some(504),
+        UpstreamError::Shutdown { .. } => Some(503),
         UpstreamError::BadResponse { .. } | UpstreamError::StreamBroken { .. } => Some(502),
         UpstreamError::Connect { .. } | UpstreamError::Credentials { .. } | UpstreamError::Encode(_) => None,
     }
 }
 
-/// How long this attempt may take to its first token: the deployment's or the alias's limit,
-/// and never past the request's deadline. None when the deadline has already passed.
+/// How long this attempt may take to its first token (the whole reply, unstreamed): the
+/// deployment's or the alias's limit, else `default_ttft`, never past the request's deadline.
+/// None when the deadline has already passed.
 fn time_limit(
     d: &Deployment,
     plan: &crate::routing::Plan,
-    deadline: Option<Instant>,
+    default_ttft: Option<std::time::Duration>,
+    deadline: Instant,
     now: Instant,
-) -> Option<Option<std::time::Duration>> {
-    let ttft = d.settings.ttft_timeout.or(plan.policy.ttft_timeout);
-    match deadline {
-        Some(deadline) if deadline <= now => None,
-        Some(deadline) => Some(Some(ttft.map_or(deadline - now, |t| t.min(deadline - now)))),
-        None => Some(ttft),
-    }
+) -> Option<std::time::Duration> {
+    let ttft = d.settings.ttft_timeout.or(plan.policy.ttft_timeout).or(default_ttft);
+    let left = deadline.checked_duration_since(now).filter(|d| !d.is_zero())?;
+    Some(ttft.map_or(left, |t| t.min(left)))
 }
 
 pub async fn embeddings(
@@ -318,7 +324,12 @@ pub async fn embeddings(
     for (i, deployment) in candidates.iter().enumerate() {
         let attempt_started = Instant::now();
         let in_flight = InFlight::start(deployment, app.config.health.now_ms());
-        let result = send_embeddings(&app.client, deployment, &req).await;
+        let sent = send_embeddings(&app.client, deployment, &req, app.config.max_response_bytes);
+        let left = (started + app.config.timeouts.total).saturating_duration_since(Instant::now());
+        let result = tokio::select! {
+            r = tokio::time::timeout(left, sent) => r.unwrap_or_else(|_| Err(UpstreamError::Timeout { provider: deployment.provider.name.clone() })),
+            () = app.shutdown.cancelled() => Err(UpstreamError::Shutdown { provider: deployment.provider.name.clone() }),
+        };
         drop(in_flight);
         let now_ms = app.config.health.now_ms();
         let took = attempt_started.elapsed();

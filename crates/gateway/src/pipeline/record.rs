@@ -24,12 +24,41 @@ pub struct Attempt<'a> {
     pub cancelled: bool,
 }
 
+/// No request uses this many tokens of any kind: a reply that claims more is wrong, and is
+/// recorded at this count with the outcome [`IMPLAUSIBLE`], so one bad reply cannot poison
+/// spend totals.
+pub const MAX_PLAUSIBLE_TOKENS: u64 = 100_000_000;
+/// The most one row may cost ($100,000), whatever its prices.
+pub const MAX_ROW_COST_NANOS: i64 = 100_000 * 1_000_000_000;
+/// The outcome of a row whose usage was clamped.
+pub const IMPLAUSIBLE: &str = "implausible_usage";
+
+/// Clamps every count to [`MAX_PLAUSIBLE_TOKENS`]; true when any was at or past it.
+pub fn clamp_usage(u: &mut Usage) -> bool {
+    let mut clamped = false;
+    let mut cap = |n: &mut u64| {
+        if *n >= MAX_PLAUSIBLE_TOKENS {
+            *n = MAX_PLAUSIBLE_TOKENS;
+            clamped = true;
+        }
+    };
+    cap(&mut u.input_tokens);
+    cap(&mut u.output_tokens);
+    for n in [&mut u.cached_input_tokens, &mut u.cache_write_tokens, &mut u.reasoning_tokens].into_iter().flatten() {
+        cap(n);
+    }
+    clamped
+}
+
 impl Attempt<'_> {
     pub fn entry(&self) -> Entry {
-        let u = self.usage.unwrap_or_default();
-        let cost = self.usage.and_then(|u| cost_nanos(self.deployment.settings.prices, &u));
+        let mut usage = self.usage;
+        let implausible = usage.as_mut().is_some_and(clamp_usage);
+        let u = usage.unwrap_or_default();
+        let cost = usage.and_then(|u| cost_nanos(self.deployment.settings.prices, &u));
         if self.usage.is_some() && cost.is_none() {
-            metrics::counter!("switchyard_unpriced_requests_total", "deployment" => self.deployment.label())
+            // Labelled by configured names only: a direct model name is the client's to choose.
+            metrics::counter!("switchyard_unpriced_requests_total", "alias" => self.alias.to_owned(), "provider" => self.deployment.provider.name.to_string())
                 .increment(1);
             warn_unpriced_once(self.deployment);
         }
@@ -50,7 +79,7 @@ impl Attempt<'_> {
             reasoning_tokens: int(u.reasoning_tokens.unwrap_or(0)),
             cost_nanos: cost,
             status: i32::from(self.status),
-            outcome: self.outcome.to_owned(),
+            outcome: if implausible { IMPLAUSIBLE } else { self.outcome }.to_owned(),
             latency_ms: self.latency.as_millis() as i64,
             ttft_ms: self.ttft.map(|t| t.as_millis() as i64),
             stream: self.stream,
@@ -76,7 +105,7 @@ pub fn cost_nanos(prices: Option<Prices>, usage: &Usage) -> Option<i64> {
         + per_token(written, p.cache_write.unwrap_or(p.input))
         + per_token(usage.output_tokens - reasoning, p.output)
         + per_token(reasoning, p.reasoning.unwrap_or(p.output));
-    Some(nanos.round().min(i64::MAX as f64) as i64)
+    Some(nanos.round().min(MAX_ROW_COST_NANOS as f64) as i64)
 }
 
 /// Dollars for a header, e.g. `0.000123`.
@@ -158,8 +187,14 @@ mod tests {
         let p = Prices { input: 1.0, output: 10.0, reasoning: Some(20.0), ..Prices::default() };
         let u = Usage { input_tokens: 0, output_tokens: 100, reasoning_tokens: Some(40), ..Default::default() };
         assert_eq!(cost_nanos(Some(p), &u), Some(60 * 10_000 + 40 * 20_000));
-        // Absurd counts saturate instead of wrapping.
+        // Absurd counts saturate at the most a row may cost instead of wrapping.
         let huge = Usage { input_tokens: u64::MAX, output_tokens: u64::MAX, ..Default::default() };
-        assert_eq!(cost_nanos(Some(p), &huge), Some(i64::MAX));
+        assert_eq!(cost_nanos(Some(p), &huge), Some(MAX_ROW_COST_NANOS));
+        let mut clamped = huge;
+        assert!(clamp_usage(&mut clamped));
+        assert_eq!((clamped.input_tokens, clamped.output_tokens), (MAX_PLAUSIBLE_TOKENS, MAX_PLAUSIBLE_TOKENS));
+        let mut normal = u;
+        assert!(!clamp_usage(&mut normal));
+        assert_eq!(normal, u);
     }
 }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use dialect::{ErrorKind, StreamEncoder, StreamError, StreamEvent, Usage};
 use futures_util::Stream;
+use std::future::Future;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::telemetry::{Outcome, RequestFinished};
 use crate::upstream::EventSource;
@@ -21,6 +23,10 @@ pub struct ClientStream {
     encoder: Box<dyn StreamEncoder + Send>,
     done: bool,
     finalizer: Finalizer,
+    /// The request's overall deadline: an upstream that drips bytes cannot hold it open.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Resolves when shutdown's grace period is over.
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 impl ClientStream {
@@ -29,8 +35,29 @@ impl ClientStream {
         source: EventSource,
         encoder: Box<dyn StreamEncoder + Send>,
         finalizer: Finalizer,
+        deadline: Instant,
+        shutdown: CancellationToken,
     ) -> Self {
-        ClientStream { pending: Some(first), source, encoder, done: false, finalizer }
+        ClientStream {
+            pending: Some(first),
+            source,
+            encoder,
+            done: false,
+            finalizer,
+            deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
+            shutdown: Box::pin(shutdown.cancelled_owned()),
+        }
+    }
+
+    /// Ends the stream early with an error event the client can read.
+    fn cut(&mut self, kind: ErrorKind, message: &str, outcome: Outcome) -> Bytes {
+        self.done = true;
+        let error = StreamEvent::Error { error: StreamError { kind, message: message.to_owned() } };
+        let bytes = self.write(&[error]);
+        self.finalizer.outcome = outcome;
+        self.finalizer.cut_short = true;
+        self.finalizer.complete();
+        bytes
     }
 
     fn write(&mut self, events: &[StreamEvent]) -> Bytes {
@@ -53,6 +80,14 @@ impl Stream for ClientStream {
         }
         if this.done {
             return Poll::Ready(None);
+        }
+        if this.shutdown.as_mut().poll(cx).is_ready() {
+            let msg = "The gateway is shutting down; the stream was cut before its end.";
+            return Poll::Ready(Some(Ok(this.cut(ErrorKind::Overloaded, msg, Outcome::Shutdown))));
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            let msg = "The request's deadline passed before the stream ended.";
+            return Poll::Ready(Some(Ok(this.cut(ErrorKind::Timeout, msg, Outcome::Timeout))));
         }
         match this.source.poll_events(cx) {
             Poll::Pending => Poll::Pending,
@@ -88,6 +123,8 @@ pub struct Finalizer {
     usage: Option<Usage>,
     outcome: Outcome,
     completed: bool,
+    /// Ended by the gateway (deadline, shutdown) before the upstream's end.
+    cut_short: bool,
     /// Keeps the request counted in flight on its deployment until the stream ends.
     in_flight: Option<super::attempt::InFlight>,
     /// Where the stream's ledger row goes, and what it is about.
@@ -114,6 +151,7 @@ impl Finalizer {
             usage: None,
             outcome: Outcome::Ok,
             completed: false,
+            cut_short: false,
             in_flight: None,
             ledger: None,
             key: None,
@@ -148,7 +186,11 @@ impl Finalizer {
 
     fn observe(&mut self, event: &StreamEvent) {
         match event {
-            StreamEvent::Usage { usage } => self.usage = Some(*usage),
+            StreamEvent::Usage { usage } => {
+                let mut usage = *usage;
+                super::record::clamp_usage(&mut usage);
+                self.usage = Some(usage);
+            }
             StreamEvent::Error { .. } => self.outcome = Outcome::UpstreamError,
             _ => {}
         }
@@ -176,7 +218,7 @@ impl Drop for Finalizer {
                 latency: attempt_started.elapsed(),
                 ttft: Some(self.time_to_first_token),
                 stream: true,
-                cancelled: !self.completed,
+                cancelled: !self.completed || self.cut_short,
             };
             let entry = attempt.entry();
             cost = entry.cost_nanos.unwrap_or(0);

@@ -187,6 +187,9 @@ fn ewma(cell: &AtomicU64, sample: u64) {
     });
 }
 
+/// Most deployments whose health is remembered (configured ones are registered first).
+pub const MAX_TRACKED: usize = 1_024;
+
 /// Every deployment's health, shared by all aliases that name the same provider and model.
 /// Written only when a deployment is first seen.
 #[derive(Debug)]
@@ -211,7 +214,13 @@ impl HealthRegistry {
         if let Some(h) = self.by_key.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return h.clone();
         }
-        self.by_key.write().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone()
+        let mut map = self.by_key.write().unwrap_or_else(|e| e.into_inner());
+        // Model names addressed directly are the clients' to choose: past the cap they are
+        // served with health of their own that nobody else shares, so memory stays bounded.
+        if map.len() >= MAX_TRACKED && !map.contains_key(&key) {
+            return Arc::default();
+        }
+        map.entry(key).or_default().clone()
     }
 
     /// Every deployment seen, sorted by key.

@@ -44,6 +44,7 @@ pub fn resolve(app: &App, model: &str) -> Result<Resolved, ClientFacingError> {
     if let Some((provider, upstream_model)) = model.split_once('/') {
         if let Some(p) = app.config.providers.get(provider) {
             if !upstream_model.is_empty() {
+                check_upstream_model(p, upstream_model)?;
                 let d = Deployment::new(p.clone(), upstream_model, health, &app.config.catalog);
                 return resolved(DIRECT.into(), Arc::default(), vec![d]);
             }
@@ -53,13 +54,13 @@ pub fn resolve(app: &App, model: &str) -> Result<Resolved, ClientFacingError> {
         let policy = RoutePolicy { strategy: Strategy::Cost, ..Default::default() };
         return resolved(AUTO.into(), Arc::new(policy), auto_pool(app, model)?);
     }
-    let by_pattern: Vec<Deployment> = app
-        .config
-        .providers
-        .values()
-        .filter(|p| p.serves(model))
-        .map(|p| Deployment::new(p.clone(), model, health, &app.config.catalog))
-        .collect();
+    let serving: Vec<&Arc<crate::config::Provider>> =
+        app.config.providers.values().filter(|p| p.serves(model)).collect();
+    for p in &serving {
+        check_upstream_model(p, model)?;
+    }
+    let by_pattern: Vec<Deployment> =
+        serving.into_iter().map(|p| Deployment::new(p.clone(), model, health, &app.config.catalog)).collect();
     if !by_pattern.is_empty() {
         return resolved(DIRECT.into(), Arc::default(), by_pattern);
     }
@@ -124,6 +125,32 @@ fn auto_pool(app: &App, model: &str) -> Result<Vec<Deployment>, ClientFacingErro
     Ok(pool)
 }
 
+/// A model name from a request that will reach a provider as its model id: refused when it
+/// could change the meaning of the provider's URL (a `..` segment, `?`, `#`, a `/` where the id
+/// is a path segment) or is no plausible id at all. Escaping happens too; this is the second
+/// fence, and it gives the client a clear 400 instead of a provider's 404.
+fn check_upstream_model(provider: &crate::config::Provider, model: &str) -> Result<(), ClientFacingError> {
+    let in_path = provider.kind == crate::config::ProviderKind::Azure
+        || matches!(
+            provider.dialect_for(model),
+            dialect::Dialect::Gemini | dialect::Dialect::Bedrock | dialect::Dialect::AnthropicVertex
+        );
+    // Bedrock inference-profile ARNs contain `/`; they are escaped as one segment.
+    let slash_ok = !in_path || model.starts_with("arn:");
+    let problem = model_id_problem(model).or_else(|| {
+        (!slash_ok && model.contains('/')).then_some("it contains `/`, which this provider's model ids cannot")
+    });
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(ClientFacingError::new(
+            ErrorKind::InvalidRequest,
+            format!("The model `{}` is not a valid model id: {why}.", crate::http::echo(model)),
+        )
+        .with_code("invalid_model")
+        .with_param("model")),
+    }
+}
+
 pub fn model_not_found(app: &App, model: &str) -> ClientFacingError {
     let mut known: Vec<&str> = app.aliases.keys().map(String::as_str).collect();
     known.sort_unstable();
@@ -132,7 +159,30 @@ pub fn model_not_found(app: &App, model: &str) -> ClientFacingError {
         n if n <= 20 => format!("Available: {}.", known.join(", ")),
         n => format!("{n} models are available; GET /v1/models lists them."),
     };
-    ClientFacingError::new(ErrorKind::NotFound, format!("The model `{model}` does not exist. {hint}"))
-        .with_code("model_not_found")
-        .with_param("model")
+    ClientFacingError::new(
+        ErrorKind::NotFound,
+        format!("The model `{}` does not exist. {hint}", crate::http::echo(model)),
+    )
+    .with_code("model_not_found")
+    .with_param("model")
+}
+
+/// Why a model id cannot be sent to a provider, if it cannot.
+fn model_id_problem(model: &str) -> Option<&'static str> {
+    if model.is_empty() {
+        return Some("it is empty");
+    }
+    if model.len() > 256 {
+        return Some("it is longer than 256 bytes");
+    }
+    if model.chars().any(char::is_control) {
+        return Some("it contains a control character");
+    }
+    if model.contains(['?', '#', '\\', '%']) {
+        return Some("it contains `?`, `#`, `%` or `\\`");
+    }
+    if model.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Some("it contains a `.` or `..` path segment");
+    }
+    None
 }

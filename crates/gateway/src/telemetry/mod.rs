@@ -53,6 +53,8 @@ pub enum Outcome {
     BadResponse,
     StreamBroken,
     ClientCancelled,
+    /// Still running when shutdown's grace period ended.
+    Shutdown,
 }
 
 impl Outcome {
@@ -65,6 +67,7 @@ impl Outcome {
             Outcome::BadResponse => "bad_response",
             Outcome::StreamBroken => "stream_broken",
             Outcome::ClientCancelled => "client_cancelled",
+            Outcome::Shutdown => "shutdown",
         }
     }
 }

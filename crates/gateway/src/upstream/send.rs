@@ -15,8 +15,8 @@ use crate::error::{redact, UpstreamError, PASSTHROUGH_ERROR_HEADERS};
 
 /// Error bodies larger than this are cut: they are read only for their message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-/// A plain (non-streamed) reply larger than this is refused rather than buffered.
-const MAX_RESPONSE_BODY: usize = 256 * 1024 * 1024;
+/// Replies to calls whose body is passed through whole (count_tokens and the like).
+const MAX_PASSTHROUGH_BODY: usize = 1024 * 1024;
 
 pub fn build_client(timeouts: Timeouts) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
@@ -98,7 +98,7 @@ pub async fn post_json(
     forwarded: &Forwarded,
 ) -> Result<Bytes, UpstreamError> {
     let resp = post(client, provider, dialect, url, body, forwarded).await?;
-    read_body(provider, resp).await
+    read_body(provider, resp, MAX_PASSTHROUGH_BODY).await
 }
 
 fn classify(provider: &Provider, e: reqwest::Error) -> UpstreamError {
@@ -144,11 +144,29 @@ async fn read_capped(resp: reqwest::Response, cap: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
-async fn read_body(provider: &Provider, resp: reqwest::Response) -> Result<Bytes, UpstreamError> {
-    if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_BODY as u64) {
-        return Err(bad_response(provider, "the reply is larger than the gateway accepts".into()));
+/// Reads a whole reply of at most `cap` bytes into one buffer sized from its declared length,
+/// so a large reply is held once, not grown by doubling; past `cap` it is refused.
+async fn read_body(provider: &Provider, resp: reqwest::Response, cap: usize) -> Result<Bytes, UpstreamError> {
+    let too_large = || bad_response(provider, format!("the reply is larger than the gateway accepts ({cap} bytes)"));
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
     }
-    resp.bytes().await.map_err(|e| classify(provider, e))
+    let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| classify(provider, e))?;
+        if buf.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        if buf.is_empty() && declared.is_none_or(|n| n as usize == chunk.len()) {
+            // The whole reply in one chunk: keep it without a copy.
+            buf = chunk.into();
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn bad_response(provider: &Provider, detail: String) -> UpstreamError {
@@ -160,6 +178,7 @@ pub async fn send_chat(
     deployment: &Deployment,
     req: &ChatRequest,
     forwarded: &Forwarded,
+    max_reply: usize,
 ) -> Result<(ChatReply, Option<std::time::Duration>), UpstreamError> {
     let provider: &Arc<Provider> = &deployment.provider;
     let dialect = provider.dialect_for(&deployment.model);
@@ -170,7 +189,7 @@ pub async fn send_chat(
     // A provider that says its quota is spent gets a rest, though this reply succeeded.
     let exhausted = crate::pipeline::exhausted_for(resp.headers());
     if !req.stream {
-        let bytes = read_body(provider, resp).await?;
+        let bytes = read_body(provider, resp, max_reply).await?;
         let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))?;
         return Ok((ChatReply::Complete(decoded), exhausted));
     }
@@ -193,6 +212,7 @@ pub async fn send_embeddings(
     client: &reqwest::Client,
     deployment: &Deployment,
     req: &EmbeddingRequest,
+    max_reply: usize,
 ) -> Result<EmbeddingResponse, UpstreamError> {
     let provider = &deployment.provider;
     let dialect = provider.dialect_for(&deployment.model);
@@ -200,7 +220,7 @@ pub async fn send_embeddings(
     let body = egress.encode_embedding_request(req, &deployment.model)?;
     let url = provider.url(&deployment.model, Operation::Embeddings);
     let resp = post(client, provider, dialect, url, body, &Forwarded::default()).await?;
-    let bytes = read_body(provider, resp).await?;
+    let bytes = read_body(provider, resp, max_reply).await?;
     egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))
 }
 
