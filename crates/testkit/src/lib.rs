@@ -6,9 +6,11 @@
 pub mod anthropic_wire;
 pub mod bedrock_wire;
 pub mod gateway;
+pub mod hostile;
 pub mod local_llm;
 pub mod openai_wire;
 pub mod upstream;
 
 pub use gateway::{run_command, Gateway, GatewayProcess};
+pub use hostile::{HostileUpstream, Misbehaviour};
 pub use upstream::{FakeUpstream, Received, Reply, StreamEnd};

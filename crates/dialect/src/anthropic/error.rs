@@ -1,6 +1,6 @@
 //! Anthropic error bodies: `{"type":"error","error":{"type","message"},"request_id"?}`, and the
 //! status each error type travels with. Statuses follow the API (protocols.md 7.7): 529 for
-//! overload, 500 `api_error` for both our and the upstream's internal failures.
+//! overload, 500 `api_error` for our own internal failures, 502 `api_error` for an upstream's.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,7 +36,9 @@ pub fn status_for(kind: ErrorKind) -> http::StatusCode {
         ErrorKind::Timeout => S::GATEWAY_TIMEOUT,
         // 529 is Anthropic's own "overloaded" status; it is a valid code, so this cannot fail.
         ErrorKind::Overloaded => S::from_u16(529).unwrap_or(S::SERVICE_UNAVAILABLE),
-        ErrorKind::Upstream | ErrorKind::Internal => S::INTERNAL_SERVER_ERROR,
+        // Anthropic has no type of its own for a bad gateway; `api_error` travels with 502.
+        ErrorKind::Upstream => S::BAD_GATEWAY,
+        ErrorKind::Internal => S::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -84,6 +86,8 @@ pub fn encode(err: &ClientFacingError) -> (http::StatusCode, Vec<u8>) {
     let bounded = BoundedError::of(err);
     let (status, error_type) = match bounded.upstream_type.as_deref() {
         Some(t) => (err.status, t),
+        // A status chosen for this error (414, 415, 431, ...) stands; otherwise Anthropic's own.
+        None if err.status != err.kind.status() => (err.status, error_type_for(err.kind)),
         None => (status_for(err.kind), error_type_for(err.kind)),
     };
     (status, body(error_type, &bounded.message))

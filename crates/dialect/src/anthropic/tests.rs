@@ -803,7 +803,7 @@ fn errors_use_anthropic_types_and_statuses() {
         (ErrorKind::RateLimited, 429, "rate_limit_error"),
         (ErrorKind::Timeout, 504, "timeout_error"),
         (ErrorKind::Overloaded, 529, "overloaded_error"),
-        (ErrorKind::Upstream, 500, "api_error"),
+        (ErrorKind::Upstream, 502, "api_error"),
         (ErrorKind::Internal, 500, "api_error"),
     ];
     for (kind, status, error_type) in cases {

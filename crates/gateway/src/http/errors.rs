@@ -18,18 +18,9 @@ pub fn dialect_for_path(path: &str) -> Dialect {
     }
 }
 
-/// Longest error message sent; anything longer is cut (it can only be quoted input).
-const MAX_MESSAGE: usize = 2_048;
-
-pub fn error_response(dialect: Dialect, mut reply: ErrorReply, request_id: &str) -> Response {
-    if reply.error.message.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE;
-        while !reply.error.message.is_char_boundary(end) {
-            end -= 1;
-        }
-        reply.error.message.truncate(end);
-        reply.error.message.push_str("…[truncated]");
-    }
+/// Renders an error; the dialect's encoder bounds every string in it, so no error body grows
+/// with what the client or the upstream sent.
+pub fn error_response(dialect: Dialect, reply: ErrorReply, request_id: &str) -> Response {
     let (status, body) = ingress_of(dialect).encode_error(&reply.error);
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;

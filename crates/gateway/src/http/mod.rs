@@ -19,14 +19,7 @@ pub const ECHO_MAX: usize = 200;
 /// Client input as quoted in an error message: whole when short, else its start and how much
 /// was left out, so an error can never be larger than a few hundred bytes of what was sent.
 pub fn echo(input: &str) -> std::borrow::Cow<'_, str> {
-    if input.len() <= ECHO_MAX {
-        return input.into();
-    }
-    let mut end = ECHO_MAX;
-    while !input.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…[{} more bytes]", &input[..end], input.len() - end).into()
+    dialect::truncate_for_echo(input, ECHO_MAX)
 }
 
 /// A fresh id for a request, echoed as `x-request-id`.

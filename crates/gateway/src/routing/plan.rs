@@ -137,7 +137,7 @@ fn check_upstream_model(provider: &crate::config::Provider, model: &str) -> Resu
         );
     // Bedrock inference-profile ARNs contain `/`; they are escaped as one segment.
     let slash_ok = !in_path || model.starts_with("arn:");
-    let problem = model_id_problem(model).or_else(|| {
+    let problem = dialect::check_model_id(model).err().or_else(|| {
         (!slash_ok && model.contains('/')).then_some("it contains `/`, which this provider's model ids cannot")
     });
     match problem {
@@ -165,24 +165,4 @@ pub fn model_not_found(app: &App, model: &str) -> ClientFacingError {
     )
     .with_code("model_not_found")
     .with_param("model")
-}
-
-/// Why a model id cannot be sent to a provider, if it cannot.
-fn model_id_problem(model: &str) -> Option<&'static str> {
-    if model.is_empty() {
-        return Some("it is empty");
-    }
-    if model.len() > 256 {
-        return Some("it is longer than 256 bytes");
-    }
-    if model.chars().any(char::is_control) {
-        return Some("it contains a control character");
-    }
-    if model.contains(['?', '#', '\\', '%']) {
-        return Some("it contains `?`, `#`, `%` or `\\`");
-    }
-    if model.split('/').any(|seg| seg == ".." || seg == ".") {
-        return Some("it contains a `.` or `..` path segment");
-    }
-    None
 }
