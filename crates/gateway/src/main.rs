@@ -242,6 +242,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = Arc::new(app);
             let listener = server::bind(app.config.listen).with_context(|| format!("binding {}", app.config.listen))?;
             let addr = listener.local_addr()?;
+            if let Some(metrics) = app.config.metrics_listen {
+                eprintln!("switchyard: metrics on http://{metrics}/metrics");
+            }
             eprintln!("switchyard: listening on http://{addr} ({} models)", app.aliases.len());
             server::serve(app, listener, server::shutdown_signal()).await?;
             ledger.close().await;

@@ -123,7 +123,10 @@ pub async fn chat(
         let in_flight = InFlight::start(deployment, health.now_ms());
         let sent = send_chat(&app.client, deployment, &req, &forwarded, app.config.max_response_bytes);
         let result = tokio::select! {
-            r = tokio::time::timeout(limit, sent) => r.unwrap_or_else(|_| Err(UpstreamError::Timeout { provider: deployment.provider.name.clone() })),
+            r = tokio::time::timeout(limit, sent) => match r {
+                Ok(r) => r,
+                Err(_) => Err(UpstreamError::Timeout { provider: deployment.provider.name.clone() }),
+            },
             () = app.shutdown.cancelled() => Err(UpstreamError::Shutdown { provider: deployment.provider.name.clone() }),
         };
         let outcome = result.as_ref().err().map_or(Outcome::Ok, UpstreamError::outcome);
@@ -327,7 +330,10 @@ pub async fn embeddings(
         let sent = send_embeddings(&app.client, deployment, &req, app.config.max_response_bytes);
         let left = (started + app.config.timeouts.total).saturating_duration_since(Instant::now());
         let result = tokio::select! {
-            r = tokio::time::timeout(left, sent) => r.unwrap_or_else(|_| Err(UpstreamError::Timeout { provider: deployment.provider.name.clone() })),
+            r = tokio::time::timeout(left, sent) => match r {
+                Ok(r) => r,
+                Err(_) => Err(UpstreamError::Timeout { provider: deployment.provider.name.clone() }),
+            },
             () = app.shutdown.cancelled() => Err(UpstreamError::Shutdown { provider: deployment.provider.name.clone() }),
         };
         drop(in_flight);
