@@ -1,6 +1,6 @@
 //! Switchyard's dialects: the canonical types ([`canonical`]), each provider's wire format and its
-//! mapping to canonical, and the framing those wires use (SSE, AWS event stream). Pure: no I/O,
-//! no config, no runtime.
+//! mapping to canonical, the framing those wires use (SSE, AWS event stream), and the escaping
+//! of model ids into URL paths ([`path`]). Pure: no I/O, no config, no runtime.
 
 pub mod anthropic;
 pub mod bedrock;

@@ -6,6 +6,8 @@
 //! interleave), then `message_delta` (stop reason, cumulative usage) and `message_stop`. `ping`
 //! may come anywhere; an `error` event ends the stream.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -111,7 +113,7 @@ pub struct EventDecoder {
     /// `message_stop` or an `error` event arrived.
     done: bool,
     /// Blocks started and not yet stopped, by Anthropic block index.
-    open_blocks: Vec<(u32, BlockKind)>,
+    open_blocks: BTreeMap<u32, BlockKind>,
     /// How many `tool_use` blocks have started.
     tool_calls: u32,
     usage: InUsage,
@@ -143,7 +145,7 @@ impl EventDecoder {
     }
 
     fn block(&self, index: u32) -> Option<BlockKind> {
-        self.open_blocks.iter().find(|(i, _)| *i == index).map(|(_, k)| *k)
+        self.open_blocks.get(&index).copied()
     }
 
     fn block_start(&mut self, index: u32, block: &Value, out: &mut Vec<StreamEvent>) {
@@ -187,8 +189,7 @@ impl EventDecoder {
             }
             _ => BlockKind::Other,
         };
-        self.open_blocks.retain(|(i, _)| *i != index);
-        self.open_blocks.push((index, kind));
+        self.open_blocks.insert(index, kind);
     }
 
     fn block_delta(&mut self, index: u32, delta: InDelta, out: &mut Vec<StreamEvent>) {
@@ -208,7 +209,7 @@ impl EventDecoder {
                 let Some(BlockKind::ToolUse { call, .. }) = kind else {
                     return;
                 };
-                if let Some((_, k)) = self.open_blocks.iter_mut().find(|(i, _)| *i == index) {
+                if let Some(k) = self.open_blocks.get_mut(&index) {
                     *k = BlockKind::ToolUse { call, has_input: true };
                 }
                 out.push(StreamEvent::ToolCallDelta { choice: 0, index: call, arguments: partial_json });
@@ -222,7 +223,7 @@ impl EventDecoder {
         if let Some(BlockKind::ToolUse { call, has_input: false }) = self.block(index) {
             out.push(StreamEvent::ToolCallDelta { choice: 0, index: call, arguments: "{}".into() });
         }
-        self.open_blocks.retain(|(i, _)| *i != index);
+        self.open_blocks.remove(&index);
     }
 }
 
@@ -402,7 +403,7 @@ pub struct EventEncoder {
     open: Option<Open>,
     pending_tool_calls: Vec<PendingCall>,
     /// Canonical tool-call indices already opened (written or pending).
-    tool_calls_seen: Vec<u32>,
+    tool_calls_seen: BTreeSet<u32>,
     finish: Option<(FinishReason, Option<String>)>,
     usage: Option<Usage>,
     /// `message_stop` or an `error` event has been written; nothing more may follow.
@@ -521,10 +522,9 @@ impl StreamEncoder for EventEncoder {
                 self.open = Some(Open::Thinking { index, signed: true });
             }
             StreamEvent::ToolCallStart { choice: 0, index: call, id, name } => {
-                if self.tool_calls_seen.contains(call) {
+                if !self.tool_calls_seen.insert(*call) {
                     return;
                 }
-                self.tool_calls_seen.push(*call);
                 self.ensure_started(out);
                 if matches!(self.open, Some(Open::Tool { .. })) {
                     let pending =

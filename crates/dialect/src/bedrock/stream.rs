@@ -7,6 +7,8 @@
 //! (`:exception-type` = `throttlingException`, `modelStreamErrorException`, ...) or a protocol
 //! `error` message ends the stream with a canonical error event.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 
 use super::error::kind_for;
@@ -36,7 +38,7 @@ pub struct ConverseStreamDecoder {
     /// An exception or error message ended the stream.
     failed: bool,
     /// Blocks started and not yet stopped, by Converse block index.
-    open_blocks: Vec<(u32, BlockKind)>,
+    open_blocks: BTreeMap<u32, BlockKind>,
     /// How many tool calls have started.
     tool_calls: u32,
 }
@@ -64,7 +66,7 @@ impl ConverseStreamDecoder {
     }
 
     fn block(&self, index: u32) -> Option<BlockKind> {
-        self.open_blocks.iter().find(|(i, _)| *i == index).map(|(_, k)| *k)
+        self.open_blocks.get(&index).copied()
     }
 
     fn block_start(&mut self, start: InBlockStart, out: &mut Vec<StreamEvent>) {
@@ -78,8 +80,7 @@ impl ConverseStreamDecoder {
             }
             None => BlockKind::Other,
         };
-        self.open_blocks.retain(|(i, _)| *i != start.content_block_index);
-        self.open_blocks.push((start.content_block_index, kind));
+        self.open_blocks.insert(start.content_block_index, kind);
     }
 
     fn block_delta(&mut self, d: InBlockDelta, out: &mut Vec<StreamEvent>) {
@@ -100,7 +101,7 @@ impl ConverseStreamDecoder {
             let Some(BlockKind::ToolUse { call, .. }) = self.block(index) else {
                 return;
             };
-            if let Some((_, k)) = self.open_blocks.iter_mut().find(|(i, _)| *i == index) {
+            if let Some(k) = self.open_blocks.get_mut(&index) {
                 *k = BlockKind::ToolUse { call, has_input: true };
             }
             out.push(StreamEvent::ToolCallDelta { choice: 0, index: call, arguments: tool.input });
@@ -112,7 +113,7 @@ impl ConverseStreamDecoder {
         if let Some(BlockKind::ToolUse { call, has_input: false }) = self.block(stop.content_block_index) {
             out.push(StreamEvent::ToolCallDelta { choice: 0, index: call, arguments: "{}".into() });
         }
-        self.open_blocks.retain(|(i, _)| *i != stop.content_block_index);
+        self.open_blocks.remove(&stop.content_block_index);
     }
 
     fn event(&mut self, m: &EventStreamMessage, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {

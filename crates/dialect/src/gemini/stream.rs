@@ -2,6 +2,8 @@
 //! `GenerateContentResponse` with new parts; usage repeats with running totals, so only the
 //! last is reported, when the stream closes (there is no end marker).
 
+use std::collections::BTreeMap;
+
 use super::response::{call_id, finish_reason, push_part, usage};
 use super::wire::{InResponse, InUsage};
 use crate::{DecodeError, Frame, Part, StreamDecoder, StreamError, StreamEvent};
@@ -10,8 +12,9 @@ use crate::{DecodeError, Frame, Part, StreamDecoder, StreamError, StreamEvent};
 pub struct ChunkDecoder {
     started: bool,
     id: String,
-    /// Per choice: tool calls opened so far.
-    calls: Vec<u32>,
+    /// Per choice: tool calls opened so far. A map, not a vector indexed by choice: the index
+    /// is the upstream's to choose, up to `u32::MAX`.
+    calls: BTreeMap<u32, u32>,
     finished: bool,
     failed: bool,
     usage: Option<InUsage>,
@@ -61,13 +64,10 @@ impl StreamDecoder for ChunkDecoder {
             });
         }
         for (position, candidate) in chunk.candidates.into_iter().enumerate() {
-            let choice = candidate.index.unwrap_or(position as u32);
-            let slot = choice as usize;
-            if self.calls.len() <= slot {
-                self.calls.resize(slot + 1, 0);
-            }
+            let choice = candidate.index.unwrap_or(u32::try_from(position).unwrap_or(u32::MAX));
+            let calls_so_far = self.calls.entry(choice).or_insert(0);
             let mut parts = Vec::new();
-            let mut calls = self.calls[slot];
+            let mut calls = *calls_so_far;
             for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
                 push_part(part, choice, &mut calls, &self.id, &mut parts);
             }
@@ -83,8 +83,8 @@ impl StreamDecoder for ChunkDecoder {
                         }
                     }
                     Part::ToolCall { id, name, arguments } => {
-                        let index = self.calls[slot];
-                        self.calls[slot] += 1;
+                        let index = *calls_so_far;
+                        *calls_so_far = calls_so_far.saturating_add(1);
                         let id = if id.is_empty() { call_id(&self.id, choice, index) } else { id };
                         out.push(StreamEvent::ToolCallStart { choice, index, id, name });
                         out.push(StreamEvent::ToolCallDelta { choice, index, arguments });
@@ -97,7 +97,7 @@ impl StreamDecoder for ChunkDecoder {
             }
             if let Some(reason) = candidate.finish_reason {
                 self.finished = true;
-                let reason = finish_reason(&reason, self.calls[slot] > 0);
+                let reason = finish_reason(&reason, *calls_so_far > 0);
                 out.push(StreamEvent::Finish { choice, reason, stop_sequence: None });
             }
         }

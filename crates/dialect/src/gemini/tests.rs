@@ -357,3 +357,20 @@ fn regression_a_model_name_cannot_leave_its_path_segment() {
         "/models/gem%3AstreamGenerateContent:generateContent"
     );
 }
+
+/// A candidate `index` sized the per-choice tool-call table: `4294967295` asked for a 16 GiB
+/// vector (an abort), `1000000000` for 4 GB of zeroed memory per chunk.
+#[test]
+fn regression_a_huge_candidate_index_allocates_nothing() {
+    let started = std::time::Instant::now();
+    for index in [u32::MAX, 1_000_000_000, 7] {
+        let wire = format!(
+            "data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"functionCall\": {{\"name\": \"f\", \"args\": {{}}}}}}]}}, \"index\": {index}, \"finishReason\": \"STOP\"}}]}}\n\n"
+        );
+        let events = stream_events(&wire, wire.len()).unwrap();
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::ToolCallStart { choice, index: 0, .. } if *choice == index)));
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+}

@@ -1,5 +1,7 @@
 //! `chat.completion.chunk` streams ⇄ canonical stream events.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -65,7 +67,7 @@ pub struct ChunkDecoder {
     done: bool,
     finished: bool,
     /// (choice, tool-call index) pairs already opened.
-    open_tool_calls: Vec<(u32, u32)>,
+    open_tool_calls: BTreeSet<(u32, u32)>,
     /// Some content, finish reason or error has been decoded.
     replied: bool,
 }
@@ -122,8 +124,7 @@ impl StreamDecoder for ChunkDecoder {
             }
             for (pos, tc) in d.tool_calls.into_iter().enumerate() {
                 let index = tc.index.unwrap_or(pos as u32);
-                if !self.open_tool_calls.contains(&(choice, index)) {
-                    self.open_tool_calls.push((choice, index));
+                if self.open_tool_calls.insert((choice, index)) {
                     out.push(StreamEvent::ToolCallStart {
                         choice,
                         index,
@@ -249,7 +250,7 @@ pub struct ChunkEncoder {
     created: u64,
     system_fingerprint: Option<String>,
     /// Choices whose first chunk (carrying `role`) has been written.
-    roles_sent: Vec<u32>,
+    roles_sent: BTreeSet<u32>,
     errored: bool,
 }
 
@@ -261,15 +262,14 @@ impl ChunkEncoder {
             model: String::new(),
             created: 0,
             system_fingerprint: None,
-            roles_sent: Vec::new(),
+            roles_sent: BTreeSet::new(),
             errored: false,
         }
     }
 
     fn write(&mut self, out: &mut Vec<u8>, choice: u32, delta: OutDelta<'_>, extra: ChunkExtra<'_>) {
         let mut delta = delta;
-        if !self.roles_sent.contains(&choice) {
-            self.roles_sent.push(choice);
+        if self.roles_sent.insert(choice) {
             delta.role = Some("assistant");
         }
         let choices = [OutChunkChoice { index: choice, delta, logprobs: extra.logprobs, finish_reason: extra.finish }];
