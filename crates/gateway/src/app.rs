@@ -7,10 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::config::{Alias, Config};
+use crate::config::Config;
 use crate::keys::{KeyStore, KeyTable, Limiter};
 use crate::ledger::{Ledger, Writer};
 use crate::routing::affinity::Affinity;
+use crate::routing::Alias;
 use crate::telemetry;
 use crate::upstream::build_client;
 

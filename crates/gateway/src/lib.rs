@@ -3,12 +3,14 @@
 
 pub mod app;
 pub mod config;
+pub mod env;
 pub mod error;
 pub mod http;
 pub mod keys;
 pub mod ledger;
 pub mod pipeline;
 pub mod routing;
+pub mod secret;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;

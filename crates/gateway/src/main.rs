@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gateway::config::discover::discover;
-use gateway::config::resolve::ProcessEnv;
+use gateway::env::ProcessEnv;
 use gateway::{server, App, Config};
 
 #[derive(Parser)]
@@ -311,7 +311,7 @@ async fn keys_command(action: KeysAction, database_url: &str) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-fn catalog_table(catalog: &gateway::config::catalog::Catalog) -> String {
+fn catalog_table(catalog: &gateway::routing::catalog::Catalog) -> String {
     let mut out = format!("# list prices in USD per million tokens, as of {}\n", catalog.as_of);
     out += &format!(
         "{:<12} {:<46} {:>8} {:>8} {:>8} {:>8} {:>9} {:<9}\n",

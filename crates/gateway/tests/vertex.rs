@@ -111,7 +111,7 @@ fn check_jwt_grant(req: &Received) {
     assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 3600);
 
     let file: Value = serde_json::from_str(&std::fs::read_to_string(key_file()).unwrap()).unwrap();
-    let key = gateway::upstream::oauth::rsa_key_from_pem(file["private_key"].as_str().unwrap()).unwrap();
+    let key = gateway::upstream::auth::oauth::rsa_key_from_pem(file["private_key"].as_str().unwrap()).unwrap();
     let public = ring::signature::UnparsedPublicKey::new(
         &ring::signature::RSA_PKCS1_2048_8192_SHA256,
         ring::signature::KeyPair::public_key(&key).as_ref().to_vec(),

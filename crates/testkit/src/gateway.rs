@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gateway::config::resolve::{Env, ProcessEnv};
+use gateway::env::{Env, ProcessEnv};
 use gateway::{server, App, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
+use super::headers::{configured_headers, default_headers};
+use super::problems::Problems;
 use super::raw::RawProvider;
-use super::resolve::{configured_headers, default_headers, Env, Problems};
-use super::{Auth, Provider, ProviderKind, Secret};
-use crate::upstream::aws::AwsCredentials;
-use crate::upstream::oauth::{Grant, TokenSource, AZURE_COGNITIVE_SCOPE};
+use crate::env::Env;
+use crate::secret::Secret;
+use crate::upstream::auth::aws::AwsCredentials;
+use crate::upstream::auth::oauth::{Grant, TokenSource, AZURE_COGNITIVE_SCOPE};
+use crate::upstream::{Auth, Provider, ProviderKind};
 
 pub const GOOGLE_CREDENTIALS_VAR: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 

@@ -7,13 +7,17 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::catalog::Catalog;
 use super::cloud;
-use super::resolve::{Env, DEFAULT_LISTEN};
-use super::{Alias, Auth, Config, Deployment, Provider, ProviderKind, Secret, Timeouts};
+use super::resolve::DEFAULT_LISTEN;
+use super::{Config, Timeouts};
+use crate::env::Env;
+use crate::routing::catalog::Catalog;
 use crate::routing::health::HealthRegistry;
-use crate::upstream::aws::AwsCredentials;
-use crate::upstream::oauth::TokenSource;
+use crate::routing::{Alias, Deployment};
+use crate::secret::Secret;
+use crate::upstream::auth::aws::AwsCredentials;
+use crate::upstream::auth::oauth::TokenSource;
+use crate::upstream::{Auth, Provider, ProviderKind};
 
 /// What discovery found, for the start-up banner.
 pub struct Discovery {
@@ -167,7 +171,7 @@ fn provider(kind: ProviderKind, base_url: String, auth: Auth) -> Arc<Provider> {
         dialect: kind.dialect(),
         base_url: base_url.trim_end_matches('/').to_owned(),
         auth,
-        headers: super::resolve::default_headers(kind, &BTreeMap::new()),
+        headers: super::headers::default_headers(kind, &BTreeMap::new()),
         region: Some("local".into()).filter(|_| ProviderKind::LOCAL.contains(&kind)),
         model_patterns: kind.default_model_patterns().iter().map(|s| (*s).to_owned()).collect(),
         api_version: None,

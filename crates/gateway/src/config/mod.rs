@@ -1,17 +1,15 @@
 //! Configuration: the TOML file as written ([`raw`]), its checked and resolved form
 //! ([`resolve`]), and the zero-config discovery that builds one from the environment
-//! ([`discover`]). Nothing here runs on the request path.
+//! ([`discover`]). It turns files and the environment into values at start; nothing on the
+//! request path imports it.
 
-pub mod catalog;
 mod cloud;
 pub mod discover;
-pub mod provider_kind;
+mod headers;
+mod problems;
 pub mod raw;
 pub mod resolve;
 pub mod routing;
-pub mod secret;
 
-pub use provider_kind::ProviderKind;
-pub use resolve::{Auth, Config, ConfigError, Provider, Timeouts};
-pub use routing::{Alias, Deployment, RoutePolicy, Strategy};
-pub use secret::Secret;
+pub use problems::{ConfigError, Problem};
+pub use resolve::{Config, Cors, Timeouts};

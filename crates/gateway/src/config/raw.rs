@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::ProviderKind;
+use crate::upstream::ProviderKind;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,7 +48,7 @@ pub struct RawConfig {
     pub teams: BTreeMap<String, TeamLimits>,
     /// Catalog entries that override or add to the shipped price and capability catalog.
     #[serde(default)]
-    pub catalog: Vec<super::catalog::Entry>,
+    pub catalog: Vec<crate::routing::catalog::Entry>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,23 +2,20 @@
 //! checks cross-references, and reports every problem at once with its line.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dialect::Dialect;
-use http::{HeaderName, HeaderValue};
-
-use super::catalog::Catalog;
-use super::provider_kind::glob_match;
+use super::headers::configured_headers;
+use super::problems::{line_col, ConfigError, Problem, Problems};
 use super::raw::{RawConfig, RawProvider};
-use super::routing::{deployment_settings, route_policy, Alias, Deployment};
-use super::{ProviderKind, Secret};
+use super::routing::{deployment_settings, route_policy};
+use crate::env::Env;
+use crate::routing::catalog::Catalog;
 use crate::routing::health::HealthRegistry;
-use crate::upstream::aws::AwsCredentials;
-use crate::upstream::oauth::TokenSource;
+use crate::routing::{Alias, Deployment};
+use crate::secret::Secret;
+use crate::upstream::{Auth, Provider, ProviderKind};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 
@@ -89,172 +86,6 @@ impl Cors {
     pub fn allows(&self, origin: &str) -> bool {
         self.allow_origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
     }
-}
-
-#[derive(Debug)]
-pub struct Provider {
-    pub name: Arc<str>,
-    pub kind: ProviderKind,
-    pub dialect: Dialect,
-    /// Without a trailing slash.
-    pub base_url: String,
-    pub auth: Auth,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    pub region: Option<String>,
-    pub model_patterns: Vec<String>,
-    /// Azure OpenAI's `api-version`; `v1` selects the versionless `/openai/v1` API.
-    pub api_version: Option<String>,
-    /// Under a zero-data-retention agreement; policy can require it.
-    pub zero_data_retention: bool,
-}
-
-/// Azure's GA data-plane version, used when the config names none.
-pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
-
-impl Provider {
-    /// The dialect this provider speaks for one of its models: a cloud that hosts several
-    /// vendors' models (Vertex AI) speaks each vendor's own.
-    pub fn dialect_for(&self, model: &str) -> Dialect {
-        match self.kind {
-            ProviderKind::Vertex if model.starts_with("claude") => Dialect::AnthropicVertex,
-            ProviderKind::Vertex => Dialect::Gemini,
-            _ => self.dialect,
-        }
-    }
-
-    /// The full URL of one operation for one upstream model.
-    pub fn url(&self, model: &str, op: dialect::Operation) -> String {
-        let dialect = self.dialect_for(model);
-        let path = dialect.egress().path(model, op);
-        match self.kind {
-            ProviderKind::Azure => azure_url(&self.base_url, self.api_version.as_deref(), model, &path),
-            // Vertex serves Google's own models under the `google` publisher.
-            ProviderKind::Vertex if dialect == Dialect::Gemini => format!("{}/publishers/google{path}", self.base_url),
-            _ => format!("{}{path}", self.base_url),
-        }
-    }
-
-    pub fn serves(&self, model: &str) -> bool {
-        self.model_patterns.iter().any(|p| glob_match(p, model))
-    }
-}
-
-#[derive(Debug, Clone)]
-pub enum Auth {
-    None,
-    Bearer(Secret),
-    /// The key in a header of its own, e.g. Anthropic's `x-api-key`.
-    Header(HeaderName, Secret),
-    /// A bearer token from an OAuth token endpoint (Vertex AI, Entra ID), cached and refreshed.
-    OAuth(Arc<TokenSource>),
-    /// AWS Signature Version 4 over the whole request (Bedrock).
-    SigV4 {
-        credentials: Arc<AwsCredentials>,
-        region: String,
-    },
-}
-
-impl Auth {
-    pub fn secret(&self) -> Option<&Secret> {
-        match self {
-            Auth::None | Auth::OAuth(_) => None,
-            Auth::SigV4 { credentials, .. } => Some(&credentials.secret_access_key),
-            Auth::Bearer(s) | Auth::Header(_, s) => Some(s),
-        }
-    }
-
-    /// Adds the credentials to a finished request (SigV4 signs its body too). Only OAuth may
-    /// wait, for a token refresh.
-    pub async fn authorize(&self, client: &reqwest::Client, req: &mut reqwest::Request) -> Result<(), String> {
-        let header = |value: &str| {
-            let mut v =
-                HeaderValue::try_from(value).map_err(|_| "the credential is not a valid header value".to_owned())?;
-            v.set_sensitive(true);
-            Ok::<_, String>(v)
-        };
-        match self {
-            Auth::None => {}
-            Auth::Bearer(key) => {
-                req.headers_mut().insert(http::header::AUTHORIZATION, header(&format!("Bearer {}", key.expose()))?);
-            }
-            Auth::Header(name, key) => {
-                req.headers_mut().insert(name.clone(), header(key.expose())?);
-            }
-            Auth::OAuth(source) => {
-                req.headers_mut().insert(http::header::AUTHORIZATION, source.bearer(client).await?);
-            }
-            Auth::SigV4 { credentials, region } => credentials.sign(region, req)?,
-        }
-        Ok(())
-    }
-}
-
-/// Every problem found in a config, each with where it is.
-#[derive(Debug)]
-pub struct ConfigError {
-    pub problems: Vec<Problem>,
-}
-
-#[derive(Debug)]
-pub struct Problem {
-    /// 1-based line and column, when the problem can be pinned to the file.
-    pub at: Option<(usize, usize)>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            match p.at {
-                Some((line, col)) => write!(f, "line {line}, column {col}: {}", p.message)?,
-                None => write!(f, "{}", p.message)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Reads environment variables; a trait so tests and discovery can supply their own.
-pub trait Env {
-    fn var(&self, name: &str) -> Option<String>;
-}
-
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.is_empty())
-    }
-}
-
-impl<const N: usize> Env for [(&str, &str); N] {
-    fn var(&self, name: &str) -> Option<String> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
-    }
-}
-
-pub(super) struct Problems<'a> {
-    source: &'a str,
-    list: Vec<Problem>,
-}
-
-impl Problems<'_> {
-    pub(super) fn at(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
-        let at = span.map(|s| line_col(self.source, s.start));
-        self.list.push(Problem { at, message: message.into() });
-    }
-}
-
-fn line_col(source: &str, offset: usize) -> (usize, usize) {
-    let before = &source[..offset.min(source.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
 }
 
 impl Config {
@@ -458,56 +289,6 @@ fn resolve_provider(name: &str, rp: &RawProvider, env: &dyn Env, p: &mut Problem
         api_version,
         zero_data_retention: rp.zero_data_retention,
     })
-}
-
-/// Azure's classic form puts the deployment in the path and requires `api-version`; the v1 form
-/// is OpenAI's own paths under `/openai/v1`, with the deployment as the body's `model`.
-fn azure_url(base: &str, version: Option<&str>, deployment: &str, path: &str) -> String {
-    if base.ends_with("/openai/v1") {
-        return format!("{base}{path}");
-    }
-    match version {
-        Some("v1") => format!("{base}/openai/v1{path}"),
-        v => {
-            let segment: String = deployment
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{base}/openai/deployments/{segment}{path}?api-version={}", v.unwrap_or(AZURE_DEFAULT_API_VERSION))
-        }
-    }
-}
-
-/// The kind's own headers plus the configured ones.
-pub(super) fn configured_headers(
-    name: &str,
-    kind: ProviderKind,
-    rp: &RawProvider,
-    p: &mut Problems<'_>,
-) -> Vec<(HeaderName, HeaderValue)> {
-    let mut headers = default_headers(kind, &rp.headers);
-    for (k, v) in &rp.headers {
-        match (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
-            (Ok(k), Ok(v)) => headers.push((k, v)),
-            _ => p.at(Some(rp.kind.span()), format!("provider `{name}`: header `{k}` is not a valid HTTP header")),
-        }
-    }
-    headers
-}
-
-/// The kind's own headers, minus those the config sets itself.
-pub(super) fn default_headers(
-    kind: ProviderKind,
-    configured: &BTreeMap<String, String>,
-) -> Vec<(HeaderName, HeaderValue)> {
-    kind.default_headers()
-        .iter()
-        .filter(|(k, _)| !configured.keys().any(|c| c.eq_ignore_ascii_case(k)))
-        .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use dialect::{ClientFacingError, ErrorKind};
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {

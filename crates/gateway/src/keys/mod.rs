@@ -81,7 +81,7 @@ impl KeyRecord {
     }
 
     pub fn allows_model(&self, model: &str) -> bool {
-        self.models.is_empty() || self.models.iter().any(|g| crate::config::provider_kind::glob_match(g, model))
+        self.models.is_empty() || self.models.iter().any(|g| crate::upstream::provider_kind::glob_match(g, model))
     }
 }
 

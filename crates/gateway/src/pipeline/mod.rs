@@ -14,18 +14,17 @@ use dialect::{ChatRequest, Dialect, EmbeddingRequest, ResponseMeta};
 use http::{header, HeaderName, HeaderValue, StatusCode};
 
 use crate::app::App;
-use crate::config::Deployment;
 use crate::error::{ErrorReply, UpstreamError};
 use crate::http::errors::error_response;
 use crate::routing::filter::Narrowing;
 use crate::routing::health::Outcome as HealthOutcome;
+use crate::routing::Deployment;
 use crate::routing::{resolve, route, Resolved};
 use crate::telemetry::{Outcome, RequestFinished, UpstreamAttemptFinished};
 use crate::upstream::{send_chat, send_embeddings, ChatReply, Forwarded};
 
 use crate::http::auth::Caller;
 use crate::keys::{Admission, Reservation};
-pub use attempt::exhausted_for;
 use attempt::{backoff, outcome_of, InFlight};
 use record::Attempt;
 pub use stream::{ClientStream, Finalizer};

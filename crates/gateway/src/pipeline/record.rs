@@ -4,9 +4,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dialect::Usage;
 
-use crate::config::routing::Prices;
-use crate::config::Deployment;
 use crate::ledger::Entry;
+use crate::routing::Deployment;
+use crate::routing::Prices;
 
 /// What one attempt was, for its ledger row.
 pub struct Attempt<'a> {
@@ -137,7 +137,7 @@ mod tests {
     }
 
     fn catalog_cost(kind: &str, model: &str, usage: Usage) -> i64 {
-        let catalog = crate::config::catalog::Catalog::embedded();
+        let catalog = crate::routing::catalog::Catalog::embedded();
         let prices = catalog.lookup(kind, model).map(|e| e.prices());
         cost_nanos(prices, &usage).unwrap_or_else(|| panic!("{kind}/{model} has no price"))
     }

@@ -128,7 +128,7 @@ pub struct Finalizer {
     /// Keeps the request counted in flight on its deployment until the stream ends.
     in_flight: Option<super::attempt::InFlight>,
     /// Where the stream's ledger row goes, and what it is about.
-    ledger: Option<(crate::ledger::Ledger, crate::config::Deployment, Instant)>,
+    ledger: Option<(crate::ledger::Ledger, crate::routing::Deployment, Instant)>,
     /// The calling key, and its budget hold to settle with the stream's real cost.
     key: Option<Arc<crate::keys::KeyRecord>>,
     reservation: Option<(Arc<crate::app::App>, crate::keys::Reservation)>,
@@ -172,7 +172,7 @@ impl Finalizer {
     pub(super) fn recording(
         mut self,
         ledger: Option<crate::ledger::Ledger>,
-        deployment: crate::config::Deployment,
+        deployment: crate::routing::Deployment,
         attempt_started: Instant,
     ) -> Self {
         self.ledger = ledger.map(|l| (l, deployment, attempt_started));

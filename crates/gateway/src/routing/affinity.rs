@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use dialect::{ChatRequest, Part};
 
 use super::estimate;
-use crate::config::Deployment;
+use crate::routing::Deployment;
 
 /// Prefixes shorter than this are not cached by providers (Anthropic and OpenAI start at
 /// 1,024 tokens), so they get no affinity.

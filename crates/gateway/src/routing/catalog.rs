@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::routing::{Capabilities, Prices, Tier};
+use super::{Capabilities, Prices, Tier};
 
 const EMBEDDED: &str = include_str!("../../data/catalog.toml");
 

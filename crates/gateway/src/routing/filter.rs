@@ -7,9 +7,9 @@ use dialect::{ChatRequest, ClientFacingError, ErrorKind, Part, ResponseFormat};
 use serde_json::Value;
 
 use super::estimate;
-use crate::config::provider_kind::glob_match;
-use crate::config::routing::RoutePolicy;
-use crate::config::Deployment;
+use crate::routing::Deployment;
+use crate::routing::RoutePolicy;
+use crate::upstream::provider_kind::glob_match;
 
 /// What serving a request takes.
 #[derive(Debug, Clone, Default)]

@@ -2,6 +2,8 @@
 //! in-memory tables only; it never costs a network round trip.
 
 pub mod affinity;
+pub mod catalog;
+pub mod deployment;
 pub mod estimate;
 pub mod filter;
 pub mod health;
@@ -10,4 +12,5 @@ pub mod plan;
 #[cfg(test)]
 mod simulation;
 
+pub use deployment::{Alias, Capabilities, Deployment, DeploymentSettings, Prices, RoutePolicy, Strategy, Tier};
 pub use plan::{resolve, route, Plan, Resolved};

@@ -5,8 +5,8 @@
 use std::cell::Cell;
 
 use super::filter::Needs;
-use crate::config::routing::Strategy;
-use crate::config::Deployment;
+use crate::routing::Deployment;
+use crate::routing::Strategy;
 
 pub fn by_strategy(strategy: Strategy, deployments: Vec<Deployment>, now_ms: u64, needs: &Needs) -> Vec<Deployment> {
     let (mut ready, mut held): (Vec<_>, Vec<_>) =

@@ -10,8 +10,8 @@ use dialect::{ChatRequest, ClientFacingError, ErrorKind};
 use super::filter::{self, Narrowing, Needs};
 use super::order;
 use crate::app::App;
-use crate::config::routing::{RoutePolicy, Strategy, Tier};
-use crate::config::Deployment;
+use crate::routing::Deployment;
+use crate::routing::{RoutePolicy, Strategy, Tier};
 
 /// Label for metrics when the request did not name an alias.
 pub const DIRECT: &str = "direct";
@@ -54,7 +54,7 @@ pub fn resolve(app: &App, model: &str) -> Result<Resolved, ClientFacingError> {
         let policy = RoutePolicy { strategy: Strategy::Cost, ..Default::default() };
         return resolved(AUTO.into(), Arc::new(policy), auto_pool(app, model)?);
     }
-    let serving: Vec<&Arc<crate::config::Provider>> =
+    let serving: Vec<&Arc<crate::upstream::Provider>> =
         app.config.providers.values().filter(|p| p.serves(model)).collect();
     for p in &serving {
         check_upstream_model(p, model)?;
@@ -129,8 +129,8 @@ fn auto_pool(app: &App, model: &str) -> Result<Vec<Deployment>, ClientFacingErro
 /// could change the meaning of the provider's URL (a `..` segment, `?`, `#`, a `/` where the id
 /// is a path segment) or is no plausible id at all. Escaping happens too; this is the second
 /// fence, and it gives the client a clear 400 instead of a provider's 404.
-fn check_upstream_model(provider: &crate::config::Provider, model: &str) -> Result<(), ClientFacingError> {
-    let in_path = provider.kind == crate::config::ProviderKind::Azure
+fn check_upstream_model(provider: &crate::upstream::Provider, model: &str) -> Result<(), ClientFacingError> {
+    let in_path = provider.kind == crate::upstream::ProviderKind::Azure
         || matches!(
             provider.dialect_for(model),
             dialect::Dialect::Gemini | dialect::Dialect::Bedrock | dialect::Dialect::AnthropicVertex

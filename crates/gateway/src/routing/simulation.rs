@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::filter::Needs;
 use super::health::{Outcome, COOLDOWN, FAILURE_THRESHOLD};
 use super::order::{self, random_below};
-use crate::config::routing::Strategy;
-use crate::config::{Config, Deployment};
+use crate::routing::Strategy;
+use crate::{config::Config, routing::Deployment};
 
 fn deployments() -> Vec<Deployment> {
     let toml = r#"

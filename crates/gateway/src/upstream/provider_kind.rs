@@ -5,7 +5,8 @@ use dialect::Dialect;
 use http::HeaderName;
 use serde::Deserialize;
 
-use super::{Auth, Secret};
+use super::Auth;
+use crate::secret::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -10,8 +10,10 @@ use futures_util::StreamExt;
 use http::{HeaderName, HeaderValue};
 
 use super::events::{ByteStream, EventSource, StreamFailure};
-use crate::config::{Deployment, Provider, Timeouts};
+use crate::config::Timeouts;
 use crate::error::{redact, UpstreamError, PASSTHROUGH_ERROR_HEADERS};
+use crate::routing::Deployment;
+use crate::upstream::Provider;
 
 /// Error bodies larger than this are cut: they are read only for their message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -187,7 +189,7 @@ pub async fn send_chat(
     let url = provider.url(&deployment.model, Operation::Chat { stream: req.stream });
     let resp = post(client, provider, dialect, url, body, forwarded).await?;
     // A provider that says its quota is spent gets a rest, though this reply succeeded.
-    let exhausted = crate::pipeline::exhausted_for(resp.headers());
+    let exhausted = super::rate_limit::exhausted_for(resp.headers());
     if !req.stream {
         let bytes = read_body(provider, resp, max_reply).await?;
         let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))?;

@@ -10,8 +10,8 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use http::HeaderValue;
 
-use crate::config::resolve::Env;
-use crate::config::Secret;
+use crate::env::Env;
+use crate::secret::Secret;
 
 /// Bedrock's signing name (not `bedrock-runtime`).
 pub const BEDROCK_SIGNING_NAME: &str = "bedrock";

@@ -1,0 +1,73 @@
+//! A provider as the request path sees it: its kind and dialect, base URL, credentials and
+//! headers, and the URL of each operation for one of its models.
+
+use std::sync::Arc;
+
+use dialect::Dialect;
+use http::{HeaderName, HeaderValue};
+
+use super::auth::Auth;
+use super::provider_kind::{glob_match, ProviderKind};
+
+#[derive(Debug)]
+pub struct Provider {
+    pub name: Arc<str>,
+    pub kind: ProviderKind,
+    pub dialect: Dialect,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub auth: Auth,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub region: Option<String>,
+    pub model_patterns: Vec<String>,
+    /// Azure OpenAI's `api-version`; `v1` selects the versionless `/openai/v1` API.
+    pub api_version: Option<String>,
+    /// Under a zero-data-retention agreement; policy can require it.
+    pub zero_data_retention: bool,
+}
+
+/// Azure's GA data-plane version, used when the config names none.
+pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
+
+impl Provider {
+    /// The dialect this provider speaks for one of its models: a cloud that hosts several
+    /// vendors' models (Vertex AI) speaks each vendor's own.
+    pub fn dialect_for(&self, model: &str) -> Dialect {
+        match self.kind {
+            ProviderKind::Vertex if model.starts_with("claude") => Dialect::AnthropicVertex,
+            ProviderKind::Vertex => Dialect::Gemini,
+            _ => self.dialect,
+        }
+    }
+
+    /// The full URL of one operation for one upstream model.
+    pub fn url(&self, model: &str, op: dialect::Operation) -> String {
+        let dialect = self.dialect_for(model);
+        let path = dialect.egress().path(model, op);
+        match self.kind {
+            ProviderKind::Azure => azure_url(&self.base_url, self.api_version.as_deref(), model, &path),
+            // Vertex serves Google's own models under the `google` publisher.
+            ProviderKind::Vertex if dialect == Dialect::Gemini => format!("{}/publishers/google{path}", self.base_url),
+            _ => format!("{}{path}", self.base_url),
+        }
+    }
+
+    pub fn serves(&self, model: &str) -> bool {
+        self.model_patterns.iter().any(|p| glob_match(p, model))
+    }
+}
+
+/// Azure's classic form puts the deployment in the path and requires `api-version`; the v1 form
+/// is OpenAI's own paths under `/openai/v1`, with the deployment as the body's `model`.
+pub(crate) fn azure_url(base: &str, version: Option<&str>, deployment: &str, path: &str) -> String {
+    if base.ends_with("/openai/v1") {
+        return format!("{base}{path}");
+    }
+    match version {
+        Some("v1") => format!("{base}/openai/v1{path}"),
+        v => {
+            let segment = dialect::encode_path_segment(deployment);
+            format!("{base}/openai/deployments/{segment}{path}?api-version={}", v.unwrap_or(AZURE_DEFAULT_API_VERSION))
+        }
+    }
+}
