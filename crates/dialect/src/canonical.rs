@@ -138,6 +138,20 @@ impl Part {
     }
 }
 
+/// A [`Part::ToolCall`]'s `arguments` as the JSON object Anthropic, Converse and Gemini take
+/// tool input in (canonical keeps OpenAI's text). Empty or blank text means no arguments, `{}`.
+/// None: the text is not a JSON object (a model can emit broken JSON); an encoder refuses it,
+/// a reply encoder writes `{}`.
+pub(crate) fn tool_input(arguments: &str) -> Option<Value> {
+    if arguments.trim().is_empty() {
+        return Some(Value::Object(Map::new()));
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(v @ Value::Object(_)) => Some(v),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ImageSource {

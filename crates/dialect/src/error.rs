@@ -261,6 +261,20 @@ impl UpstreamErrorBody {
     }
 }
 
+/// The message for an error body that names none (not JSON, or JSON without a message field):
+/// the status and the body's first 200 characters, trimmed, so the operator still sees what
+/// came back. The OpenAI, Anthropic and Bedrock `decode_error`s fall back to this (Gemini keeps
+/// its own, longer cut of a body that is not in Google's shape).
+pub(crate) fn fallback_message(status: http::StatusCode, body: &[u8]) -> String {
+    let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
+    let snippet = snippet.trim();
+    if snippet.is_empty() {
+        format!("upstream answered {status}")
+    } else {
+        format!("upstream answered {status}: {snippet}")
+    }
+}
+
 /// A client-facing error's strings cut to what an error body may carry, measured as written
 /// in JSON. Every ingress's `encode_error` writes through this, whoever built the error.
 pub(crate) struct BoundedError<'a> {

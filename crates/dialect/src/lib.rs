@@ -1,13 +1,18 @@
 //! Switchyard's dialects: the canonical types ([`canonical`]), each provider's wire format and its
 //! mapping to canonical, the framing those wires use (SSE, AWS event stream), and the escaping
-//! of model ids into URL paths ([`path`]). Pure: no I/O, no config, no runtime.
+//! of model ids into URL paths ([`path`]). What several dialects share without belonging to one
+//! vendor has its own module (`google`: Google Cloud's error body; `claude`: Claude's limits
+//! wherever it is served), so no vendor folder imports another. Pure: no I/O, no config, no
+//! runtime.
 
 pub mod anthropic;
 pub mod bedrock;
 pub mod canonical;
+mod claude;
 pub mod error;
 pub mod framing;
 pub mod gemini;
+mod google;
 pub mod openai;
 pub mod path;
 
@@ -96,8 +101,15 @@ pub trait Ingress: Sync {
 /// What a request to an upstream asks for; the dialect turns it into a URL path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
-    Chat { stream: bool },
+    Chat {
+        stream: bool,
+    },
     Embeddings,
+    /// Count a request's input tokens without running the model. The body is the provider's
+    /// own count-tokens body (Anthropic's `count_tokens`, Gemini's `countTokens`, Bedrock's
+    /// `CountTokens` input); no `encode_*` method writes it. OpenAI Chat has no such endpoint,
+    /// so its path is empty (see [`Egress::path`]).
+    CountTokens,
 }
 
 /// What we speak to upstreams.
@@ -105,7 +117,10 @@ pub trait Egress: Sync {
     fn dialect(&self) -> Dialect;
     fn framing(&self) -> Framing;
     /// The path (and query, if any) appended to the provider's base URL. Some dialects put
-    /// the model and the streaming choice in the URL rather than the body.
+    /// the model and the streaming choice in the URL rather than the body. Empty: the
+    /// dialect's API has no endpoint for `op` and no encoder refuses it first
+    /// ([`Operation::CountTokens`] on OpenAI Chat); such a request must not be sent, since the
+    /// base URL alone names no operation.
     fn path(&self, model: &str, op: Operation) -> String;
     /// `model` is the upstream's own model id. A streamed request always asks the upstream
     /// for usage, whatever the client asked, so every stream can be billed.

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{truncate_for_json, BoundedError, MAX_ERROR_FIELD_BYTES, MAX_ERROR_MESSAGE_BYTES};
+use crate::error::{fallback_message, truncate_for_json, BoundedError, MAX_ERROR_FIELD_BYTES, MAX_ERROR_MESSAGE_BYTES};
 use crate::{ClientFacingError, ErrorKind, UpstreamErrorBody};
 
 /// The `error.type` Anthropic itself uses for each kind of failure.
@@ -120,14 +120,4 @@ pub fn decode(status: http::StatusCode, body: &[u8]) -> UpstreamErrorBody {
         || error.is_some_and(|e| e.get("status").is_none() && e.get("code").is_none());
     let error_type = error.and_then(|e| e.get("type")).and_then(Value::as_str).filter(|_| anthropic_shaped);
     UpstreamErrorBody { message, error_type: error_type.map(str::to_owned), code: None, param: None }
-}
-
-fn fallback_message(status: http::StatusCode, body: &[u8]) -> String {
-    let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
-    let snippet = snippet.trim();
-    if snippet.is_empty() {
-        format!("upstream answered {status}")
-    } else {
-        format!("upstream answered {status}: {snippet}")
-    }
 }

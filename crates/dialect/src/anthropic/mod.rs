@@ -32,14 +32,15 @@ use crate::{
 };
 
 pub use error::{error_type_for, status_for};
-pub use vertex::{google_status_kind, AnthropicVertex, VERTEX_ANTHROPIC_VERSION};
+pub use vertex::{AnthropicVertex, VERTEX_ANTHROPIC_VERSION};
 
-/// `max_tokens` sent when the client set no cap. Anthropic requires one; 4096 fits every Claude
-/// model's output limit. A thinking budget we derive is added on top.
-pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+/// Kept here for callers of this path; the mapping belongs to Google's error body, shared by
+/// Gemini and Vertex.
+pub use crate::google::status_kind as google_status_kind;
 
-/// The smallest thinking budget Anthropic accepts.
-pub const MIN_THINKING_BUDGET: u64 = 1024;
+/// Claude's own limits, kept at this path for its callers (Bedrock serves Claude too, so they
+/// live with the model family, not with Anthropic's wire).
+pub use crate::claude::{DEFAULT_MAX_TOKENS, MIN_THINKING_BUDGET};
 
 /// The Anthropic Messages dialect.
 pub struct Anthropic;
@@ -77,8 +78,11 @@ impl Egress for Anthropic {
     }
     /// The base URL has no `/v1`, as the Anthropic SDKs write it. Embeddings never get here:
     /// the request encoder refuses them first.
-    fn path(&self, _model: &str, _op: Operation) -> String {
-        "/v1/messages".into()
+    fn path(&self, _model: &str, op: Operation) -> String {
+        match op {
+            Operation::Chat { .. } | Operation::Embeddings => "/v1/messages".into(),
+            Operation::CountTokens => "/v1/messages/count_tokens".into(),
+        }
     }
     fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
         request::encode(req, model, stream)
@@ -101,36 +105,6 @@ impl Egress for Anthropic {
     }
     fn decode_embedding_response(&self, _body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
         Err(DecodeError::invalid("the Anthropic API has no embeddings endpoint", None))
-    }
-}
-
-/// What a reasoning effort level asks of Anthropic thinking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EffortBudget {
-    Off,
-    Budget(u64),
-}
-
-/// The thinking budget for an OpenAI-style `reasoning_effort`. None: not a level we know.
-pub(crate) fn budget_for_effort(effort: &str) -> Option<EffortBudget> {
-    Some(match effort {
-        "none" => EffortBudget::Off,
-        "minimal" => EffortBudget::Budget(MIN_THINKING_BUDGET),
-        "low" => EffortBudget::Budget(2048),
-        "medium" => EffortBudget::Budget(8192),
-        "high" => EffortBudget::Budget(16384),
-        "xhigh" => EffortBudget::Budget(32768),
-        _ => return None,
-    })
-}
-
-/// The nearest effort level for a thinking budget. Only levels every OpenAI reasoning model
-/// takes (`low`, `medium`, `high`) are produced.
-fn effort_for_budget(budget: u64) -> &'static str {
-    match budget {
-        0..4096 => "low",
-        4096..16384 => "medium",
-        _ => "high",
     }
 }
 

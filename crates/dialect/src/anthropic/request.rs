@@ -27,7 +27,8 @@ use super::wire::{
     InContent, InMessage, InRequest, KnownBlock, OutBlock, OutContent, OutCustomTool, OutImageSource, OutMessage,
     OutRequest, OutTool,
 };
-use super::{budget_for_effort, effort_for_budget, EffortBudget, DEFAULT_MAX_TOKENS, MIN_THINKING_BUDGET};
+use crate::canonical::tool_input;
+use crate::claude::{budget_for_effort, effort_for_budget, EffortBudget, DEFAULT_MAX_TOKENS, MIN_THINKING_BUDGET};
 use crate::{
     ChatRequest, DecodeError, Dialect, EncodeError, ImageSource, Message, Part, ResponseFormat, Role, Tool, ToolChoice,
 };
@@ -717,7 +718,16 @@ fn encode_part<'a>(p: &'a Part, out: &mut Vec<OutBlock<'a>>) -> Result<(), Encod
             },
             cache_control: cache_control.as_ref(),
         },
-        Part::ToolCall { id, name, arguments } => KnownBlock::ToolUse { id, name, input: tool_input(arguments, id)? },
+        Part::ToolCall { id, name, arguments } => {
+            // Anthropic takes tool input as a JSON object; canonical keeps OpenAI's text.
+            let input = tool_input(arguments).ok_or_else(|| {
+                unsupported(
+                    format!("tool call `{id}` arguments"),
+                    "Anthropic needs tool-call arguments to be a JSON object",
+                )
+            })?;
+            KnownBlock::ToolUse { id, name, input }
+        }
         Part::ToolResult { tool_call_id, content, is_error, cache_control } => {
             let content = match content.as_slice() {
                 [] => None,
@@ -752,19 +762,4 @@ fn encode_part<'a>(p: &'a Part, out: &mut Vec<OutBlock<'a>>) -> Result<(), Encod
     };
     out.push(OutBlock::Known(block));
     Ok(())
-}
-
-/// Anthropic takes tool input as a JSON object; OpenAI sends it as text. Empty text means no
-/// arguments; text that is not a JSON object cannot be sent.
-fn tool_input(arguments: &str, id: &str) -> Result<Value, EncodeError> {
-    if arguments.trim().is_empty() {
-        return Ok(Value::Object(Map::new()));
-    }
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(unsupported(
-            format!("tool call `{id}` arguments"),
-            "Anthropic needs tool-call arguments to be a JSON object",
-        )),
-    }
 }

@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::wire::{InResponse, InUsage, KnownBlock, OutBlock, OutResponse, OutUsage};
+use crate::canonical::tool_input;
 use crate::{ChatResponse, Choice, DecodeError, Dialect, FinishReason, Part, Usage};
 
 /// `content: []` with a stop reason is an empty answer; a reply with no `content` at all, or
@@ -113,15 +114,6 @@ pub fn encode_usage<'a>(u: &Usage, service_tier: Option<&'a str>) -> OutUsage<'a
     }
 }
 
-/// Tool input for a client: Anthropic's is a JSON object, an OpenAI-style upstream's is text.
-/// Empty or non-object text (a model can emit broken JSON) becomes `{}`.
-pub fn tool_input(arguments: &str) -> Value {
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => Value::Object(Map::new()),
-    }
-}
-
 /// Anthropic's own tiers; another provider's tier names (`default`, `flex`, ...) are not passed on.
 fn anthropic_tier(tier: Option<&str>) -> Option<&str> {
     tier.filter(|t| matches!(*t, "standard" | "priority" | "batch"))
@@ -140,7 +132,12 @@ pub fn encode(resp: &ChatResponse) -> Vec<u8> {
             Part::Reasoning { text, signature, .. } => {
                 KnownBlock::Thinking { thinking: text, signature: signature.as_deref().unwrap_or_default() }
             }
-            Part::ToolCall { id, name, arguments } => KnownBlock::ToolUse { id, name, input: tool_input(arguments) },
+            // Anthropic's tool input is a JSON object, an OpenAI-style upstream's is text; text
+            // that is not an object (a model can emit broken JSON) becomes `{}`.
+            Part::ToolCall { id, name, arguments } => {
+                let input = tool_input(arguments).unwrap_or_else(|| Value::Object(Map::new()));
+                KnownBlock::ToolUse { id, name, input }
+            }
             Part::Raw { dialect: Dialect::Anthropic, value, .. } => {
                 content.push(OutBlock::Raw(value));
                 continue;

@@ -11,7 +11,7 @@ use crate::framing::SseParser;
 use crate::openai::OpenAi;
 use crate::{
     ChatRequest, ClientFacingError, DecodeError, Dialect, Egress, EncodeError, ErrorKind, Frame, ImageSource, Ingress,
-    Part, ResponseFormat, ResponseMeta, Role, StreamEvent, ToolChoice,
+    Operation, Part, ResponseFormat, ResponseMeta, Role, StreamEvent, ToolChoice,
 };
 
 // ---------- helpers ----------
@@ -904,4 +904,12 @@ fn regression_a_stream_without_content_or_stop_reason_is_an_error() {
     let delta = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":0}}\n\n";
     let answered = format!("{start}{delta}{stop}");
     assert!(decode_stream(answered.as_bytes()).is_ok());
+}
+
+#[test]
+fn paths_name_messages_and_count_tokens() {
+    let m = "claude-sonnet-4-5";
+    assert_eq!(Anthropic.path(m, Operation::Chat { stream: false }), "/v1/messages");
+    assert_eq!(Anthropic.path(m, Operation::Chat { stream: true }), "/v1/messages");
+    assert_eq!(Anthropic.path(m, Operation::CountTokens), "/v1/messages/count_tokens");
 }

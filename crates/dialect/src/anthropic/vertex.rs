@@ -1,14 +1,18 @@
 //! Anthropic models on Google Vertex AI: the Messages wire, with the model in the URL
 //! (`…/publishers/anthropic/models/{model}:rawPredict` or `:streamRawPredict`), no `model` in the
-//! body, and `anthropic_version: "vertex-2023-10-16"` instead of the header. Replies and streams
-//! are native Anthropic; platform errors (auth, quota) come in Google's error shape.
+//! body, and `anthropic_version: "vertex-2023-10-16"` instead of the header. Counting tokens is
+//! the exception: one URL (`…/models/count-tokens:rawPredict`), the model in the body. Replies
+//! and streams are native Anthropic; platform errors (auth, quota) come in Google's error shape,
+//! read by [`crate::google`].
 
 use serde_json::Value;
 
+use super::error::error_type_for;
 use super::Anthropic;
+use crate::google;
 use crate::{
-    ChatRequest, ChatResponse, DecodeError, Dialect, Egress, EmbeddingRequest, EmbeddingResponse, EncodeError,
-    ErrorKind, Framing, Operation, StreamDecoder, UpstreamErrorBody,
+    ChatRequest, ChatResponse, DecodeError, Dialect, Egress, EmbeddingRequest, EmbeddingResponse, EncodeError, Framing,
+    Operation, StreamDecoder, UpstreamErrorBody,
 };
 
 /// The body-level API version Vertex requires for Anthropic models.
@@ -25,11 +29,15 @@ impl Egress for AnthropicVertex {
     }
     /// Relative to `…/v1/projects/{project}/locations/{location}`. The model is escaped as one
     /// segment, except for the `@` of Vertex's versioned ids (`claude-…@20250929`), which Google
-    /// documents unescaped and which means nothing special in a path.
+    /// documents unescaped and which means nothing special in a path. Counting tokens has one
+    /// endpoint for every Claude model, `count-tokens:rawPredict`; the model then goes in the
+    /// body's `model`, as on Anthropic's own API. Embeddings never get here: the request
+    /// encoder refuses them first.
     fn path(&self, model: &str, op: Operation) -> String {
         let method = match op {
             Operation::Chat { stream: true } => "streamRawPredict",
-            _ => "rawPredict",
+            Operation::Chat { stream: false } | Operation::Embeddings => "rawPredict",
+            Operation::CountTokens => return "/publishers/anthropic/models/count-tokens:rawPredict".into(),
         };
         let model = crate::path::encode_segment(model, b"@");
         format!("/publishers/anthropic/models/{model}:{method}")
@@ -60,38 +68,15 @@ impl Egress for AnthropicVertex {
     }
 }
 
-/// Google's platform error: `{"error":{"code":403,"message":"…","status":"PERMISSION_DENIED"}}`.
-/// None when the body is not in that shape (then it is Anthropic's own).
+/// Vertex's platform error ([`google::Status`]) as an Anthropic error: the Anthropic type for
+/// its status name's kind, the status name as the code. None when the body names no Google
+/// status (then it is Anthropic's own, whose `error` has a `type` but no `status`).
 fn google_error(body: &[u8]) -> Option<UpstreamErrorBody> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    let err = value.get("error")?;
-    let status = err.get("status")?.as_str()?;
-    let message = err.get("message").and_then(Value::as_str).unwrap_or(status).to_owned();
-    let error_type = match google_status_kind(status) {
-        ErrorKind::InvalidRequest => "invalid_request_error",
-        ErrorKind::Authentication => "authentication_error",
-        ErrorKind::PermissionDenied => "permission_error",
-        ErrorKind::NotFound => "not_found_error",
-        ErrorKind::RateLimited => "rate_limit_error",
-        ErrorKind::Overloaded => "overloaded_error",
-        ErrorKind::Timeout => "timeout_error",
-        _ => "api_error",
-    };
-    Some(UpstreamErrorBody { message, error_type: Some(error_type.into()), code: Some(status.to_owned()), param: None })
-}
-
-/// Kinds of Google's canonical status names.
-pub fn google_status_kind(status: &str) -> ErrorKind {
-    match status {
-        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => ErrorKind::InvalidRequest,
-        "UNAUTHENTICATED" => ErrorKind::Authentication,
-        "PERMISSION_DENIED" => ErrorKind::PermissionDenied,
-        "NOT_FOUND" => ErrorKind::NotFound,
-        "RESOURCE_EXHAUSTED" => ErrorKind::RateLimited,
-        "UNAVAILABLE" => ErrorKind::Overloaded,
-        "DEADLINE_EXCEEDED" => ErrorKind::Timeout,
-        _ => ErrorKind::Internal,
-    }
+    let err = google::Status::read(body)?;
+    let status = err.status?;
+    let error_type = error_type_for(google::status_kind(&status));
+    let message = err.message.unwrap_or_else(|| status.clone());
+    Some(UpstreamErrorBody { message, error_type: Some(error_type.into()), code: Some(status), param: None })
 }
 
 #[cfg(test)]
@@ -138,6 +123,22 @@ mod tests {
             AnthropicVertex.path(m, Operation::Chat { stream: true }),
             "/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict"
         );
+        // One endpoint for every Claude model; the model travels in the body.
+        for m in [m, "gem/../../admin/delete?x="] {
+            assert_eq!(
+                AnthropicVertex.path(m, Operation::CountTokens),
+                "/publishers/anthropic/models/count-tokens:rawPredict"
+            );
+        }
+    }
+
+    #[test]
+    fn a_google_platform_error_in_a_one_element_array_is_read_too() {
+        let google = br#"[{"error":{"code":403,"message":"Permission denied on resource project p.","status":"PERMISSION_DENIED"}}]"#;
+        let e = AnthropicVertex.decode_error(http::StatusCode::FORBIDDEN, google);
+        assert_eq!(e.error_type.as_deref(), Some("permission_error"));
+        assert_eq!(e.code.as_deref(), Some("PERMISSION_DENIED"));
+        assert_eq!(e.message, "Permission denied on resource project p.");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::error::fallback_message;
 use crate::{ErrorKind, UpstreamErrorBody};
 
 /// The kind of failure a Bedrock exception names. Compared case-insensitively, so the stream's
@@ -65,15 +66,5 @@ pub fn decode(status: http::StatusCode, body: &[u8]) -> UpstreamErrorBody {
         error_type,
         code: None,
         param: None,
-    }
-}
-
-fn fallback_message(status: http::StatusCode, body: &[u8]) -> String {
-    let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
-    let snippet = snippet.trim();
-    if snippet.is_empty() {
-        format!("upstream answered {status}")
-    } else {
-        format!("upstream answered {status}: {snippet}")
     }
 }

@@ -54,6 +54,7 @@ impl Egress for Bedrock {
             Operation::Chat { stream: false } => format!("/model/{model}/converse"),
             Operation::Chat { stream: true } => format!("/model/{model}/converse-stream"),
             Operation::Embeddings => format!("/model/{model}/invoke"),
+            Operation::CountTokens => format!("/model/{model}/count-tokens"),
         }
     }
     /// Converse and ConverseStream take the same body; the path alone says which is meant.

@@ -38,7 +38,8 @@ use super::wire::{
     OutBlock, OutCachePoint, OutImage, OutImageSource, OutInferenceConfig, OutInputSchema, OutMessage, OutReasoning,
     OutRequest, OutTool, OutToolConfig, OutToolResult, OutToolResultContent, OutToolSpec, OutToolUse,
 };
-use crate::anthropic::{budget_for_effort, EffortBudget, DEFAULT_MAX_TOKENS, MIN_THINKING_BUDGET};
+use crate::canonical::tool_input;
+use crate::claude::{budget_for_effort, EffortBudget, DEFAULT_MAX_TOKENS, MIN_THINKING_BUDGET};
 use crate::{ChatRequest, EncodeError, ImageSource, Message, Part, ResponseFormat, Role, ToolChoice};
 
 pub fn encode(req: &ChatRequest) -> Result<Vec<u8>, EncodeError> {
@@ -226,7 +227,14 @@ fn encode_part<'a>(p: &'a Part, param: &dyn Fn() -> String, out: &mut Vec<OutBlo
             (OutBlock::Image(encode_image(source, param)?), cache_control.as_ref())
         }
         Part::ToolCall { id, name, arguments } => {
-            (OutBlock::ToolUse(OutToolUse { tool_use_id: id, name, input: tool_input(arguments, id)? }), None)
+            // Converse takes tool input as a JSON object; canonical keeps OpenAI's text.
+            let input = tool_input(arguments).ok_or_else(|| {
+                unsupported(
+                    format!("tool call `{id}` arguments"),
+                    "Converse needs tool-call arguments to be a JSON object",
+                )
+            })?;
+            (OutBlock::ToolUse(OutToolUse { tool_use_id: id, name, input }), None)
         }
         Part::ToolResult { tool_call_id, content, is_error, cache_control } => {
             let mut parts = Vec::with_capacity(content.len());
@@ -280,21 +288,6 @@ fn encode_image<'a>(source: &'a ImageSource, param: &dyn Fn() -> String) -> Resu
             };
             Ok(OutImage { format, source: OutImageSource { bytes: data } })
         }
-    }
-}
-
-/// Converse takes tool input as a JSON object; OpenAI sends it as text. Empty text means no
-/// arguments; text that is not a JSON object cannot be sent.
-fn tool_input(arguments: &str, id: &str) -> Result<Value, EncodeError> {
-    if arguments.trim().is_empty() {
-        return Ok(Value::Object(Map::new()));
-    }
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(unsupported(
-            format!("tool call `{id}` arguments"),
-            "Converse needs tool-call arguments to be a JSON object",
-        )),
     }
 }
 

@@ -147,6 +147,10 @@ fn model_ids_are_percent_encoded_as_one_path_segment() {
         Bedrock.path("amazon.titan-embed-text-v2:0", Operation::Embeddings),
         "/model/amazon.titan-embed-text-v2%3A0/invoke"
     );
+    assert_eq!(
+        Bedrock.path("anthropic.claude-sonnet-4-5-20250929-v1:0", Operation::CountTokens),
+        "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/count-tokens"
+    );
     let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3";
     assert_eq!(
         Bedrock.path(arn, Operation::Chat { stream: false }),
@@ -308,7 +312,7 @@ fn tool_results_reasoning_and_cache_markers_encode_as_blocks() {
                "toolChoice": {"tool": {"name": "get_weather"}}})
     );
     assert_eq!(body["additionalModelRequestFields"], json!({"thinking": {"type": "enabled", "budget_tokens": 2048}}));
-    assert_eq!(body["inferenceConfig"], json!({"maxTokens": 2048 + crate::anthropic::DEFAULT_MAX_TOKENS}));
+    assert_eq!(body["inferenceConfig"], json!({"maxTokens": 2048 + crate::claude::DEFAULT_MAX_TOKENS}));
 }
 
 #[test]
@@ -822,7 +826,12 @@ fn regression_empty_embedding_replies_are_errors() {
 #[test]
 fn regression_a_model_name_cannot_leave_its_path_segment() {
     let attack = "gem/../../admin/delete?x=";
-    for op in [Operation::Chat { stream: false }, Operation::Chat { stream: true }, Operation::Embeddings] {
+    for op in [
+        Operation::Chat { stream: false },
+        Operation::Chat { stream: true },
+        Operation::Embeddings,
+        Operation::CountTokens,
+    ] {
         let path = Bedrock.path(attack, op);
         assert!(path.starts_with("/model/gem%2F..%2F..%2Fadmin%2Fdelete%3Fx%3D/"), "{path}");
         assert_eq!(path.matches('/').count(), 3, "{path}");

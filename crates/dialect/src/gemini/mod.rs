@@ -59,6 +59,7 @@ impl Egress for Gemini {
             Operation::Chat { stream: false } => format!("/models/{model}:generateContent"),
             Operation::Chat { stream: true } => format!("/models/{model}:streamGenerateContent?alt=sse"),
             Operation::Embeddings => format!("/models/{model}:batchEmbedContents"),
+            Operation::CountTokens => format!("/models/{model}:countTokens"),
         }
     }
     /// The model is in the path; streaming is chosen by the path alone.

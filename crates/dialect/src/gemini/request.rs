@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::SKIP_SIGNATURE;
+use crate::canonical::tool_input;
 use crate::{ChatRequest, Dialect, EncodeError, ImageSource, Part, ResponseFormat, Role, ToolChoice};
 
 const TARGET: &str = "Google Gemini";
@@ -214,19 +215,9 @@ fn model_parts<'a>(
             Part::Text { text, .. } | Part::Refusal { text } => json!({"text": text}),
             Part::ToolCall { id, name, arguments } => {
                 call_names.insert(id, name);
-                let args: Value = if arguments.trim().is_empty() {
-                    json!({})
-                } else {
-                    serde_json::from_str(arguments).map_err(|_| {
-                        unsupported(format!("{}.arguments", at(p)), "tool-call arguments must be a JSON object")
-                    })?
-                };
-                if !args.is_object() {
-                    return Err(unsupported(
-                        format!("{}.arguments", at(p)),
-                        "tool-call arguments must be a JSON object",
-                    ));
-                }
+                let args = tool_input(arguments).ok_or_else(|| {
+                    unsupported(format!("{}.arguments", at(p)), "tool-call arguments must be a JSON object")
+                })?;
                 let mut v = json!({"functionCall": {"name": name, "args": args}});
                 // Gemini 3 needs a signature on the first call of a turn; without the real one,
                 // the documented placeholder.

@@ -36,7 +36,7 @@ impl StreamDecoder for ChunkDecoder {
             self.failed = true;
             out.push(StreamEvent::Error {
                 error: StreamError {
-                    kind: super::error::kind_for(err.status.as_deref(), err.code),
+                    kind: err.kind(),
                     message: err.message.unwrap_or_else(|| "upstream stream error".into()),
                 },
             });

@@ -26,6 +26,7 @@ fn paths_put_the_model_and_the_method_in_the_url() {
         Gemini.path("gemini-embedding-001", Operation::Embeddings),
         "/models/gemini-embedding-001:batchEmbedContents"
     );
+    assert_eq!(Gemini.path("gemini-2.5-flash", Operation::CountTokens), "/models/gemini-2.5-flash:countTokens");
 }
 
 #[test]
@@ -338,7 +339,12 @@ fn a_stream_without_a_finish_reason_is_an_error() {
 #[test]
 fn regression_a_model_name_cannot_leave_its_path_segment() {
     let attack = "gem/../../admin/delete?x=";
-    for op in [Operation::Chat { stream: false }, Operation::Chat { stream: true }, Operation::Embeddings] {
+    for op in [
+        Operation::Chat { stream: false },
+        Operation::Chat { stream: true },
+        Operation::Embeddings,
+        Operation::CountTokens,
+    ] {
         let path = Gemini.path(attack, op);
         let (path_only, query) = path.split_once('?').unwrap_or((&path, ""));
         assert!(path_only.starts_with("/models/"), "{path}");

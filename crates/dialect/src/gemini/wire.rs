@@ -13,7 +13,7 @@ pub struct InResponse {
     pub model_version: Option<String>,
     pub response_id: Option<String>,
     /// A mid-stream failure arrives as an error object in the body.
-    pub error: Option<InError>,
+    pub error: Option<crate::google::Status>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,12 +62,4 @@ pub struct InUsage {
     pub cached_content_token_count: Option<u64>,
     pub thoughts_token_count: Option<u64>,
     pub tool_use_prompt_token_count: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct InError {
-    pub code: Option<u16>,
-    pub message: Option<String>,
-    pub status: Option<String>,
 }

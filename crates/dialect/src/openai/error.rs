@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::error::{truncate_for_json, BoundedError, MAX_ERROR_MESSAGE_BYTES};
+use crate::error::{fallback_message, truncate_for_json, BoundedError, MAX_ERROR_MESSAGE_BYTES};
 use crate::{ClientFacingError, ErrorKind, UpstreamErrorBody};
 
 /// The `type` OpenAI itself uses for each kind of failure.
@@ -66,15 +66,5 @@ pub fn decode(status: http::StatusCode, body: &[u8]) -> UpstreamErrorBody {
         error_type: text(obj.get("type")),
         code: code(obj.get("code")),
         param: text(obj.get("param")),
-    }
-}
-
-fn fallback_message(status: http::StatusCode, body: &[u8]) -> String {
-    let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
-    let snippet = snippet.trim();
-    if snippet.is_empty() {
-        format!("upstream answered {status}")
-    } else {
-        format!("upstream answered {status}: {snippet}")
     }
 }

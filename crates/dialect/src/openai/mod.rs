@@ -56,10 +56,14 @@ impl Egress for OpenAi {
     fn framing(&self) -> Framing {
         Framing::Sse
     }
+    /// Chat Completions has no count-tokens endpoint (OpenAI counts input tokens only on its
+    /// Responses API, which this dialect does not speak), so that path is empty: see
+    /// [`Egress::path`].
     fn path(&self, _model: &str, op: Operation) -> String {
         match op {
             Operation::Chat { .. } => "/chat/completions".into(),
             Operation::Embeddings => "/embeddings".into(),
+            Operation::CountTokens => String::new(),
         }
     }
     fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {

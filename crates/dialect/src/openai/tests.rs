@@ -3,8 +3,8 @@ use serde_json::{json, Value};
 use super::OpenAi;
 use crate::framing::SseParser;
 use crate::{
-    DecodeError, Dialect, Egress, Frame, ImageSource, Ingress, MaxTokensField, Part, ResponseFormat, ResponseMeta,
-    Role, StreamEvent, ToolChoice,
+    DecodeError, Dialect, Egress, Frame, ImageSource, Ingress, MaxTokensField, Operation, Part, ResponseFormat,
+    ResponseMeta, Role, StreamEvent, ToolChoice,
 };
 
 fn fixture(path: &str) -> String {
@@ -300,4 +300,11 @@ fn regression_a_stream_without_content_or_finish_reason_is_an_error() {
     }
     let finished = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
     assert!(decode_stream(finished.as_bytes()).is_ok());
+}
+
+#[test]
+fn chat_completions_has_no_count_tokens_path() {
+    assert_eq!(OpenAi.path("gpt-4o", Operation::Chat { stream: true }), "/chat/completions");
+    assert_eq!(OpenAi.path("text-embedding-3-small", Operation::Embeddings), "/embeddings");
+    assert_eq!(OpenAi.path("gpt-4o", Operation::CountTokens), "");
 }

@@ -1,0 +1,42 @@
+//! Claude's own limits and thinking conventions, which hold wherever the model family is served
+//! (Anthropic's API, Vertex AI, Bedrock's `additionalModelRequestFields`): the output cap sent
+//! when a client set none, the smallest thinking budget, and the budget each reasoning effort
+//! asks for. Belongs to the models, not to any vendor's wire; each dialect decides where these
+//! numbers go in its body.
+
+/// `max_tokens` sent when the client set no cap. Anthropic requires one; 4096 fits every Claude
+/// model's output limit. A thinking budget we derive is added on top.
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// The smallest thinking budget Claude models accept.
+pub const MIN_THINKING_BUDGET: u64 = 1024;
+
+/// What a reasoning effort level asks of Anthropic thinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EffortBudget {
+    Off,
+    Budget(u64),
+}
+
+/// The thinking budget for an OpenAI-style `reasoning_effort`. None: not a level we know.
+pub(crate) fn budget_for_effort(effort: &str) -> Option<EffortBudget> {
+    Some(match effort {
+        "none" => EffortBudget::Off,
+        "minimal" => EffortBudget::Budget(MIN_THINKING_BUDGET),
+        "low" => EffortBudget::Budget(2048),
+        "medium" => EffortBudget::Budget(8192),
+        "high" => EffortBudget::Budget(16384),
+        "xhigh" => EffortBudget::Budget(32768),
+        _ => return None,
+    })
+}
+
+/// The nearest effort level for a thinking budget. Only levels every OpenAI reasoning model
+/// takes (`low`, `medium`, `high`) are produced.
+pub(crate) fn effort_for_budget(budget: u64) -> &'static str {
+    match budget {
+        0..4096 => "low",
+        4096..16384 => "medium",
+        _ => "high",
+    }
+}
