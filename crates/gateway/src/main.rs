@@ -81,8 +81,9 @@ enum KeysAction {
         rpm: Option<u32>,
         #[arg(long)]
         tpm: Option<u64>,
+        /// Dollars per period, exact to 9 decimal places (e.g. 5 or 0.25).
         #[arg(long)]
-        budget_usd: Option<f64>,
+        budget_usd: Option<String>,
         /// day, week, month (default) or total.
         #[arg(long)]
         period: Option<String>,
@@ -279,7 +280,7 @@ async fn keys_command(action: KeysAction, database_url: &str) -> anyhow::Result<
                 models,
                 rpm,
                 tpm,
-                budget_usd,
+                budget_usd: budget_usd.map(gateway::keys::UsdText),
                 budget_period,
                 ..Default::default()
             };
@@ -317,7 +318,7 @@ fn catalog_table(catalog: &gateway::routing::catalog::Catalog) -> String {
         "{:<12} {:<46} {:>8} {:>8} {:>8} {:>8} {:>9} {:<9}\n",
         "kind", "model", "input", "cached", "write", "output", "context", "tier"
     );
-    let price = |p: Option<f64>| p.map_or("-".to_owned(), |p| format!("{p}"));
+    let price = |p: Option<gateway::routing::deployment::NanosPerMTok>| p.map_or("-".to_owned(), |p| p.to_string());
     for e in &catalog.entries {
         for kind in &e.kinds {
             out += &format!(

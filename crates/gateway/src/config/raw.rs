@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::routing::deployment::PriceText;
 use crate::upstream::ProviderKind;
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,9 +151,10 @@ pub struct RawDeployment {
     pub max_output: Option<u64>,
     /// What it can do: `tools`, `images`, `json_schema`. Unset: assumed all.
     pub supports: Option<Spanned<Vec<String>>>,
-    /// USD per million tokens, for `cost` routing and `auto`.
-    pub input_price: Option<f64>,
-    pub output_price: Option<f64>,
+    /// Dollars per million tokens, for cost, `cost` routing and `auto`: a number (`2.5`) or a
+    /// decimal string (`"2.5"`), read exactly (see [`PriceText`]); checked when resolved.
+    pub input_price: Option<Spanned<PriceText>>,
+    pub output_price: Option<Spanned<PriceText>>,
     /// `small`, `standard` or `frontier`, for `model: "auto"`.
     pub tier: Option<Spanned<String>>,
 }

@@ -7,6 +7,7 @@ use toml::Spanned;
 
 use super::problems::Problems;
 use super::raw::{RawAlias, RawDeployment};
+use crate::routing::deployment::{NanosPerMTok, PriceText};
 use crate::routing::{Capabilities, DeploymentSettings, Prices, RoutePolicy, Strategy, Tier};
 
 pub(super) fn deployment_settings(name: &str, d: &RawDeployment, p: &mut Problems<'_>) -> DeploymentSettings {
@@ -25,8 +26,17 @@ pub(super) fn deployment_settings(name: &str, d: &RawDeployment, p: &mut Problem
         caps.images = Some(list.contains(&"images"));
         caps.json_schema = Some(list.contains(&"json_schema"));
     }
-    let prices = match (d.input_price, d.output_price) {
-        (Some(input), Some(output)) => Some(Prices { input, output, ..Prices::default() }),
+    let mut price = |field: &str, text: Option<&Spanned<PriceText>>| {
+        let text = text?;
+        NanosPerMTok::parse(&text.get_ref().0)
+            .map_err(|e| p.at(Some(text.span()), format!("model `{name}`: `{field}`: {e}")))
+            .ok()
+    };
+    let input = price("input_price", d.input_price.as_ref());
+    let output = price("output_price", d.output_price.as_ref());
+    let prices = match (&d.input_price, &d.output_price) {
+        // A price that does not read is reported above.
+        (Some(_), Some(_)) => input.zip(output).map(|(input, output)| Prices { input, output, ..Prices::default() }),
         (None, None) => None,
         _ => {
             p.at(Some(d.provider.span()), format!("model `{name}`: set both `input_price` and `output_price`"));
@@ -72,5 +82,67 @@ pub(super) fn route_policy(name: &str, a: &RawAlias, p: &mut Problems<'_>) -> Ro
         allowed_regions: a.allowed_regions.clone(),
         zero_data_retention: a.zero_data_retention,
         affinity: a.affinity.unwrap_or(true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::routing::deployment::NanosPerMTok;
+
+    fn config(deployments: &str) -> String {
+        format!(
+            "[providers.p]\nkind = \"openai_compatible\"\nbase_url = \"http://127.0.0.1:1/v1\"\n[models.m]\ndeployments = [\n{deployments}]\n"
+        )
+    }
+
+    #[test]
+    fn prices_read_exactly_from_floats_integers_and_strings() {
+        let toml = config(
+            "{ provider = \"p\", model = \"a\", input_price = 2.5, output_price = 10 },\n\
+             { provider = \"p\", model = \"b\", input_price = \"0.075\", output_price = 0.3 },\n\
+             { provider = \"p\", model = \"c\", input_price = \"0.000000001\", output_price = \"1234567.123456789\" },\n",
+        );
+        let c = Config::from_toml(&toml, &[("X", "y")]).unwrap_or_else(|e| panic!("{e}"));
+        let prices: Vec<_> =
+            c.aliases["m"].deployments.iter().map(|d| d.settings.prices.map(|p| (p.input, p.output))).collect();
+        assert_eq!(
+            prices,
+            [
+                Some((NanosPerMTok(2_500_000_000), NanosPerMTok(10_000_000_000))),
+                Some((NanosPerMTok(75_000_000), NanosPerMTok(300_000_000))),
+                Some((NanosPerMTok(1), NanosPerMTok(1_234_567_123_456_789))),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_prices_are_reported_at_their_line_all_at_once() {
+        let toml = config(
+            "{ provider = \"p\", model = \"a\", input_price = 2.1234567891, output_price = 1 },\n\
+             { provider = \"p\", model = \"b\", input_price = 1, output_price = -3 },\n\
+             { provider = \"p\", model = \"c\", input_price = \"2,5\", output_price = \"1e400\" },\n\
+             { provider = \"p\", model = \"d\", input_price = 1 },\n",
+        );
+        let err = Config::from_toml(&toml, &[("X", "y")]).unwrap_err().to_string();
+        for expected in [
+            "line 6, column 46: model `m`: `input_price`: `2.1234567891` has more than 9 decimal places",
+            "line 7, column 64: model `m`: `output_price`: `-3` is negative",
+            "line 8, column 46: model `m`: `input_price`: `2,5` is not a decimal number",
+            "line 8, column 68: model `m`: `output_price`: `1e400` is too large",
+            "line 9, column 14: model `m`: set both `input_price` and `output_price`",
+        ] {
+            assert!(err.contains(expected), "{expected}\n{err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_catalog_price_names_its_line() {
+        let toml = format!(
+            "{}[[catalog]]\nkinds = [\"openai\"]\nmodel = \"x\"\ninput = 0.0000000005\noutput = 1.0\n",
+            config("")
+        );
+        let err = Config::from_toml(&toml, &[("X", "y")]).unwrap_err().to_string();
+        assert!(err.starts_with("line 10, column 9: price `0.0000000005` has more than 9 decimal places"), "{err}");
     }
 }

@@ -9,6 +9,7 @@ use dialect::{ClientFacingError, ErrorKind};
 use http::{HeaderName, HeaderValue};
 
 use super::KeyRecord;
+use crate::routing::deployment::NanoUsd;
 
 const WINDOW_MS: i64 = 60_000;
 
@@ -26,8 +27,8 @@ pub struct Reservation {
     limit: i64,
 }
 
-/// Spend past this share of a budget is reported (log and metric) once per period.
-const SOFT_THRESHOLD: f64 = 0.8;
+/// Spend past this share of a budget (percent) is reported (log and metric) once per period.
+const SOFT_THRESHOLD_PERCENT: i128 = 80;
 
 #[derive(Default)]
 struct Window {
@@ -167,9 +168,9 @@ impl Limiter {
             return Err(ClientFacingError::new(
                 ErrorKind::RateLimited,
                 format!(
-                    "This key's budget is used up: ${:.4} of ${:.4} spent this period.",
-                    b.spent as f64 / 1e9,
-                    limit as f64 / 1e9
+                    "This key's budget is used up: ${} of ${} spent this period.",
+                    NanoUsd(b.spent).rounded(4),
+                    NanoUsd(limit).rounded(4)
                 ),
             )
             .with_code("insufficient_quota"));
@@ -183,14 +184,14 @@ impl Limiter {
         let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = budgets.get_mut(&reservation.key_id) {
             b.reserved = b.reserved.saturating_sub(reservation.nanos).max(0);
-            let soft = (reservation.limit as f64 * SOFT_THRESHOLD) as i64;
+            let soft = i64::try_from(i128::from(reservation.limit) * SOFT_THRESHOLD_PERCENT / 100).unwrap_or(i64::MAX);
             let crossed = b.spent < soft && b.spent.saturating_add(cost) >= soft;
             b.spent = b.spent.saturating_add(cost);
             if crossed {
                 metrics::counter!("switchyard_budget_soft_threshold_total", "key" => reservation.key_id.clone())
                     .increment(1);
-                tracing::warn!(key = %reservation.key_id, spent_usd = b.spent as f64 / 1e9,
-                    budget_usd = reservation.limit as f64 / 1e9, "key passed 80% of its budget");
+                tracing::warn!(key = %reservation.key_id, spent_usd = %NanoUsd(b.spent),
+                    budget_usd = %NanoUsd(reservation.limit), "key passed 80% of its budget");
             }
         }
     }

@@ -17,6 +17,8 @@ use base64::Engine;
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
+use crate::routing::deployment::{nanos_from_decimal, DecimalError};
+
 pub use limits::{Admission, Limiter, Reservation};
 pub use store::KeyStore;
 
@@ -182,6 +184,33 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_is_read_exactly_from_its_text() {
+        let budget = |body: &str| {
+            let spec: NewKey = serde_json::from_str(&format!(r#"{{"name": "k", "budget_usd": {body}}}"#))
+                .map_err(|e| e.to_string())?;
+            spec.build().map(|(k, _)| (k.budget_nanos, k.budget_period))
+        };
+        let month = |nanos: i64| Ok((Some(nanos), Some(Period::Month)));
+        assert_eq!(budget("0.1"), month(100_000_000), "not 0.1000000000000000055…");
+        assert_eq!(budget("\"0.1\""), month(100_000_000));
+        assert_eq!(budget("5"), month(5_000_000_000));
+        assert_eq!(budget("0.021"), month(21_000_000));
+        assert_eq!(budget("1.5e2"), month(150_000_000_000));
+        assert_eq!(budget("0"), month(0));
+        // 17 significant digits: an f64 would round this; the text does not.
+        assert_eq!(budget("12345678.123456789"), month(12_345_678_123_456_789));
+        assert_eq!(budget("\"12345678.123456789\""), month(12_345_678_123_456_789));
+        assert_eq!(budget("null"), Ok((None, None)));
+        for bad in ["-5", "\"-0.5\"", "0.0000000001", "\"1,5\"", "\"\"", "1e30"] {
+            let err = budget(bad).unwrap_err();
+            assert!(err.contains("budget_usd"), "{bad}: {err}");
+        }
+        assert!(budget("true").is_err() && budget("[1]").is_err());
+        let cli = NewKey { name: "k".into(), budget_usd: Some(UsdText("2.5".into())), ..Default::default() };
+        assert_eq!(cli.build().map(|(k, _)| k.budget_nanos), Ok(Some(2_500_000_000)));
+    }
+
+    #[test]
     fn expiry_revocation_and_model_globs() {
         let mut k = KeyRecord { models: vec!["gpt-*".into(), "fast".into()], ..Default::default() };
         assert!(k.allows_model("gpt-4o") && k.allows_model("fast") && !k.allows_model("claude"));
@@ -209,8 +238,35 @@ pub struct NewKey {
     pub allowed_regions: Option<Vec<String>>,
     pub rpm: Option<u32>,
     pub tpm: Option<u64>,
-    pub budget_usd: Option<f64>,
+    /// Dollars per period, exactly as written; checked and turned into nano-dollars by
+    /// [`NewKey::build`].
+    pub budget_usd: Option<UsdText>,
     pub budget_period: Option<Period>,
+}
+
+/// An amount of dollars as written: a JSON number (`0.1`) or a decimal string (`"0.1"`).
+/// A JSON number keeps its own text (serde_json's raw value), so it is never an `f64`: read
+/// with serde_json from text or bytes, as the admin API does; the CLI passes its flag's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsdText(pub String);
+
+impl UsdText {
+    /// Whole nano-dollars, exactly: `"0.1"` → 100,000,000. At most nine decimal places.
+    pub fn nanos(&self) -> Result<i64, DecimalError> {
+        nanos_from_decimal(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UsdText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        if text.starts_with('"') {
+            let s: String = serde_json::from_str(text).map_err(serde::de::Error::custom)?;
+            return Ok(UsdText(s));
+        }
+        Ok(UsdText(text.to_owned()))
+    }
 }
 
 impl NewKey {
@@ -219,9 +275,14 @@ impl NewKey {
         if self.name.trim().is_empty() {
             return Err("`name` must not be empty".into());
         }
-        if self.budget_usd.is_some_and(|b| !(b.is_finite() && b >= 0.0)) {
-            return Err("`budget_usd` must be a non-negative number".into());
-        }
+        let budget_nanos = match self.budget_usd.as_ref().map(UsdText::nanos).transpose() {
+            Ok(nanos) => nanos,
+            Err(e) => {
+                return Err(format!(
+                    "`budget_usd` must be a non-negative number of dollars, exact to 9 decimal places: {e}"
+                ))
+            }
+        };
         if self.expires_in_days.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
             return Err("`expires_in_days` must be a positive number".into());
         }
@@ -244,8 +305,8 @@ impl NewKey {
             allowed_regions: self.allowed_regions,
             rpm: self.rpm,
             tpm: self.tpm,
-            budget_nanos: self.budget_usd.map(|b| (b * 1e9).round() as i64),
-            budget_period: self.budget_usd.map(|_| self.budget_period.unwrap_or(Period::Month)),
+            budget_nanos,
+            budget_period: budget_nanos.map(|_| self.budget_period.unwrap_or(Period::Month)),
         };
         Ok((record, secret))
     }

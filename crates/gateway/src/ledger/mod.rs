@@ -204,12 +204,12 @@ pub fn spend_table(rows: &[SpendRow]) -> String {
     );
     for r in rows {
         out += &format!(
-            "{:<48} {:>9} {:>13} {:>13} {:>14.6} {:>9}\n",
+            "{:<48} {:>9} {:>13} {:>13} {:>14} {:>9}\n",
             r.group,
             r.requests,
             r.input_tokens,
             r.output_tokens,
-            r.cost_nanos as f64 / 1e9,
+            crate::routing::deployment::NanoUsd(r.cost_nanos).rounded(6),
             r.unpriced
         );
     }

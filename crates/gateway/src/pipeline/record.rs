@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dialect::Usage;
 
 use crate::ledger::Entry;
+use crate::routing::deployment::{NanoUsd, NanosPerMTok};
 use crate::routing::Deployment;
 use crate::routing::Prices;
 
@@ -88,10 +89,13 @@ impl Attempt<'_> {
     }
 }
 
-/// Cost in nano-dollars from the provider's own usage: prices are USD per million tokens, so
-/// one token at price p costs p × 1,000 nano-dollars. Input includes cached and cache-written
-/// tokens, billed at their own prices; output includes reasoning tokens. None when the
-/// deployment has no price.
+/// Cost in nano-dollars from the provider's own usage, in integer arithmetic: each kind of
+/// token times its price (nano-dollars per million tokens) in `i128`, the products summed, and
+/// the sum divided by 1,000,000 once, rounding half up (a half nano-dollar or more counts as a
+/// whole one), so parts that are each a fraction of a nano-dollar are not rounded separately.
+/// The result is clamped to `0..=`[`MAX_ROW_COST_NANOS`]. Input includes cached and
+/// cache-written tokens, billed at their own prices; output includes reasoning tokens. None
+/// when the deployment has no price.
 pub fn cost_nanos(prices: Option<Prices>, usage: &Usage) -> Option<i64> {
     let p = prices?;
     let cached = usage.cached_input_tokens.unwrap_or(0);
@@ -99,18 +103,26 @@ pub fn cost_nanos(prices: Option<Prices>, usage: &Usage) -> Option<i64> {
     let fresh = usage.input_tokens.saturating_sub(cached).saturating_sub(written);
     let reasoning =
         if p.reasoning.is_some() { usage.reasoning_tokens.unwrap_or(0).min(usage.output_tokens) } else { 0 };
-    let per_token = |tokens: u64, price: f64| tokens as f64 * price * 1_000.0;
-    let nanos = per_token(fresh, p.input)
-        + per_token(cached, p.cached_input.unwrap_or(p.input))
-        + per_token(written, p.cache_write.unwrap_or(p.input))
-        + per_token(usage.output_tokens - reasoning, p.output)
-        + per_token(reasoning, p.reasoning.unwrap_or(p.output));
-    Some(nanos.round().min(MAX_ROW_COST_NANOS as f64) as i64)
+    // u64 × i64 always fits in i128; only the sum can overflow, and it saturates.
+    let part = |tokens: u64, price: NanosPerMTok| i128::from(tokens) * i128::from(price.0);
+    let per_million = [
+        part(fresh, p.input),
+        part(cached, p.cached_input.unwrap_or(p.input)),
+        part(written, p.cache_write.unwrap_or(p.input)),
+        part(usage.output_tokens - reasoning, p.output),
+        part(reasoning, p.reasoning.unwrap_or(p.output)),
+    ]
+    .into_iter()
+    .fold(0i128, i128::saturating_add);
+    let nanos = per_million.saturating_add(500_000).div_euclid(1_000_000);
+    let capped = nanos.clamp(0, i128::from(MAX_ROW_COST_NANOS));
+    Some(i64::try_from(capped).unwrap_or(MAX_ROW_COST_NANOS))
 }
 
-/// Dollars for a header, e.g. `0.000123`.
+/// Dollars for a header or a table, e.g. `0.000123`: the exact decimal of the nano-dollars,
+/// without trailing zeros, built from the integer.
 pub fn usd(nanos: i64) -> String {
-    format!("{:.9}", nanos as f64 / 1e9).trim_end_matches('0').trim_end_matches('.').to_owned()
+    NanoUsd(nanos).to_string()
 }
 
 fn warn_unpriced_once(d: &Deployment) {
@@ -127,11 +139,20 @@ fn warn_unpriced_once(d: &Deployment) {
 mod tests {
     use super::*;
 
+    /// Dollars per million tokens, from decimal text.
+    fn per_m(dollars: &str) -> NanosPerMTok {
+        NanosPerMTok::parse(dollars).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn priced(input: &str, output: &str) -> Prices {
+        Prices { input: per_m(input), output: per_m(output), ..Prices::default() }
+    }
+
     #[test]
     fn cost_is_tokens_times_list_price() {
         let usage = Usage { input_tokens: 1_200, output_tokens: 300, ..Default::default() };
         // $2.50 / M input, $10 / M output: 1200 × 2.5e-6 + 300 × 10e-6 = $0.006
-        assert_eq!(cost_nanos(Some(Prices { input: 2.5, output: 10.0, ..Prices::default() }), &usage), Some(6_000_000));
+        assert_eq!(cost_nanos(Some(priced("2.5", "10")), &usage), Some(6_000_000));
         assert_eq!(usd(6_000_000), "0.006");
         assert_eq!(cost_nanos(None, &usage), None);
     }
@@ -184,7 +205,7 @@ mod tests {
         assert_eq!(catalog_cost("bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", bedrock), 2_990_400);
 
         // A separate reasoning price applies to reasoning tokens only.
-        let p = Prices { input: 1.0, output: 10.0, reasoning: Some(20.0), ..Prices::default() };
+        let p = Prices { reasoning: Some(per_m("20")), ..priced("1", "10") };
         let u = Usage { input_tokens: 0, output_tokens: 100, reasoning_tokens: Some(40), ..Default::default() };
         assert_eq!(cost_nanos(Some(p), &u), Some(60 * 10_000 + 40 * 20_000));
         // Absurd counts saturate at the most a row may cost instead of wrapping.
@@ -196,5 +217,52 @@ mod tests {
         let mut normal = u;
         assert!(!clamp_usage(&mut normal));
         assert_eq!(normal, u);
+    }
+
+    #[test]
+    fn cost_rounds_half_up_once_for_the_whole_row() {
+        let one = |input: u64, output: u64| Usage { input_tokens: input, output_tokens: output, ..Default::default() };
+        // One token at $0.0375 per million is 37.5 nano-dollars: half rounds up.
+        assert_eq!(cost_nanos(Some(priced("0.0375", "0")), &one(1, 0)), Some(38));
+        assert_eq!(cost_nanos(Some(priced("0.037499999", "0")), &one(1, 0)), Some(37));
+        assert_eq!(cost_nanos(Some(priced("0.000499999", "0")), &one(1, 0)), Some(0));
+        assert_eq!(cost_nanos(Some(priced("0.0005", "0")), &one(1, 0)), Some(1));
+        // Parts are summed before rounding: 0.4 + 0.4 nano-dollars is 1, not 0 + 0;
+        // 0.5 + 0.5 is 1, not 1 + 1.
+        assert_eq!(cost_nanos(Some(priced("0.0004", "0.0004")), &one(1, 1)), Some(1));
+        assert_eq!(cost_nanos(Some(priced("0.0005", "0.0005")), &one(1, 1)), Some(1));
+        // Prices that do not divide evenly: (7 × 1,234 + 1,000,003 × 333,333,300) / 10⁶ =
+        // 333,334,300.008538 nano-dollars.
+        assert_eq!(cost_nanos(Some(priced("0.000001234", "0.3333333")), &one(7, 1_000_003)), Some(333_334_300));
+        assert_eq!(
+            cost_nanos(Some(priced("3.999999999", "0")), &one(99_999_999, 0)),
+            Some(399_999_995_900),
+            "99,999,999 × 3,999,999,999 / 10⁶ = 399,999,995,900.000001"
+        );
+        // Free is $0, not unpriced; a negative price (never read from a file) costs nothing.
+        assert_eq!(cost_nanos(Some(priced("0", "0")), &one(1_000, 1_000)), Some(0));
+        let negative = Prices { input: NanosPerMTok(-1_000_000_000), ..priced("0", "0") };
+        assert_eq!(cost_nanos(Some(negative), &one(1_000, 0)), Some(0));
+        // At $1,000 per million, 100M tokens cost exactly the cap; one token less is just under
+        // it, one more is held at it.
+        let dear = priced("1000", "0");
+        assert_eq!(cost_nanos(Some(dear), &one(100_000_000, 0)), Some(MAX_ROW_COST_NANOS));
+        assert_eq!(cost_nanos(Some(dear), &one(99_999_999, 0)), Some(MAX_ROW_COST_NANOS - 1_000_000));
+        assert_eq!(cost_nanos(Some(dear), &one(100_000_001, 0)), Some(MAX_ROW_COST_NANOS));
+        let max = Prices { input: NanosPerMTok(i64::MAX), ..priced("0", "0") };
+        assert_eq!(cost_nanos(Some(max), &one(u64::MAX, 0)), Some(MAX_ROW_COST_NANOS));
+    }
+
+    #[test]
+    fn usd_is_the_exact_decimal_of_the_integer() {
+        assert_eq!(usd(0), "0");
+        assert_eq!(usd(1), "0.000000001");
+        assert_eq!(usd(80_000), "0.00008");
+        assert_eq!(usd(1_500_000_000), "1.5");
+        assert_eq!(usd(MAX_ROW_COST_NANOS), "100000");
+        assert_eq!(usd(MAX_ROW_COST_NANOS - 1), "99999.999999999");
+        assert_eq!(usd(i64::MAX), "9223372036.854775807");
+        assert_eq!(usd(-5), "-0.000000005");
+        assert_eq!(usd(i64::MIN), "-9223372036.854775808");
     }
 }

@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use super::deployment::NanosPerMTok;
 use super::{Capabilities, Prices, Tier};
 
 const EMBEDDED: &str = include_str!("../../data/catalog.toml");
@@ -14,12 +15,13 @@ pub struct Entry {
     /// Provider kinds that sell this model under this id.
     pub kinds: Vec<String>,
     pub model: String,
-    /// USD per million tokens.
-    pub input: f64,
-    pub output: f64,
-    pub cached_input: Option<f64>,
-    pub cache_write: Option<f64>,
-    pub reasoning: Option<f64>,
+    /// Dollars per million tokens, read exactly from the decimal text (see
+    /// [`super::deployment::PriceText`]): a TOML float, integer or string.
+    pub input: NanosPerMTok,
+    pub output: NanosPerMTok,
+    pub cached_input: Option<NanosPerMTok>,
+    pub cache_write: Option<NanosPerMTok>,
+    pub reasoning: Option<NanosPerMTok>,
     pub context_window: Option<u64>,
     pub max_output: Option<u64>,
     #[serde(default)]
@@ -138,8 +140,8 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for e in &c.entries {
             let embeddings = e.features.iter().any(|f| f == "embeddings");
-            assert!(e.input > 0.0, "{}: input price", e.model);
-            assert!(e.output > 0.0 || embeddings, "{}: output price", e.model);
+            assert!(e.input > NanosPerMTok(0), "{}: input price", e.model);
+            assert!(e.output > NanosPerMTok(0) || embeddings, "{}: output price", e.model);
             assert!(e.cached_input.is_none_or(|c| c < e.input), "{}: a cache read costs less", e.model);
             assert!(e.context_window.is_some_and(|w| w >= 2048), "{}: context window", e.model);
             assert!(e.tier.is_none() || e.tier().is_some(), "{}: tier", e.model);
@@ -152,12 +154,19 @@ mod tests {
     #[test]
     fn lookups_find_snapshots_profiles_and_versions() {
         let c = Catalog::embedded();
+        let usd = |nanos: i64| NanosPerMTok(nanos);
         assert_eq!(c.lookup("openai", "gpt-4o-2024-11-20").map(|e| e.model.as_str()), Some("gpt-4o"));
         assert_eq!(c.lookup("openai", "gpt-4o-mini-2024-07-18").map(|e| e.model.as_str()), Some("gpt-4o-mini"));
-        assert_eq!(c.lookup("azure", "gpt-4.1-mini").map(|e| e.input), Some(0.4));
-        assert_eq!(c.lookup("bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0").map(|e| e.output), Some(15.0));
-        assert_eq!(c.lookup("vertex", "claude-sonnet-4-5@20250929").map(|e| e.cache_write), Some(Some(3.75)));
-        assert_eq!(c.lookup("anthropic", "claude-sonnet-4-5-20250929").map(|e| e.input), Some(3.0));
+        assert_eq!(c.lookup("azure", "gpt-4.1-mini").map(|e| e.input), Some(usd(400_000_000)));
+        assert_eq!(
+            c.lookup("bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0").map(|e| e.output),
+            Some(usd(15_000_000_000))
+        );
+        assert_eq!(
+            c.lookup("vertex", "claude-sonnet-4-5@20250929").map(|e| e.cache_write),
+            Some(Some(usd(3_750_000_000)))
+        );
+        assert_eq!(c.lookup("anthropic", "claude-sonnet-4-5-20250929").map(|e| e.input), Some(usd(3_000_000_000)));
         assert!(c.lookup("openai", "gpt-4o-audio-preview").is_none(), "not a snapshot of gpt-4o");
         assert!(c.lookup("groq", "gpt-4o").is_none(), "prices are per provider");
     }
@@ -165,11 +174,11 @@ mod tests {
     #[test]
     fn config_entries_override_and_add() {
         let mut c = Catalog::embedded();
-        let entry = |model: &str, input: f64| Entry {
+        let entry = |model: &str, input: i64| Entry {
             kinds: vec!["openai".into()],
             model: model.into(),
-            input,
-            output: 1.0,
+            input: NanosPerMTok(input * 1_000_000_000),
+            output: NanosPerMTok(1_000_000_000),
             cached_input: None,
             cache_write: None,
             reasoning: None,
@@ -179,9 +188,61 @@ mod tests {
             regions: vec![],
             tier: None,
         };
-        c.merge(vec![entry("gpt-4o", 9.0), entry("my-finetune", 4.0)]);
-        assert_eq!(c.lookup("openai", "gpt-4o").map(|e| e.input), Some(9.0));
-        assert_eq!(c.lookup("azure", "gpt-4o").map(|e| e.input), Some(2.5), "other kinds keep theirs");
-        assert_eq!(c.lookup("openai", "my-finetune").map(|e| e.input), Some(4.0));
+        c.merge(vec![entry("gpt-4o", 9), entry("my-finetune", 4)]);
+        assert_eq!(c.lookup("openai", "gpt-4o").map(|e| e.input.0), Some(9_000_000_000));
+        assert_eq!(c.lookup("azure", "gpt-4o").map(|e| e.input.0), Some(2_500_000_000), "other kinds keep theirs");
+        assert_eq!(c.lookup("openai", "my-finetune").map(|e| e.input.0), Some(4_000_000_000));
+    }
+
+    /// Every price in the shipped file, as its text reads, is the price the catalog holds: a
+    /// TOML float's shortest decimal form is what was written, to the nano-dollar.
+    #[test]
+    fn catalog_prices_are_exactly_what_the_file_says() {
+        let c = Catalog::embedded();
+        let mut index = None;
+        let mut checked = 0;
+        for line in EMBEDDED.lines() {
+            if line == "[[model]]" {
+                index = Some(index.map_or(0, |i| i + 1));
+                continue;
+            }
+            let (Some(i), Some((key, value))) = (index, line.split_once(" = ")) else { continue };
+            let e = &c.entries[i];
+            let held = match key {
+                "input" => Some(e.input),
+                "output" => Some(e.output),
+                "cached_input" => e.cached_input,
+                "cache_write" => e.cache_write,
+                "reasoning" => e.reasoning,
+                _ => continue,
+            };
+            let written = NanosPerMTok::parse(value).unwrap_or_else(|err| panic!("{}: {err}", e.model));
+            assert_eq!(held, Some(written), "{}.{key} = {value}", e.model);
+            checked += 1;
+        }
+        assert_eq!(index.map(|i| i + 1), Some(c.entries.len()), "every entry read");
+        assert!(checked >= 60, "{checked} prices checked");
+    }
+
+    #[test]
+    fn a_price_reads_from_a_float_an_integer_or_a_string() {
+        let read = |price: &str| {
+            let text = format!("kinds = [\"openai\"]\nmodel = \"m\"\ninput = {price}\noutput = 1\n");
+            toml::from_str::<Entry>(&text).map(|e| e.input).map_err(|e| e.to_string())
+        };
+        assert_eq!(read("2.5"), Ok(NanosPerMTok(2_500_000_000)));
+        assert_eq!(read("0.075"), Ok(NanosPerMTok(75_000_000)));
+        assert_eq!(read("0.1"), Ok(NanosPerMTok(100_000_000)), "not 0.1000000000000000055…");
+        assert_eq!(read("3"), Ok(NanosPerMTok(3_000_000_000)));
+        assert_eq!(read("1e-9"), Ok(NanosPerMTok(1)));
+        assert_eq!(read("\"0.000000001\""), Ok(NanosPerMTok(1)));
+        assert_eq!(read("\"1234567.123456789\""), Ok(NanosPerMTok(1_234_567_123_456_789)));
+        let err = read("0.0000000001").unwrap_err();
+        assert!(err.contains("more than 9 decimal places") && err.contains("line 3"), "{err}");
+        let err = read("-2.5").unwrap_err();
+        assert!(err.contains("negative") && err.contains("line 3"), "{err}");
+        assert!(read("\"2,5\"").unwrap_err().contains("not a decimal number"));
+        assert!(read("nan").unwrap_err().contains("not a decimal number"));
+        assert!(read("true").is_err());
     }
 }

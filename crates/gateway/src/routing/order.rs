@@ -15,7 +15,7 @@ pub fn by_strategy(strategy: Strategy, deployments: Vec<Deployment>, now_ms: u64
         Strategy::Priority => {}
         Strategy::Weighted => weighted_shuffle(&mut ready),
         Strategy::Latency => power_of_two_by_latency(&mut ready),
-        Strategy::Cost => ready.sort_by(|a, b| expected_cost(a, needs).total_cmp(&expected_cost(b, needs))),
+        Strategy::Cost => ready.sort_by_key(|d| expected_cost(d, needs)),
         Strategy::LeastBusy => {
             rotate_random(&mut ready); // ties go to a random one, not always the first
             ready.sort_by_key(|d| d.health.in_flight());
@@ -30,14 +30,16 @@ fn under_cap(d: &Deployment) -> bool {
     d.settings.max_concurrency.is_none_or(|cap| d.health.in_flight() < cap)
 }
 
-/// The request's cost on this deployment at list price; unknown prices sort last.
-fn expected_cost(d: &Deployment, needs: &Needs) -> f64 {
+/// The request's cost on this deployment at list price, in millionths of a nano-dollar;
+/// unknown prices sort last.
+fn expected_cost(d: &Deployment, needs: &Needs) -> i128 {
     match d.settings.prices {
         Some(p) => {
-            let output = needs.max_output.max(256) as f64;
-            (needs.prompt_tokens as f64 * p.input + output * p.output) / 1e6
+            let output = needs.max_output.max(256);
+            (i128::from(needs.prompt_tokens) * i128::from(p.input.0))
+                .saturating_add(i128::from(output) * i128::from(p.output.0))
         }
-        None => f64::INFINITY,
+        None => i128::MAX,
     }
 }
 
