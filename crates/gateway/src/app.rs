@@ -71,7 +71,7 @@ impl App {
     }
 
     pub fn new(config: Config) -> anyhow::Result<App> {
-        let client = build_client(config.timeouts)?;
+        let client = build_client(config.timeouts.connect, config.timeouts.read)?;
         Ok(App {
             keys: Arc::default(),
             key_store: None,

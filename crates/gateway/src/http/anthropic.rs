@@ -1,5 +1,5 @@
-//! Anthropic-dialect endpoints: `POST /v1/messages` and `POST /v1/messages/count_tokens`, so an
-//! unmodified Anthropic SDK can reach any configured provider.
+//! Anthropic-dialect endpoints besides `/v1/messages` (see [`super::chat`]):
+//! `POST /v1/messages/count_tokens`.
 
 use std::sync::Arc;
 
@@ -12,38 +12,16 @@ use http::HeaderMap;
 use serde_json::{json, Value};
 
 use super::errors::error_response;
-use super::{admit, check_model, request_id};
+use super::{admit, request_id};
 use crate::app::App;
 use crate::error::ErrorReply;
-use crate::pipeline;
 use crate::routing::estimate;
-use crate::routing::filter::Narrowing;
 use crate::upstream::Forwarded;
 
 const DIALECT: Dialect = Dialect::Anthropic;
 
 fn fail(err: ClientFacingError, request_id: &str) -> Response {
     error_response(DIALECT, ErrorReply::from(err), request_id)
-}
-
-pub async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let id = request_id();
-    let (caller, bytes) = match admit(&app, &headers, body).await {
-        Ok(b) => b,
-        Err(e) => return fail(e, &id),
-    };
-    let mut req = match dialect::anthropic::Anthropic.decode_request(&bytes) {
-        Ok(r) => r,
-        Err(e) => return fail(e.into(), &id),
-    };
-    if let Err(e) = check_model(&caller, &req.model) {
-        return fail(e, &id);
-    }
-    let narrowing = match Narrowing::take(&mut req, &headers) {
-        Ok(n) => n.limited_by_key(caller.key()),
-        Err(e) => return fail(e, &id),
-    };
-    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), narrowing, caller, id).await
 }
 
 /// When the model's first deployment is Anthropic's own API, Anthropic counts exactly; other
@@ -76,7 +54,7 @@ pub async fn count_tokens(State(app): State<Arc<App>>, headers: HeaderMap, body:
             obj.remove("max_tokens");
             obj.insert("model".into(), json!(&*d.model));
         }
-        let url = format!("{}/v1/messages/count_tokens", d.provider.base_url);
+        let url = d.provider.url(&d.model, dialect::Operation::CountTokens);
         let forwarded = Forwarded::from_client(&headers);
         match crate::upstream::send::post_json(
             &app.client,
@@ -91,7 +69,7 @@ pub async fn count_tokens(State(app): State<Arc<App>>, headers: HeaderMap, body:
             Ok(body) => {
                 return ([(http::header::CONTENT_TYPE, "application/json")], body).into_response();
             }
-            Err(e) => return error_response(DIALECT, e.into_reply(DIALECT), &id),
+            Err(e) => return error_response(DIALECT, e.into_reply(), &id),
         }
     }
     Json(json!({"input_tokens": estimate::prompt_tokens(&req)})).into_response()

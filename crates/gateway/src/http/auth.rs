@@ -5,6 +5,7 @@ use dialect::{ClientFacingError, ErrorKind};
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
+use crate::keys::Caller;
 use crate::secret::Secret;
 
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
@@ -15,23 +16,6 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
         }
     }
     headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
-}
-
-/// Who is calling: the operator (master key), a virtual key, or anyone (no key configured).
-#[derive(Debug, Clone)]
-pub enum Caller {
-    Master,
-    Key(std::sync::Arc<crate::keys::KeyRecord>),
-    Open,
-}
-
-impl Caller {
-    pub fn key(&self) -> Option<&crate::keys::KeyRecord> {
-        match self {
-            Caller::Key(k) => Some(k),
-            _ => None,
-        }
-    }
 }
 
 /// The master key, or a virtual key from the in-memory table (never the database).

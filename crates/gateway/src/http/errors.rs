@@ -6,7 +6,6 @@ use dialect::Dialect;
 use http::{header, HeaderName, HeaderValue};
 
 use crate::error::ErrorReply;
-use crate::pipeline::ingress_of;
 
 /// The dialect a path's errors are written in when no handler has decided: Anthropic's for
 /// its routes, OpenAI's for everything else.
@@ -21,6 +20,7 @@ pub fn dialect_for_path(path: &str) -> Dialect {
 /// Renders an error; the dialect's encoder bounds every string in it, so no error body grows
 /// with what the client or the upstream sent.
 pub fn error_response(dialect: Dialect, reply: ErrorReply, request_id: &str) -> Response {
+    let reply = reply.for_ingress(dialect);
     let (status, body) = ingress_of(dialect).encode_error(&reply.error);
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
@@ -33,4 +33,10 @@ pub fn error_response(dialect: Dialect, reply: ErrorReply, request_id: &str) -> 
         h.insert(k, v);
     }
     resp
+}
+
+/// The ingress of a dialect that has one; handlers exist only for those, so OpenAI's is only
+/// a safe fallback.
+pub fn ingress_of(d: Dialect) -> &'static dyn dialect::Ingress {
+    d.ingress().unwrap_or(&dialect::openai::OpenAi)
 }

@@ -5,22 +5,17 @@ pub mod admin;
 pub mod anthropic;
 pub mod auth;
 pub mod body;
+pub mod chat;
 pub mod deployments;
 pub mod errors;
 pub mod guard;
 pub mod openai;
+pub mod render;
 pub mod routes;
 
 pub use routes::{metrics_router, router};
 
-/// Most bytes of client input quoted back in an error message.
-pub const ECHO_MAX: usize = 200;
-
-/// Client input as quoted in an error message: whole when short, else its start and how much
-/// was left out, so an error can never be larger than a few hundred bytes of what was sent.
-pub fn echo(input: &str) -> std::borrow::Cow<'_, str> {
-    dialect::truncate_for_echo(input, ECHO_MAX)
-}
+pub use crate::error::echo;
 
 /// A fresh id for a request, echoed as `x-request-id`.
 pub fn request_id() -> String {
@@ -33,13 +28,13 @@ pub async fn admit(
     app: &crate::app::App,
     headers: &http::HeaderMap,
     body: axum::body::Body,
-) -> Result<(auth::Caller, bytes::Bytes), dialect::ClientFacingError> {
+) -> Result<(crate::keys::Caller, bytes::Bytes), dialect::ClientFacingError> {
     let caller = auth::identify(app, headers)?;
     Ok((caller, body::read(headers, body, app.config.max_body_bytes).await?))
 }
 
 /// A virtual key may only use the models its allowlist names.
-pub fn check_model(caller: &auth::Caller, model: &str) -> Result<(), dialect::ClientFacingError> {
+pub fn check_model(caller: &crate::keys::Caller, model: &str) -> Result<(), dialect::ClientFacingError> {
     match caller.key() {
         Some(k) if !k.allows_model(model) => Err(dialect::ClientFacingError::new(
             dialect::ErrorKind::PermissionDenied,

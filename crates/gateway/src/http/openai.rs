@@ -1,4 +1,4 @@
-//! OpenAI-dialect endpoints: chat completions, embeddings, model listing.
+//! OpenAI-dialect endpoints besides chat: embeddings and model listing.
 
 use std::sync::Arc;
 
@@ -17,7 +17,6 @@ use crate::app::App;
 use crate::error::ErrorReply;
 use crate::pipeline;
 use crate::routing::filter::Narrowing;
-use crate::upstream::Forwarded;
 
 const DIALECT: Dialect = Dialect::OpenaiChat;
 
@@ -25,40 +24,19 @@ fn fail(err: ClientFacingError, request_id: &str) -> Response {
     error_response(DIALECT, ErrorReply::from(err), request_id)
 }
 
-pub async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let id = request_id();
-    let (caller, bytes) = match admit(&app, &headers, body).await {
-        Ok(b) => b,
-        Err(e) => return fail(e, &id),
-    };
-    let mut req = match dialect::openai::OpenAi.decode_request(&bytes) {
-        Ok(r) => r,
-        Err(e) => return fail(e.into(), &id),
-    };
-    if let Err(e) = check_model(&caller, &req.model) {
-        return fail(e, &id);
-    }
-    let narrowing = match Narrowing::take(&mut req, &headers) {
-        Ok(n) => n.limited_by_key(caller.key()),
-        Err(e) => return fail(e, &id),
-    };
-    pipeline::chat(app, DIALECT, req, Forwarded::from_client(&headers), narrowing, caller, id).await
-}
-
 pub async fn embeddings(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let id = request_id();
-    let (caller, bytes) = match admit(&app, &headers, body).await {
-        Ok(b) => b,
-        Err(e) => return fail(e, &id),
+    let result = async {
+        let (caller, bytes) = admit(&app, &headers, body).await?;
+        let req = dialect::openai::OpenAi.decode_embedding_request(&bytes).map_err(ClientFacingError::from)?;
+        check_model(&caller, &req.model)?;
+        let narrowing = Narrowing::default().limited_by_key(caller.key());
+        pipeline::embeddings(app.clone(), req, narrowing, &caller, id.clone()).await
     };
-    let req = match dialect::openai::OpenAi.decode_embedding_request(&bytes) {
-        Ok(r) => r,
-        Err(e) => return fail(e.into(), &id),
-    };
-    if let Err(e) = check_model(&caller, &req.model) {
-        return fail(e, &id);
+    match result.await {
+        Ok(reply) => super::render::embeddings(DIALECT, reply),
+        Err(e) => error_response(DIALECT, e, &id),
     }
-    pipeline::embeddings(app, DIALECT, req, caller, id).await
 }
 
 fn model_object(app: &App, id: &str) -> Option<serde_json::Value> {

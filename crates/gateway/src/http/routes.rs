@@ -11,20 +11,21 @@ use http::{header, HeaderValue, StatusCode};
 
 use super::echo;
 use super::errors::{dialect_for_path, error_response};
-use super::{admin, anthropic, deployments, openai};
+use super::{admin, anthropic, chat, deployments, openai};
 use crate::app::App;
 use crate::error::ErrorReply;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/chat/completions", post(openai::chat_completions))
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/chat/completions", post(chat::chat_completions))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/embeddings", post(openai::embeddings))
-        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages", post(chat::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{*id}", get(openai::get_model))
+        .route("/", get(health))
         .route("/health", get(health))
         .route("/health/deployments", get(deployments::list))
         .route("/admin/spend", get(admin::spend))

@@ -6,6 +6,7 @@
 //! start, updated at once by this replica's admin API, and refreshed from the database every
 //! [`REFRESH`] so replicas sharing PostgreSQL see each other's changes.
 
+mod caller;
 mod limits;
 mod store;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::routing::deployment::{nanos_from_decimal, DecimalError};
 
+pub use caller::Caller;
 pub use limits::{Admission, Limiter, Reservation};
 pub use store::KeyStore;
 

@@ -1,21 +1,58 @@
 //! The client's side of a stream: canonical events from the upstream, written in the client's
 //! dialect as they arrive. Polled by the client connection, so a slow client slows the
-//! upstream read (backpressure) and a client that leaves drops the upstream connection.
+//! upstream read (backpressure) and a client that leaves drops the upstream connection. The
+//! request's deadline and the end of shutdown's grace period cut it with an error event.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use dialect::{ErrorKind, StreamEncoder, StreamError, StreamEvent, Usage};
+use dialect::{ErrorKind, ResponseMeta, StreamEncoder, StreamError, StreamEvent};
 use futures_util::Stream;
-use std::future::Future;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::telemetry::{Outcome, RequestFinished};
+use super::finalize::Finalizer;
+use crate::telemetry::Outcome;
 use crate::upstream::EventSource;
+
+/// A stream past its commit point, waiting for the client's encoder.
+pub struct StreamReply {
+    first: Vec<StreamEvent>,
+    rest: EventSource,
+    finalizer: Finalizer,
+    deadline: Instant,
+    shutdown: CancellationToken,
+    pub meta: ResponseMeta,
+}
+
+impl StreamReply {
+    pub(super) fn new(
+        first: Vec<StreamEvent>,
+        rest: EventSource,
+        finalizer: Finalizer,
+        deadline: Instant,
+        shutdown: CancellationToken,
+        meta: ResponseMeta,
+    ) -> StreamReply {
+        StreamReply { first, rest, finalizer, deadline, shutdown, meta }
+    }
+
+    /// The byte stream in the client's dialect.
+    pub fn into_body(self, encoder: Box<dyn StreamEncoder + Send>) -> ClientStream {
+        ClientStream {
+            pending: Some(self.first),
+            source: self.rest,
+            encoder,
+            done: false,
+            finalizer: self.finalizer,
+            deadline: Box::pin(tokio::time::sleep_until(self.deadline.into())),
+            shutdown: Box::pin(self.shutdown.cancelled_owned()),
+        }
+    }
+}
 
 pub struct ClientStream {
     pending: Option<Vec<StreamEvent>>,
@@ -30,23 +67,17 @@ pub struct ClientStream {
 }
 
 impl ClientStream {
-    pub fn new(
-        first: Vec<StreamEvent>,
-        source: EventSource,
-        encoder: Box<dyn StreamEncoder + Send>,
-        finalizer: Finalizer,
-        deadline: Instant,
-        shutdown: CancellationToken,
-    ) -> Self {
-        ClientStream {
-            pending: Some(first),
-            source,
-            encoder,
-            done: false,
-            finalizer,
-            deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
-            shutdown: Box::pin(shutdown.cancelled_owned()),
+    fn write(&mut self, events: &[StreamEvent]) -> Bytes {
+        let mut out = Vec::with_capacity(256 * events.len());
+        for e in events {
+            match e {
+                StreamEvent::Usage { usage } => self.finalizer.set_usage(*usage),
+                StreamEvent::Error { .. } => self.finalizer.noted(Outcome::UpstreamError),
+                _ => {}
+            }
+            self.encoder.encode(e, &mut out);
         }
+        Bytes::from(out)
     }
 
     /// Ends the stream early with an error event the client can read.
@@ -54,19 +85,8 @@ impl ClientStream {
         self.done = true;
         let error = StreamEvent::Error { error: StreamError { kind, message: message.to_owned() } };
         let bytes = self.write(&[error]);
-        self.finalizer.outcome = outcome;
-        self.finalizer.cut_short = true;
-        self.finalizer.complete();
+        self.finalizer.cut(outcome);
         bytes
-    }
-
-    fn write(&mut self, events: &[StreamEvent]) -> Bytes {
-        let mut out = Vec::with_capacity(256 * events.len());
-        for e in events {
-            self.finalizer.observe(e);
-            self.encoder.encode(e, &mut out);
-        }
-        Bytes::from(out)
     }
 }
 
@@ -102,142 +122,12 @@ impl Stream for ClientStream {
             Poll::Ready(Err(failure)) => {
                 this.done = true;
                 let error = StreamEvent::Error {
-                    error: StreamError { kind: ErrorKind::Upstream, message: failure.to_string() },
+                    error: StreamError { kind: ErrorKind::Upstream, message: crate::error::chain(&failure) },
                 };
                 let bytes = this.write(&[error]);
-                this.finalizer.outcome = Outcome::StreamBroken;
-                this.finalizer.complete();
+                this.finalizer.broke(Outcome::StreamBroken);
                 Poll::Ready(Some(Ok(bytes)))
             }
         }
-    }
-}
-
-/// Records a stream's end however it comes: finished, broken, or dropped by the client.
-pub struct Finalizer {
-    request_id: String,
-    alias: Arc<str>,
-    provider: Arc<str>,
-    started: Instant,
-    time_to_first_token: Duration,
-    usage: Option<Usage>,
-    outcome: Outcome,
-    completed: bool,
-    /// Ended by the gateway (deadline, shutdown) before the upstream's end.
-    cut_short: bool,
-    /// Keeps the request counted in flight on its deployment until the stream ends.
-    in_flight: Option<super::attempt::InFlight>,
-    /// Where the stream's ledger row goes, and what it is about.
-    ledger: Option<(crate::ledger::Ledger, crate::routing::Deployment, Instant)>,
-    /// The calling key, and its budget hold to settle with the stream's real cost.
-    key: Option<Arc<crate::keys::KeyRecord>>,
-    reservation: Option<(Arc<crate::app::App>, crate::keys::Reservation)>,
-}
-
-impl Finalizer {
-    pub fn new(
-        request_id: String,
-        alias: Arc<str>,
-        provider: Arc<str>,
-        started: Instant,
-        first_event_at: Instant,
-    ) -> Self {
-        Finalizer {
-            request_id,
-            alias,
-            provider,
-            time_to_first_token: first_event_at.duration_since(started),
-            started,
-            usage: None,
-            outcome: Outcome::Ok,
-            completed: false,
-            cut_short: false,
-            in_flight: None,
-            ledger: None,
-            key: None,
-            reservation: None,
-        }
-    }
-
-    pub(super) fn billing(
-        mut self,
-        key: Option<crate::keys::KeyRecord>,
-        reservation: Option<(Arc<crate::app::App>, crate::keys::Reservation)>,
-    ) -> Self {
-        self.key = key.map(Arc::new);
-        self.reservation = reservation;
-        self
-    }
-
-    pub(super) fn recording(
-        mut self,
-        ledger: Option<crate::ledger::Ledger>,
-        deployment: crate::routing::Deployment,
-        attempt_started: Instant,
-    ) -> Self {
-        self.ledger = ledger.map(|l| (l, deployment, attempt_started));
-        self
-    }
-
-    pub(super) fn holding(mut self, in_flight: super::attempt::InFlight) -> Self {
-        self.in_flight = Some(in_flight);
-        self
-    }
-
-    fn observe(&mut self, event: &StreamEvent) {
-        match event {
-            StreamEvent::Usage { usage } => {
-                let mut usage = *usage;
-                super::record::clamp_usage(&mut usage);
-                self.usage = Some(usage);
-            }
-            StreamEvent::Error { .. } => self.outcome = Outcome::UpstreamError,
-            _ => {}
-        }
-    }
-
-    fn complete(&mut self) {
-        self.completed = true;
-    }
-}
-
-impl Drop for Finalizer {
-    fn drop(&mut self) {
-        let outcome = if self.completed { self.outcome } else { Outcome::ClientCancelled };
-        let mut cost = 0;
-        if let Some((ledger, deployment, attempt_started)) = &self.ledger {
-            let attempt = super::record::Attempt {
-                request_id: &self.request_id,
-                key_id: self.key.as_deref().map(|k| k.id.as_str()),
-                team: self.key.as_deref().and_then(|k| k.team.as_deref()),
-                alias: &self.alias,
-                deployment,
-                usage: self.usage,
-                status: 200,
-                outcome: outcome.as_str(),
-                latency: attempt_started.elapsed(),
-                ttft: Some(self.time_to_first_token),
-                stream: true,
-                cancelled: !self.completed || self.cut_short,
-            };
-            let entry = attempt.entry();
-            cost = entry.cost_nanos.unwrap_or(0);
-            ledger.record(entry);
-        }
-        if let Some((app, reservation)) = self.reservation.take() {
-            app.limiter.settle(reservation, cost);
-        }
-        RequestFinished {
-            request_id: &self.request_id,
-            alias: &self.alias,
-            provider: &self.provider,
-            status: 200,
-            outcome,
-            stream: true,
-            duration: self.started.elapsed(),
-            time_to_first_token: Some(self.time_to_first_token),
-            usage: self.usage,
-        }
-        .emit();
     }
 }

@@ -13,4 +13,4 @@ pub mod plan;
 mod simulation;
 
 pub use deployment::{Alias, Capabilities, Deployment, DeploymentSettings, Prices, RoutePolicy, Strategy, Tier};
-pub use plan::{resolve, route, Plan, Resolved};
+pub use plan::{resolve, route, route_model, Plan, Resolved};

@@ -69,11 +69,23 @@ pub fn resolve(app: &App, model: &str) -> Result<Resolved, ClientFacingError> {
 
 /// The whole route for a chat request: eligible deployments, best first.
 pub fn route(app: &App, req: &ChatRequest, narrowing: &Narrowing) -> Result<Plan, ClientFacingError> {
-    let Resolved { alias, policy, deployments } = resolve(app, &req.model)?;
-    let needs = Needs::of(req);
-    let eligible = filter::eligible(&alias, &policy, narrowing, &needs, deployments)?;
+    let mut plan = route_model(app, &req.model, &Needs::of(req), narrowing)?;
+    if plan.policy.affinity {
+        plan.affinity_key = app.affinity.key(req);
+        if let Some(key) = plan.affinity_key {
+            app.affinity.prefer(key, &mut plan.candidates, app.config.health.now_ms());
+        }
+    }
+    Ok(plan)
+}
+
+/// The route for a request that needs nothing but the model (embeddings): the same policy,
+/// key limits and strategy as chat.
+pub fn route_model(app: &App, model: &str, needs: &Needs, narrowing: &Narrowing) -> Result<Plan, ClientFacingError> {
+    let Resolved { alias, policy, deployments } = resolve(app, model)?;
+    let eligible = filter::eligible(&alias, &policy, narrowing, needs, deployments)?;
     let now = app.config.health.now_ms();
-    let mut candidates = order::by_strategy(policy.strategy, eligible, now, &needs);
+    let mut candidates = order::by_strategy(policy.strategy, eligible, now, needs);
     if candidates.is_empty() {
         return Err(ClientFacingError::new(
             ErrorKind::RateLimited,
@@ -84,11 +96,7 @@ pub fn route(app: &App, req: &ChatRequest, narrowing: &Narrowing) -> Result<Plan
     if let Some(preferred) = narrowing.order.as_deref() {
         order::prefer_providers(&mut candidates, preferred);
     }
-    let affinity_key = if policy.affinity { app.affinity.key(req) } else { None };
-    if let Some(key) = affinity_key {
-        app.affinity.prefer(key, &mut candidates, now);
-    }
-    Ok(Plan { alias, policy, candidates, affinity_key })
+    Ok(Plan { alias, policy, candidates, affinity_key: None })
 }
 
 /// Every deployment with a known price and at least the requested tier (`auto:frontier`;
@@ -144,7 +152,7 @@ fn check_upstream_model(provider: &crate::upstream::Provider, model: &str) -> Re
         None => Ok(()),
         Some(why) => Err(ClientFacingError::new(
             ErrorKind::InvalidRequest,
-            format!("The model `{}` is not a valid model id: {why}.", crate::http::echo(model)),
+            format!("The model `{}` is not a valid model id: {why}.", crate::error::echo(model)),
         )
         .with_code("invalid_model")
         .with_param("model")),
@@ -161,7 +169,7 @@ pub fn model_not_found(app: &App, model: &str) -> ClientFacingError {
     };
     ClientFacingError::new(
         ErrorKind::NotFound,
-        format!("The model `{}` does not exist. {hint}", crate::http::echo(model)),
+        format!("The model `{}` does not exist. {hint}", crate::error::echo(model)),
     )
     .with_code("model_not_found")
     .with_param("model")

@@ -55,6 +55,8 @@ pub enum Outcome {
     ClientCancelled,
     /// Still running when shutdown's grace period ended.
     Shutdown,
+    /// Refused before any upstream was asked (no route, limits, budget): the client's error.
+    Refused,
 }
 
 impl Outcome {
@@ -68,6 +70,7 @@ impl Outcome {
             Outcome::StreamBroken => "stream_broken",
             Outcome::ClientCancelled => "client_cancelled",
             Outcome::Shutdown => "shutdown",
+            Outcome::Refused => "refused",
         }
     }
 }

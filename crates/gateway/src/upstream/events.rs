@@ -12,20 +12,29 @@ use futures_util::Stream;
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// Why a stream stopped before its proper end.
-#[derive(Debug, Clone)]
+#[derive(Debug, thiserror::Error)]
 pub enum StreamFailure {
-    /// The connection failed or timed out mid-body.
-    Transport(String),
-    /// The bytes were not the dialect they should be, or ended before the end marker.
-    Decode(DecodeError),
+    /// The read timeout passed without a byte.
+    #[error("the upstream sent nothing for too long")]
+    TimedOut,
+    /// The connection failed mid-body.
+    #[error("the upstream connection failed")]
+    Transport(#[source] reqwest::Error),
+    #[error("the upstream closed the stream early")]
+    Truncated,
+    /// The bytes were not the dialect they should be.
+    #[error("the upstream sent an unreadable stream")]
+    Decode(#[source] DecodeError),
+    /// The stream ended properly but said nothing.
+    #[error("the stream ended without any event")]
+    Empty,
 }
 
-impl std::fmt::Display for StreamFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StreamFailure::Transport(e) => write!(f, "the upstream connection failed: {e}"),
-            StreamFailure::Decode(DecodeError::Truncated) => f.write_str("the upstream closed the stream early"),
-            StreamFailure::Decode(e) => write!(f, "the upstream sent an unreadable stream: {e}"),
+impl From<DecodeError> for StreamFailure {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Truncated => StreamFailure::Truncated,
+            e => StreamFailure::Decode(e),
         }
     }
 }
@@ -53,8 +62,8 @@ impl EventSource {
                 Poll::Ready(Some(Ok(chunk))) => chunk,
                 Poll::Ready(Some(Err(e))) => {
                     self.ended = true;
-                    let detail = if e.is_timeout() { "timed out reading the body".to_owned() } else { e.to_string() };
-                    return Poll::Ready(Err(StreamFailure::Transport(detail)));
+                    let failure = if e.is_timeout() { StreamFailure::TimedOut } else { StreamFailure::Transport(e) };
+                    return Poll::Ready(Err(failure));
                 }
                 Poll::Ready(None) => {
                     self.ended = true;
@@ -75,7 +84,7 @@ impl EventSource {
             });
             if let Some(e) = failure.or(parsed.err()) {
                 self.ended = true;
-                return Poll::Ready(Err(StreamFailure::Decode(e)));
+                return Poll::Ready(Err(e.into()));
             }
             if !events.is_empty() {
                 return Poll::Ready(Ok(Some(events)));
@@ -85,10 +94,10 @@ impl EventSource {
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamFailure> {
         let mut events = Vec::new();
-        if let Some(frame) = self.deframer.finish().map_err(StreamFailure::Decode)? {
-            events.extend(self.decoder.feed(&frame).map_err(StreamFailure::Decode)?);
+        if let Some(frame) = self.deframer.finish()? {
+            events.extend(self.decoder.feed(&frame)?);
         }
-        events.extend(self.decoder.finish().map_err(StreamFailure::Decode)?);
+        events.extend(self.decoder.finish()?);
         Ok(events)
     }
 

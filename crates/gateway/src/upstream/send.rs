@@ -10,8 +10,7 @@ use futures_util::StreamExt;
 use http::{HeaderName, HeaderValue};
 
 use super::events::{ByteStream, EventSource, StreamFailure};
-use crate::config::Timeouts;
-use crate::error::{redact, UpstreamError, PASSTHROUGH_ERROR_HEADERS};
+use crate::error::{redact, BadReply, UpstreamError, PASSTHROUGH_ERROR_HEADERS};
 use crate::routing::Deployment;
 use crate::upstream::Provider;
 
@@ -20,10 +19,12 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Replies to calls whose body is passed through whole (count_tokens and the like).
 const MAX_PASSTHROUGH_BODY: usize = 1024 * 1024;
 
-pub fn build_client(timeouts: Timeouts) -> reqwest::Result<reqwest::Client> {
+/// The pooled client for every upstream: `connect` bounds TCP + TLS, `read` the longest
+/// silence while reading a reply.
+pub fn build_client(connect: std::time::Duration, read: std::time::Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
-        .connect_timeout(timeouts.connect)
-        .read_timeout(timeouts.read)
+        .connect_timeout(connect)
+        .read_timeout(read)
         .tcp_nodelay(true)
         .pool_idle_timeout(std::time::Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
@@ -82,7 +83,7 @@ async fn post(
         .auth
         .authorize(client, &mut req)
         .await
-        .map_err(|detail| UpstreamError::Credentials { provider: provider.name.clone(), detail })?;
+        .map_err(|source| UpstreamError::Credentials { provider: provider.name.clone(), source })?;
     let resp = client.execute(req).await.map_err(|e| classify(provider, e))?;
     if resp.status().is_success() {
         return Ok(resp);
@@ -107,14 +108,7 @@ fn classify(provider: &Provider, e: reqwest::Error) -> UpstreamError {
     if e.is_timeout() {
         return UpstreamError::Timeout { provider: provider.name.clone() };
     }
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
-    UpstreamError::Connect { provider: provider.name.clone(), detail }
+    UpstreamError::Connect { provider: provider.name.clone(), source: e }
 }
 
 async fn error_reply(provider: &Provider, dialect: Dialect, resp: reqwest::Response) -> UpstreamError {
@@ -149,7 +143,7 @@ async fn read_capped(resp: reqwest::Response, cap: usize) -> Option<Vec<u8>> {
 /// Reads a whole reply of at most `cap` bytes into one buffer sized from its declared length,
 /// so a large reply is held once, not grown by doubling; past `cap` it is refused.
 async fn read_body(provider: &Provider, resp: reqwest::Response, cap: usize) -> Result<Bytes, UpstreamError> {
-    let too_large = || bad_response(provider, format!("the reply is larger than the gateway accepts ({cap} bytes)"));
+    let too_large = || bad_response(provider, BadReply::TooLarge { cap });
     let declared = resp.content_length();
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
@@ -171,8 +165,8 @@ async fn read_body(provider: &Provider, resp: reqwest::Response, cap: usize) -> 
     Ok(Bytes::from(buf))
 }
 
-fn bad_response(provider: &Provider, detail: String) -> UpstreamError {
-    UpstreamError::BadResponse { provider: provider.name.clone(), detail }
+fn bad_response(provider: &Provider, source: BadReply) -> UpstreamError {
+    UpstreamError::BadResponse { provider: provider.name.clone(), source }
 }
 
 pub async fn send_chat(
@@ -192,21 +186,16 @@ pub async fn send_chat(
     let exhausted = super::rate_limit::exhausted_for(resp.headers());
     if !req.stream {
         let bytes = read_body(provider, resp, max_reply).await?;
-        let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))?;
+        let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.into()))?;
         return Ok((ChatReply::Complete(decoded), exhausted));
     }
     let body: ByteStream = Box::pin(resp.bytes_stream());
     let mut rest = EventSource::new(body, egress.framing().deframer(), egress.stream_decoder());
     match rest.next_events().await {
         Ok(Some(first)) => Ok((ChatReply::Stream { first, rest, first_event_at: Instant::now() }, exhausted)),
-        Ok(None) => Err(UpstreamError::StreamBroken {
-            provider: provider.name.clone(),
-            detail: "the stream ended without any event".into(),
-        }),
-        Err(StreamFailure::Transport(detail)) if detail.contains("timed out") => {
-            Err(UpstreamError::Timeout { provider: provider.name.clone() })
-        }
-        Err(f) => Err(UpstreamError::StreamBroken { provider: provider.name.clone(), detail: f.to_string() }),
+        Ok(None) => Err(UpstreamError::StreamBroken { provider: provider.name.clone(), source: StreamFailure::Empty }),
+        Err(StreamFailure::TimedOut) => Err(UpstreamError::Timeout { provider: provider.name.clone() }),
+        Err(source) => Err(UpstreamError::StreamBroken { provider: provider.name.clone(), source }),
     }
 }
 
@@ -223,7 +212,7 @@ pub async fn send_embeddings(
     let url = provider.url(&deployment.model, Operation::Embeddings);
     let resp = post(client, provider, dialect, url, body, &Forwarded::default()).await?;
     let bytes = read_body(provider, resp, max_reply).await?;
-    egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.to_string()))
+    egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.into()))
 }
 
 #[cfg(test)]

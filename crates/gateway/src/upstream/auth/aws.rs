@@ -61,7 +61,7 @@ impl AwsCredentials {
 
     /// Signs `req` in place: adds `x-amz-date`, `authorization` and, with a session token,
     /// `x-amz-security-token`. The signature covers the method, path, query, headers and body.
-    pub fn sign(&self, region: &str, req: &mut reqwest::Request) -> Result<(), String> {
+    pub fn sign(&self, region: &str, req: &mut reqwest::Request) -> Result<(), SigningError> {
         let identity = Credentials::new(
             &self.access_key_id,
             self.secret_access_key.expose(),
@@ -77,7 +77,7 @@ impl AwsCredentials {
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| format!("SigV4 parameters: {e}"))?
+            .map_err(SigningError::Params)?
             .into();
         let body = req.body().and_then(|b| b.as_bytes()).unwrap_or_default();
         let headers: Vec<(&str, &str)> =
@@ -88,17 +88,27 @@ impl AwsCredentials {
             headers.into_iter(),
             SignableBody::Bytes(body),
         )
-        .map_err(|e| format!("SigV4: {e}"))?;
-        let (instructions, _) = sign(signable, &params).map_err(|e| format!("SigV4: {e}"))?.into_parts();
+        .map_err(SigningError::Sign)?;
+        let (instructions, _) = sign(signable, &params).map_err(SigningError::Sign)?.into_parts();
         let (headers, _) = instructions.into_parts();
         for h in headers {
-            let mut value =
-                HeaderValue::from_str(h.value()).map_err(|_| "SigV4 produced an invalid header".to_owned())?;
+            let mut value = HeaderValue::from_str(h.value()).map_err(|_| SigningError::Header)?;
             value.set_sensitive(h.sensitive());
             req.headers_mut().insert(h.name(), value);
         }
         Ok(())
     }
+}
+
+/// Why a request could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("building the SigV4 parameters")]
+    Params(#[source] aws_sigv4::sign::v4::signing_params::BuildError),
+    #[error("SigV4 signing")]
+    Sign(#[source] aws_sigv4::http_request::SigningError),
+    #[error("SigV4 produced an invalid header")]
+    Header,
 }
 
 /// The `key = value` pairs of `[name]` in an INI file.

@@ -12,6 +12,17 @@ use crate::secret::Secret;
 use aws::AwsCredentials;
 use oauth::TokenSource;
 
+/// Why a request could not be given its credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("the credential is not a valid header value")]
+    InvalidHeader,
+    #[error(transparent)]
+    Token(#[from] oauth::TokenError),
+    #[error(transparent)]
+    Signing(#[from] aws::SigningError),
+}
+
 #[derive(Debug, Clone)]
 pub enum Auth {
     None,
@@ -38,12 +49,11 @@ impl Auth {
 
     /// Adds the credentials to a finished request (SigV4 signs its body too). Only OAuth may
     /// wait, for a token refresh.
-    pub async fn authorize(&self, client: &reqwest::Client, req: &mut reqwest::Request) -> Result<(), String> {
+    pub async fn authorize(&self, client: &reqwest::Client, req: &mut reqwest::Request) -> Result<(), CredentialError> {
         let header = |value: &str| {
-            let mut v =
-                HeaderValue::try_from(value).map_err(|_| "the credential is not a valid header value".to_owned())?;
+            let mut v = HeaderValue::try_from(value).map_err(|_| CredentialError::InvalidHeader)?;
             v.set_sensitive(true);
-            Ok::<_, String>(v)
+            Ok::<_, CredentialError>(v)
         };
         match self {
             Auth::None => {}

@@ -116,7 +116,7 @@ impl TokenSource {
     }
 
     /// `Authorization: Bearer …` for the next request, fetching a token when none is fresh.
-    pub async fn bearer(&self, client: &reqwest::Client) -> Result<HeaderValue, String> {
+    pub async fn bearer(&self, client: &reqwest::Client) -> Result<HeaderValue, TokenError> {
         if let Some(t) = self.fresh(Instant::now()) {
             return Ok(t);
         }
@@ -146,7 +146,7 @@ impl TokenSource {
         cached.as_ref().filter(|t| now < t.expires_at).map(|t| t.header.clone())
     }
 
-    async fn fetch(&self, client: &reqwest::Client) -> Result<Token, String> {
+    async fn fetch(&self, client: &reqwest::Client) -> Result<Token, TokenError> {
         let (url, form): (&str, Vec<(&str, String)>) = match &self.grant {
             Grant::GoogleServiceAccount { client_email, key_id, key, token_url } => {
                 let jwt = sign_jwt(client_email, key_id.as_deref(), key, &self.scope, token_url)?;
@@ -181,22 +181,45 @@ impl TokenSource {
             .body(form_urlencode(&form))
             .send()
             .await
-            .map_err(|e| format!("token endpoint {url} unreachable: {e}"))?;
+            .map_err(|source| TokenError::Unreachable { url: url.to_owned(), source })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| format!("token endpoint {url}: {e}"))?;
+        let body = resp.bytes().await.map_err(|source| TokenError::Unreachable { url: url.to_owned(), source })?;
         if !status.is_success() {
             let detail: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-            return Err(format!("token endpoint {url} answered {status}: {detail}"));
+            return Err(TokenError::Refused { url: url.to_owned(), status, detail });
         }
         let parsed: TokenResponse =
-            serde_json::from_slice(&body).map_err(|e| format!("token endpoint {url} sent no token: {e}"))?;
+            serde_json::from_slice(&body).map_err(|source| TokenError::NoToken { url: url.to_owned(), source })?;
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
         let header = HeaderValue::try_from(format!("Bearer {}", parsed.access_token))
-            .map_err(|_| format!("token endpoint {url} sent an unusable token"))?;
+            .map_err(|_| TokenError::Unusable { url: url.to_owned() })?;
         // Short-lived tokens are refreshed at half their life rather than never.
         let margin = REFRESH_MARGIN.min(lifetime / 2);
         Ok(Token { header, refresh_at: started + lifetime - margin, expires_at: started + lifetime })
     }
+}
+
+/// Why no token could be had from a token endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("token endpoint {url} unreachable")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("token endpoint {url} answered {status}: {detail}")]
+    Refused { url: String, status: http::StatusCode, detail: String },
+    #[error("token endpoint {url} sent no token")]
+    NoToken {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("token endpoint {url} sent an unusable token")]
+    Unusable { url: String },
+    #[error("signing the service-account JWT failed")]
+    Jwt,
 }
 
 fn sign_jwt(
@@ -205,7 +228,7 @@ fn sign_jwt(
     key: &RsaKeyPair,
     scope: &str,
     audience: &str,
-) -> Result<String, String> {
+) -> Result<String, TokenError> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
     if let Some(kid) = key_id {
@@ -217,7 +240,7 @@ fn sign_jwt(
         format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut signature = vec![0; key.public().modulus_len()];
     key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut signature)
-        .map_err(|_| "signing the service-account JWT failed".to_owned())?;
+        .map_err(|_| TokenError::Jwt)?;
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 

@@ -1,0 +1,53 @@
+//! Pipeline replies as HTTP responses in the client's dialect: a JSON body, or an SSE stream
+//! that proxies in front of the gateway are told not to buffer.
+
+use axum::body::Body;
+use axum::response::Response;
+use dialect::{ChatResponse, ClientFacingError, Dialect, EmbeddingResponse, ErrorKind};
+use http::{header, HeaderName, HeaderValue, StatusCode};
+
+use super::errors::{error_response, ingress_of};
+use crate::error::ErrorReply;
+use crate::pipeline::{ClientStream, Reply, ReplyBody};
+
+pub fn chat(dialect: Dialect, reply: Reply<ChatResponse>) -> Response {
+    let ingress = ingress_of(dialect);
+    match reply.body {
+        ReplyBody::Whole(resp) => json(ingress.encode_response(&resp), reply.headers),
+        ReplyBody::Stream(stream) => {
+            let encoder = ingress.stream_encoder(&stream.meta);
+            sse(stream.into_body(encoder), reply.headers)
+        }
+    }
+}
+
+pub fn embeddings(dialect: Dialect, reply: Reply<EmbeddingResponse>) -> Response {
+    match reply.body {
+        ReplyBody::Whole(resp) => json(ingress_of(dialect).encode_embedding_response(&resp), reply.headers),
+        // Embeddings are never streamed; the type allows it only because chat shares it.
+        ReplyBody::Stream(_) => {
+            let err = ClientFacingError::new(ErrorKind::Internal, "An embeddings reply cannot be streamed.");
+            error_response(dialect, ErrorReply::from(err), "")
+        }
+    }
+}
+
+fn json(body: Vec<u8>, headers: Vec<(HeaderName, HeaderValue)>) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.extend(headers);
+    resp
+}
+
+fn sse(body: ClientStream, headers: Vec<(HeaderName, HeaderValue)>) -> Response {
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells nginx-style proxies in front of us not to buffer the stream.
+    h.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+    h.extend(headers);
+    resp
+}

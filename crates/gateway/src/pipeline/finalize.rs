@@ -1,0 +1,210 @@
+//! The finalizer: one guard per request, created before routing, whose `Drop` does the
+//! request's bookkeeping exactly once however the request ends — answered whole, streamed to
+//! its end, broken, cut by the gateway, abandoned by the client, or refused: the winning
+//! attempt's ledger row, the budget reservation settled with the real cost, the in-flight
+//! count released, and the `RequestFinished` metrics and log line.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dialect::Usage;
+use http::StatusCode;
+
+use super::attempt::InFlight;
+use super::record::{self, Attempt};
+use crate::app::App;
+use crate::keys::{Caller, KeyRecord, Reservation};
+use crate::routing::Deployment;
+use crate::telemetry::{Outcome, RequestFinished};
+
+/// The attempt that answered: where, since when, and the in-flight count it holds.
+pub(super) struct Winner {
+    pub deployment: Deployment,
+    pub started: Instant,
+    /// Request start to the first event (streams) or to the whole reply.
+    pub time_to_first_token: Option<Duration>,
+    _in_flight: InFlight,
+}
+
+impl Winner {
+    pub fn new(deployment: Deployment, started: Instant, in_flight: InFlight) -> Winner {
+        Winner { deployment, started, time_to_first_token: None, _in_flight: in_flight }
+    }
+}
+
+pub struct Finalizer {
+    app: Arc<App>,
+    pub(super) request_id: String,
+    key: Option<Arc<KeyRecord>>,
+    started: Instant,
+    stream: bool,
+    /// The alias for metrics, logs and rows; empty until routed.
+    pub(super) alias: Arc<str>,
+    reservation: Option<Reservation>,
+    winner: Option<Winner>,
+    usage: Option<Usage>,
+    status: StatusCode,
+    outcome: Outcome,
+    /// The reply reached its proper end (or a decided error); false: the client left first.
+    completed: bool,
+    /// Ended by the gateway (deadline, shutdown) before the upstream's end.
+    cut_short: bool,
+}
+
+impl Finalizer {
+    pub fn new(app: Arc<App>, caller: &Caller, request_id: String, stream: bool) -> Finalizer {
+        Finalizer {
+            app,
+            request_id,
+            key: caller.key_arc(),
+            started: Instant::now(),
+            stream,
+            alias: Arc::from(""),
+            reservation: None,
+            winner: None,
+            usage: None,
+            status: StatusCode::OK,
+            outcome: Outcome::Ok,
+            completed: false,
+            cut_short: false,
+        }
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    pub fn key(&self) -> Option<&KeyRecord> {
+        self.key.as_deref()
+    }
+
+    pub(super) fn hold(&mut self, reservation: Option<Reservation>) {
+        self.reservation = reservation;
+    }
+
+    /// The request ends here with an error decided before or instead of an answer.
+    pub(super) fn fail(&mut self, status: StatusCode, outcome: Outcome) {
+        self.status = status;
+        self.outcome = outcome;
+        self.completed = true;
+    }
+
+    pub(super) fn won(&mut self, winner: Winner) {
+        self.winner = Some(winner);
+    }
+
+    pub(super) fn winner(&self) -> Option<&Winner> {
+        self.winner.as_ref()
+    }
+
+    /// The provider's usage, clamped to what is plausible.
+    pub(super) fn set_usage(&mut self, usage: Usage) {
+        let mut usage = usage;
+        record::clamp_usage(&mut usage);
+        self.usage = Some(usage);
+    }
+
+    pub(super) fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    /// The cost of the winning attempt so far, in nano-dollars (None: unpriced or no usage).
+    pub(super) fn cost_nanos(&self) -> Option<i64> {
+        let winner = self.winner.as_ref()?;
+        record::cost_nanos(winner.deployment.settings.prices, &self.usage?)
+    }
+
+    /// The reply reached its proper end.
+    pub(super) fn complete(&mut self) {
+        self.completed = true;
+    }
+
+    /// The gateway ended the reply early, for `outcome`.
+    pub(super) fn cut(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+        self.cut_short = true;
+        self.completed = true;
+    }
+
+    /// Something worth recording happened; the reply goes on.
+    pub(super) fn noted(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+    }
+
+    /// The upstream broke off or reported an error mid-stream.
+    pub(super) fn broke(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+        self.completed = true;
+    }
+
+    /// A failed attempt's row: it reached a provider, so it is billed like any other.
+    pub(super) fn attempt_row(
+        &self,
+        deployment: &Deployment,
+        status: u16,
+        outcome: Outcome,
+        latency: Duration,
+    ) -> crate::ledger::Entry {
+        Attempt {
+            request_id: &self.request_id,
+            key_id: self.key.as_deref().map(|k| k.id.as_str()),
+            team: self.key.as_deref().and_then(|k| k.team.as_deref()),
+            alias: &self.alias,
+            deployment,
+            usage: None,
+            status,
+            outcome: outcome.as_str(),
+            latency,
+            ttft: None,
+            stream: self.stream,
+            cancelled: false,
+        }
+        .entry()
+    }
+}
+
+impl Drop for Finalizer {
+    fn drop(&mut self) {
+        let outcome = if self.completed { self.outcome } else { Outcome::ClientCancelled };
+        let mut cost = 0;
+        let provider = self.winner.as_ref().map(|w| w.deployment.provider.name.clone());
+        if let Some(w) = &self.winner {
+            let entry = Attempt {
+                request_id: &self.request_id,
+                key_id: self.key.as_deref().map(|k| k.id.as_str()),
+                team: self.key.as_deref().and_then(|k| k.team.as_deref()),
+                alias: &self.alias,
+                deployment: &w.deployment,
+                usage: self.usage,
+                status: self.status.as_u16(),
+                outcome: outcome.as_str(),
+                latency: w.started.elapsed(),
+                ttft: if self.stream { w.time_to_first_token } else { None },
+                stream: self.stream,
+                cancelled: !self.completed || self.cut_short,
+            }
+            .entry();
+            cost = entry.cost_nanos.unwrap_or(0);
+            self.app.record(entry);
+        }
+        if let Some(reservation) = self.reservation.take() {
+            self.app.limiter.settle(reservation, cost);
+        }
+        RequestFinished {
+            request_id: &self.request_id,
+            alias: &self.alias,
+            provider: provider.as_deref().unwrap_or(""),
+            status: self.status.as_u16(),
+            outcome,
+            stream: self.stream,
+            duration: self.started.elapsed(),
+            time_to_first_token: if self.stream {
+                self.winner.as_ref().and_then(|w| w.time_to_first_token)
+            } else {
+                None
+            },
+            usage: self.usage,
+        }
+        .emit();
+    }
+}
