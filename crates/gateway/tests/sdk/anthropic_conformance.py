@@ -4,7 +4,7 @@
 
 The gateway must serve the alias `local` (a real llama.cpp model, OpenAI dialect upstream), the
 provider `fake` (a scripted OpenAI-compatible upstream, `fake/<model>`) and the provider `claude`
-(a scripted Anthropic upstream, `claude/<model>`); see tests/sdk_anthropic.rs. Prints one line
+(a scripted Anthropic upstream, `claude/<model>`); see tests/it/sdk_anthropic.rs. Prints one line
 per check and exits non-zero if any check failed.
 """
 

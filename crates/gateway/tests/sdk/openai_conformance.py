@@ -4,7 +4,7 @@
 
 The gateway must serve two things: the alias `local` (a real llama.cpp model) and the provider
 `fake` (a scripted OpenAI-compatible upstream addressed as `fake/<model>`, whose answer depends
-on the model name; see tests/sdk_openai.rs). Prints one line per check and exits non-zero if
+on the model name; see tests/it/sdk_openai.rs). Prints one line per check and exits non-zero if
 any check failed.
 """
 

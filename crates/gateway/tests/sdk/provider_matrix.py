@@ -3,7 +3,7 @@
     python provider_matrix.py BASE_URL API_KEY MODEL [MODEL ...]
 
 Each MODEL (e.g. `bedrock/eu.anthropic.claude-...`) reaches a fake provider that plays one tool
-conversation in its own wire protocol (tests/common/tool_turns.rs): without tools it answers
+conversation in its own wire protocol (tests/it/common/tool_turns.rs): without tools it answers
 "Bonjour."; with tools it calls get_weather and get_time for Paris; given their results it answers
 "It is 21C and 14:00 in Paris.". For each model, the `openai` SDK (Chat Completions) and the
 `anthropic` SDK (Messages) run that conversation plain and streamed. Prints one line per check;

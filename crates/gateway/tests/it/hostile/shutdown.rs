@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 use serde_json::json;
 use testkit::{GatewayProcess, HostileUpstream, Misbehaviour};
 
-use super::common::{client, user, MASTER_KEY};
 use super::{within, BIN};
+use crate::common::{client, user, MASTER_KEY};
 
 async fn ledger_rows(url: &str, filter: &str) -> i64 {
     sqlx::any::install_default_drivers();

@@ -1,13 +1,11 @@
 //! One OpenAI-format image request, sent to every provider kind: each receives the image in its
 //! own shape, and a provider that cannot take an image URL refuses it with a 400 that names the
 //! field instead of dropping it.
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
-mod common;
-
-use common::{post_json, tool_turns, MASTER_KEY, UPSTREAM_KEY};
 use serde_json::{json, Value};
 use testkit::{FakeUpstream, Gateway};
+
+use crate::common::{post_json, tool_turns, MASTER_KEY, UPSTREAM_KEY};
 
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
 

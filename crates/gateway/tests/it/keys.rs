@@ -2,16 +2,14 @@
 //! allowlists, RPM/TPM with OpenAI-style headers, budgets under concurrency and mid-stream,
 //! malformed admin requests, and (with Redis and PostgreSQL) two gateway processes sharing one
 //! limit, one key table and one ledger.
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{client, MASTER_KEY};
 use serde_json::{json, Value};
 use testkit::openai_wire as wire;
 use testkit::{FakeUpstream, Gateway, GatewayProcess, Reply};
+
+use crate::common::{client, MASTER_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 

@@ -3,10 +3,6 @@
 //! endless streams and lines, huge bodies, absurd usage, empty shapes). Each test drives the
 //! real server over HTTP and asserts status, dialect, bounded time and, where it applies,
 //! bounded memory.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail the test loudly")]
-
-#[path = "../common/mod.rs"]
-mod common;
 
 mod clients;
 mod shutdown;

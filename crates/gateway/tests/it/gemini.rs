@@ -1,14 +1,12 @@
 //! Google Gemini: the Gemini API with its key header, streams to OpenAI clients, embeddings
 //! as the base64 the OpenAI SDK asks for, Google errors, Gemini models on Vertex AI, discovery.
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
-
-mod common;
 
 use base64::Engine;
-use common::{client, post_json, tool_turns, user, MASTER_KEY};
 use serde_json::{json, Value};
 use testkit::openai_wire::{sse_json, streamed_text};
 use testkit::{FakeUpstream, Gateway, GatewayProcess, Received, Reply};
+
+use crate::common::{client, post_json, tool_turns, user, MASTER_KEY};
 
 const KEY: &str = "AIzaSyD-test-gemini-key-000000000";
 

@@ -8,8 +8,8 @@ use testkit::openai_wire as wire;
 use testkit::{FakeUpstream, Gateway, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::common::{client, gateway_for, gateway_with, post, post_json, user, MASTER_KEY, UPSTREAM_KEY};
 use super::{assert_anthropic_error, assert_openai_error, within};
+use crate::common::{client, gateway_for, gateway_with, post, post_json, user, MASTER_KEY, UPSTREAM_KEY};
 
 fn gemini_reply(text: &str) -> Value {
     json!({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}],

@@ -1,16 +1,14 @@
 //! Every failure reaches the client as OpenAI error JSON with the right status: bad input,
 //! auth, unknown models, and upstreams that refuse, break, hang or talk nonsense.
-#![allow(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
-
-mod common;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{client, gateway_for, gateway_with, post, post_json, user, MASTER_KEY, UPSTREAM_KEY};
 use serde_json::{json, Value};
 use testkit::openai_wire::{self as wire, sse_json};
 use testkit::{FakeUpstream, Reply, StreamEnd};
+
+use crate::common::{client, gateway_for, gateway_with, post, post_json, user, MASTER_KEY, UPSTREAM_KEY};
 
 async fn raw_post(gw: &testkit::Gateway, body: impl Into<reqwest::Body>) -> (u16, Value) {
     let resp = client()

@@ -2,18 +2,16 @@
 //! retry on 4xx or after a stream began, back-off and circuit breaking, retries that honour
 //! Retry-After, deadlines, policy and capability filters, affinity, `auto`, weighted splits,
 //! and `GET /health/deployments`. Each test asserts which deployments were tried, in order.
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
-
-mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{client, post, post_json, user, MASTER_KEY};
 use serde_json::{json, Value};
 use testkit::openai_wire::{self as wire, sse_json, streamed_text};
 use testkit::{FakeUpstream, Gateway, Received, Reply, StreamEnd};
+
+use crate::common::{client, post, post_json, user, MASTER_KEY};
 
 /// A gateway with providers `d1`.. over `ups` (each with the region in `regions`, if given),
 /// and alias `m` over them with the alias settings `alias` and per-deployment settings `per`.

@@ -1,15 +1,13 @@
 //! The official `anthropic` Python SDK against `/v1/messages` (tests/sdk/anthropic_conformance.py),
 //! routed to a real llama.cpp model (OpenAI dialect), a scripted OpenAI-compatible upstream (tools,
 //! errors) and a scripted Anthropic upstream (same-dialect passthrough, 529).
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
-mod common;
-
-use common::scripted::{anthropic_by_model, openai_by_model, run_sdk_script};
-use common::{MASTER_KEY, UPSTREAM_KEY};
 use serde_json::{json, Value};
 use testkit::local_llm::{local_llm, python, MODEL};
 use testkit::{FakeUpstream, Gateway, Received};
+
+use crate::common::scripted::{anthropic_by_model, openai_by_model, run_sdk_script};
+use crate::common::{MASTER_KEY, UPSTREAM_KEY};
 
 #[tokio::test]
 async fn the_official_anthropic_sdk_works_against_the_gateway() {

@@ -1,6 +1,4 @@
 //! What the gateway's integration tests share: a config around fake upstreams and a client.
-#![allow(dead_code, reason = "each test binary uses a different part")]
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
 pub mod scripted;
 pub mod tool_turns;

@@ -1,13 +1,11 @@
 //! Azure OpenAI: deployment URLs with `api-version`, the versionless v1 API, the `api-key`
 //! header, Azure's stream quirks, content filtering and its error shapes, and discovery.
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
-mod common;
-
-use common::{client, post_json, user, MASTER_KEY};
 use serde_json::{json, Value};
 use testkit::openai_wire::{self as wire, data, streamed_text};
 use testkit::{FakeUpstream, Gateway, GatewayProcess, Reply};
+
+use crate::common::{client, post_json, user, MASTER_KEY};
 
 const AZURE_KEY: &str = "azure-key-0123456789abcdef";
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");

@@ -1,16 +1,14 @@
 //! Google Vertex AI: a service-account key signs a JWT that a (fake) OAuth endpoint exchanges
 //! for an access token, cached across requests; Anthropic models on Vertex get the
 //! `rawPredict` wire; Google-shaped platform errors reach clients in their own dialect.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail the test loudly")]
-
-mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{client, post_json, user, MASTER_KEY};
 use serde_json::{json, Value};
 use testkit::anthropic_wire as anthropic;
 use testkit::{FakeUpstream, Gateway, Received, Reply};
+
+use crate::common::{client, post_json, user, MASTER_KEY};
 
 const TOKEN: &str = "ya29.c.test-access-token";
 const MODEL: &str = "claude-sonnet-4-5@20250929";

@@ -1,15 +1,13 @@
 //! A real upstream, not a fake: llama.cpp's own server with a real (tiny) model, reached through
 //! the gateway for chat, streaming and embeddings, and found by zero-config discovery.
 //! Skipped with a message where `scripts/setup-llm.sh` has not run; required under `CI=true`.
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
-mod common;
-
-use common::{client, post_json, MASTER_KEY};
 use serde_json::{json, Value};
 use testkit::local_llm::{local_llm, LocalLlm, EMBEDDING_DIMS, MODEL};
 use testkit::openai_wire::{sse_json, sse_payloads, streamed_text};
 use testkit::{Gateway, GatewayProcess};
+
+use crate::common::{client, post_json, MASTER_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
@@ -27,7 +25,7 @@ deployments = [{{ provider = "llama", model = "{MODEL}" }}]
 "#,
         llm.v1()
     );
-    Gateway::start_with_env(&toml, &[("MASTER", common::MASTER_KEY)]).await
+    Gateway::start_with_env(&toml, &[("MASTER", crate::common::MASTER_KEY)]).await
 }
 
 fn ask(extra: Value) -> Value {

@@ -1,15 +1,13 @@
 //! The Anthropic Messages ingress (`/v1/messages`): Anthropic-shaped clients reaching an
 //! OpenAI-compatible upstream and an Anthropic upstream, streaming, errors in Anthropic's shape,
 //! `anthropic-beta` passthrough and `count_tokens`.
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
-mod common;
-
-use common::{client, MASTER_KEY, UPSTREAM_KEY};
 use serde_json::{json, Value};
 use testkit::anthropic_wire::{self as anthropic, sse_events};
 use testkit::openai_wire as openai;
 use testkit::{FakeUpstream, Gateway, Reply};
+
+use crate::common::{client, MASTER_KEY, UPSTREAM_KEY};
 
 const CLAUDE_KEY: &str = "sk-ant-upstream-secret-42";
 

@@ -1,16 +1,14 @@
 //! AWS Bedrock: SigV4-signed Converse requests (checked by recomputing the signature as AWS
 //! does), Bedrock API keys, ConverseStream's binary event stream to SSE clients, exceptions in
 //! and before the stream, and discovery from AWS's variables.
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
-mod common;
-
-use common::{client, post_json, user, MASTER_KEY};
 use ring::{digest, hmac};
 use serde_json::{json, Value};
 use testkit::bedrock_wire::{self as bedrock, event};
 use testkit::openai_wire::{sse_json, sse_payloads, streamed_text};
 use testkit::{FakeUpstream, Gateway, GatewayProcess, Received, Reply};
+
+use crate::common::{client, post_json, user, MASTER_KEY};
 
 const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

@@ -1,5 +1,4 @@
 //! Scripted upstreams for the SDK conformance tests: the reply depends on the model name.
-#![allow(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
 
 use serde_json::json;
 use testkit::openai_wire::{self as wire, chunk, data, DONE};

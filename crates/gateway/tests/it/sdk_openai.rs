@@ -1,15 +1,13 @@
 //! The official `openai` Python SDK against the gateway: chat, streaming, tools, structured
 //! output, embeddings, models and the SDK's error classes (tests/sdk/openai_conformance.py).
 //! Real model for chat and embeddings (llama.cpp), a scripted upstream for tools and errors.
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
-mod common;
-
-use common::scripted::{openai_by_model, run_sdk_script};
-use common::{MASTER_KEY, UPSTREAM_KEY};
 use serde_json::{json, Value};
 use testkit::local_llm::{local_llm, python, MODEL};
 use testkit::{FakeUpstream, Gateway, Received};
+
+use crate::common::scripted::{openai_by_model, run_sdk_script};
+use crate::common::{MASTER_KEY, UPSTREAM_KEY};
 
 #[tokio::test]
 async fn the_official_openai_sdk_works_against_the_gateway() {

@@ -1,15 +1,13 @@
 //! The gateway as an operator meets it: the real binary starting from a config or from the
 //! environment, `check`, health and metrics, client disconnects and graceful shutdown.
-#![allow(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{client, gateway_for, post, user, MASTER_KEY};
 use serde_json::{json, Value};
 use testkit::openai_wire::{self as wire, streamed_text};
 use testkit::{run_command, FakeUpstream, GatewayProcess, Reply, StreamEnd};
+
+use crate::common::{client, gateway_for, post, user, MASTER_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use testkit::openai_wire::{self as wire, sse_json};
 use testkit::{FakeUpstream, Gateway, GatewayProcess, HostileUpstream, Misbehaviour, Reply};
 
-use super::common::{client, post, post_json, user, MASTER_KEY, UPSTREAM_KEY};
 use super::{assert_anthropic_error, assert_openai_error, within, BIN};
+use crate::common::{client, post, post_json, user, MASTER_KEY, UPSTREAM_KEY};
 
 fn config(base_url: &str, extra: &str) -> String {
     format!(

@@ -1,14 +1,13 @@
 //! Chat completions through the gateway against a fake OpenAI upstream: what the client gets
 //! and what the upstream received.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{gateway_for, post, post_json, user, UPSTREAM_KEY};
 use serde_json::json;
 use testkit::openai_wire::{self as wire, data, sse_json, streamed_text};
 use testkit::{FakeUpstream, Reply};
+
+use crate::common::{gateway_for, post, post_json, user, UPSTREAM_KEY};
 
 #[tokio::test]
 async fn plain_completion_reaches_the_alias_deployment_with_the_provider_key() {

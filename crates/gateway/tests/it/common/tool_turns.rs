@@ -2,7 +2,6 @@
 //! with tools, they call `get_weather` and `get_time` for Paris (in parallel, streamed or not);
 //! given the tool results, they answer [`FINAL`]; asked without tools, they answer [`HELLO`].
 //! What each received is checked by the tests; the SDK scripts check what the client got.
-#![allow(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
 
 use serde_json::{json, Value};
 use testkit::anthropic_wire::{self as anthropic, event as sse_event};

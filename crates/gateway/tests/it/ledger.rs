@@ -2,17 +2,15 @@
 //! `unpriced`), status, latency, time to first token, stream and cancellation; written off the
 //! request path; flushed at shutdown; at most one commit window lost to kill -9; PostgreSQL over
 //! a real connection when `SWITCHYARD_TEST_POSTGRES` is set; `spend` by CLI and admin API.
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{client, post, post_json, user, MASTER_KEY};
 use serde_json::{json, Value};
 use sqlx::Row;
 use testkit::openai_wire as wire;
 use testkit::{FakeUpstream, Gateway, GatewayProcess, Reply};
+
+use crate::common::{client, post, post_json, user, MASTER_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
@@ -298,7 +296,7 @@ async fn old_rows_fold_into_daily_rollups_and_spend_still_counts_them() {
 }
 
 /// Not a test: how long spend takes over 10 million rows. Run by hand with
-/// `cargo test --release -p gateway --test ledger spend_speed -- --ignored --nocapture`.
+/// `cargo test --release -p gateway --test it ledger::spend_speed -- --ignored --nocapture`.
 #[tokio::test]
 #[ignore = "a measurement, run by hand"]
 async fn spend_speed_with_ten_million_rows() {

@@ -1,16 +1,14 @@
 //! The official `openai` and `anthropic` SDKs against every provider kind: OpenAI, Azure
 //! OpenAI, Anthropic, Bedrock, Gemini, and Anthropic and Gemini models on Vertex AI, each a fake speaking its own wire
-//! protocol (tests/common/tool_turns.rs), through both ingress dialects, plain and streamed, with
+//! protocol (tests/it/common/tool_turns.rs), through both ingress dialects, plain and streamed, with
 //! a parallel tool-call round trip (tests/sdk/provider_matrix.py).
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail the test loudly")]
 
-mod common;
-
-use common::scripted::run_sdk_script;
-use common::{tool_turns, MASTER_KEY, UPSTREAM_KEY};
 use serde_json::json;
 use testkit::local_llm::python;
 use testkit::{FakeUpstream, Gateway, Received, Reply};
+
+use crate::common::scripted::run_sdk_script;
+use crate::common::{tool_turns, MASTER_KEY, UPSTREAM_KEY};
 
 const MODELS: [&str; 7] = [
     "openai/gpt-4o",
