@@ -1,10 +1,13 @@
-//! What the gateway's integration tests share: a config around fake upstreams and a client.
+//! What the gateway's integration tests share: a config around fake upstreams (in-process, or the
+//! real binary in a process of its own) and a client.
 
 pub mod scripted;
 pub mod tool_turns;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde_json::Value;
-use testkit::{FakeUpstream, Gateway};
+use testkit::{FakeUpstream, Gateway, GatewayProcess};
 
 pub const UPSTREAM_KEY: &str = "sk-upstream-secret-0123456789";
 pub const MASTER_KEY: &str = "sk-master-test";
@@ -17,7 +20,32 @@ pub async fn gateway_for(upstream: &FakeUpstream) -> Gateway {
 
 /// Same as [`gateway_for`], with `extra` (top-level keys or whole tables) in the config.
 pub async fn gateway_with(upstream: &FakeUpstream, extra: &str) -> Gateway {
-    let toml = format!(
+    Gateway::start_with_env(&config_with(upstream, extra), &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)]).await
+}
+
+/// The gateway of [`gateway_for`] as the real binary, in a process of its own: for what a
+/// process holds once, such as the metrics registry, which every in-process gateway of this
+/// test binary shares (so what it holds would depend on which other tests ran first).
+pub fn process_for(upstream: &FakeUpstream) -> GatewayProcess {
+    process_with(upstream, "")
+}
+
+/// Same as [`process_for`], with `extra` in the config, as in [`gateway_with`].
+pub fn process_with(upstream: &FakeUpstream, extra: &str) -> GatewayProcess {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("switchyard-process-for-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("gateway-{}.toml", N.fetch_add(1, Ordering::Relaxed)));
+    std::fs::write(&path, config_with(upstream, extra)).unwrap();
+    GatewayProcess::serve(
+        env!("CARGO_BIN_EXE_switchyard"),
+        &["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+        &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)],
+    )
+}
+
+fn config_with(upstream: &FakeUpstream, extra: &str) -> String {
+    format!(
         r#"
 master_key_env = "MASTER"
 {extra}
@@ -30,20 +58,36 @@ models = ["*"]
 deployments = [{{ provider = "up", model = "gpt-4o-mini-2024-07-18" }}]
 "#,
         upstream.v1()
-    );
-    Gateway::start_with_env(&toml, &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)]).await
+    )
 }
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
-pub async fn post(gw: &Gateway, path: &str, body: &Value) -> reqwest::Response {
+/// A running gateway, in-process or as a child process: where to reach it.
+pub trait Running {
+    fn url(&self, path: &str) -> String;
+}
+
+impl Running for Gateway {
+    fn url(&self, path: &str) -> String {
+        Gateway::url(self, path)
+    }
+}
+
+impl Running for GatewayProcess {
+    fn url(&self, path: &str) -> String {
+        GatewayProcess::url(self, path)
+    }
+}
+
+pub async fn post(gw: &impl Running, path: &str, body: &Value) -> reqwest::Response {
     client().post(gw.url(path)).bearer_auth(MASTER_KEY).json(body).send().await.unwrap()
 }
 
 /// Posts and returns status, headers and the JSON body.
-pub async fn post_json(gw: &Gateway, path: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+pub async fn post_json(gw: &impl Running, path: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
     let resp = post(gw, path, body).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();

@@ -9,7 +9,9 @@ use testkit::{FakeUpstream, Gateway, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{assert_anthropic_error, assert_openai_error, within};
-use crate::common::{client, gateway_for, gateway_with, post, post_json, user, MASTER_KEY, UPSTREAM_KEY};
+use crate::common::{
+    client, gateway_for, gateway_with, post, post_json, process_for, process_with, user, MASTER_KEY, UPSTREAM_KEY,
+};
 
 fn gemini_reply(text: &str) -> Value {
     json!({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}],
@@ -185,7 +187,9 @@ async fn cors_allowlisted_origins_get_a_proper_preflight_and_headers() {
 #[tokio::test]
 async fn regression_metrics_need_the_master_key_and_their_labels_are_not_client_chosen() {
     let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
-    let gw = gateway_for(&up).await;
+    // A process of its own: the metrics registry is one per process, and the other tests of
+    // this binary fill it too, so its size would depend on which of them ran first.
+    let gw = process_for(&up);
     // Distinct model names a client makes up, addressed directly (`up` serves any name).
     let names: Vec<String> = (0..300).map(|i| format!("made-up-model-{i:04}-{}", "x".repeat(180))).collect();
     for name in &names {
@@ -208,7 +212,8 @@ async fn metrics_can_move_to_a_listener_of_their_own() {
     let addr = free.local_addr().unwrap();
     drop(free);
     let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
-    let gw = gateway_with(&up, &format!("metrics_listen = \"{addr}\"")).await;
+    // A process of its own, so the series below can only come from this test's request.
+    let gw = process_with(&up, &format!("metrics_listen = \"{addr}\""));
     assert_eq!(
         post(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await.status(),
         200
