@@ -22,6 +22,7 @@ mod keys;
 mod ledger;
 mod lifecycle;
 mod messages;
+mod money;
 mod real_llm;
 mod routing;
 mod sdk_anthropic;
