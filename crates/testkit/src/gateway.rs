@@ -50,6 +50,13 @@ impl Gateway {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Waits until this gateway's ledger has committed at least `rows` rows (see
+    /// [`crate::wait::ledger_rows`]); [`Gateway::stop`] instead flushes every row and ends it.
+    pub async fn wait_for_ledger_rows(&self, rows: i64) {
+        let writer = self.ledger.as_ref().expect("a running gateway has its ledger");
+        crate::wait::store_rows(&writer.store, rows).await;
+    }
+
     /// Stops accepting, drains, and waits until the server has returned.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -99,7 +106,7 @@ impl GatewayProcess {
         let (tx, rx) = std::sync::mpsc::channel();
         let pipe = child.stderr.take().expect("stderr");
         let log = stderr.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
@@ -115,7 +122,8 @@ impl GatewayProcess {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
+                // The pipe closed with the process: the reader ends once it has every line.
+                let _ = reader.join();
                 panic!("switchyard did not start; stderr:\n{}", stderr.lock().unwrap());
             }
         };

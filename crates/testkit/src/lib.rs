@@ -10,6 +10,7 @@ pub mod hostile;
 pub mod local_llm;
 pub mod openai_wire;
 pub mod upstream;
+pub mod wait;
 
 pub use gateway::{run_command, Gateway, GatewayProcess};
 pub use hostile::{HostileUpstream, Misbehaviour};

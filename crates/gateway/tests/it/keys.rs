@@ -288,12 +288,14 @@ async fn two_gateways_share_one_rpm_limit_one_key_table_and_one_ledger() {
         chat(&b.url(""), &key, "other").await.0,
     ];
     assert_eq!(statuses, [200, 200, 200, 429], "one limit of 4 per minute across both gateways");
-    tokio::time::sleep(Duration::from_millis(300)).await;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&pg).await.unwrap();
-    let rows: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM ledger WHERE key_id = $1").bind(&id).fetch_one(&pool).await.unwrap();
-    assert_eq!(rows, 4, "both gateways wrote to one ledger");
+    let count = async || -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM ledger WHERE key_id = $1").bind(&id).fetch_one(&pool).await.unwrap()
+    };
+    // Each gateway commits its rows off the request path.
+    testkit::wait::until("4 ledger rows for the shared key", async || count().await >= 4).await;
+    assert_eq!(count().await, 4, "both gateways wrote to one ledger");
 }
 
 #[tokio::test]

@@ -83,7 +83,8 @@ async fn every_attempt_gets_a_row_with_its_cost() {
         post(&gw, "/v1/chat/completions", &json!({"model": "free", "messages": user("hi"), "stream": true})).await;
     assert!(cut.chunk().await.unwrap().is_some());
     drop(cut);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The cut stream's row is written once the gateway has seen the client go: the fifth.
+    gw.wait_for_ledger_rows(5).await;
     let url = gw.database_url.clone();
     gw.stop().await; // flushes
 
@@ -115,7 +116,8 @@ async fn spend_by_model_from_the_cli_and_the_admin_api() {
     for _ in 0..3 {
         post_json(&gw, "/v1/chat/completions", &json!({"model": "priced", "messages": user("hi")})).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await; // one commit window
+    // Each request is two rows (flaky's 500, then good's answer), committed off the request path.
+    gw.wait_for_ledger_rows(6).await;
     let spend: Value = client()
         .get(gw.url("/admin/spend?by=model&since=1h"))
         .bearer_auth(MASTER_KEY)
@@ -171,8 +173,8 @@ async fn kill_9_loses_at_most_one_commit_window_and_sigterm_loses_nothing() {
             ids.push(resp.headers()["x-request-id"].to_str().unwrap().to_owned());
         }
         if settle {
-            // Everything older than one commit window (25 ms) must survive kill -9.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Everything committed (each row within one commit window) must survive kill -9.
+            testkit::wait::ledger_rows(&db, 40).await;
         }
         gw.signal(signal);
         assert!(gw.wait(Duration::from_secs(10)).is_some());
