@@ -37,22 +37,38 @@ pub struct App {
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("opening the ledger at {url}")]
+    Ledger {
+        url: String,
+        #[source]
+        source: crate::ledger::LedgerError,
+    },
+    #[error("connecting to Redis")]
+    Redis(#[source] redis::RedisError),
+    #[error("reading the virtual keys")]
+    Keys(#[from] sqlx::Error),
+    #[error("building the HTTP client")]
+    Client(#[from] reqwest::Error),
+}
+
 /// The ledger's database when the config names none: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchyard.db";
 
 impl App {
     /// The app with its ledger open; the [`Writer`] flushes it at shutdown.
-    pub async fn open(config: Config) -> anyhow::Result<(App, Writer)> {
+    pub async fn open(config: Config) -> Result<(App, Writer), StartError> {
         let url = config.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         let spill = spill_path(&url);
         let (ledger, writer) =
-            Ledger::start(&url, spill).await.map_err(|e| anyhow::anyhow!("opening the ledger at {url}: {e}"))?;
+            Ledger::start(&url, spill).await.map_err(|source| StartError::Ledger { url: url.clone(), source })?;
         let redis_url = config.redis_url.clone();
         let mut app = App::new(config)?;
         app.ledger = Some(ledger);
         app.store = Some(writer.store.clone());
-        app.limiter =
-            Limiter::new(redis_url.as_deref()).await.map_err(|e| anyhow::anyhow!("connecting to Redis: {e}"))?;
+        app.limiter = Limiter::new(redis_url.as_deref()).await.map_err(StartError::Redis)?;
         let key_store = KeyStore(writer.store.clone());
         key_store.migrate().await?;
         let keys = key_store.all().await?;
@@ -70,7 +86,7 @@ impl App {
         Ok((app, writer))
     }
 
-    pub fn new(config: Config) -> anyhow::Result<App> {
+    pub fn new(config: Config) -> Result<App, StartError> {
         let client = build_client(config.timeouts.connect, config.timeouts.read)?;
         Ok(App {
             keys: Arc::default(),

@@ -8,10 +8,48 @@ use std::sync::Mutex;
 use dialect::{ClientFacingError, ErrorKind};
 use http::{HeaderName, HeaderValue};
 
-use super::KeyRecord;
+use std::borrow::Cow;
+
+use super::{KeyRecord, Period};
 use crate::routing::deployment::NanoUsd;
 
 const WINDOW_MS: i64 = 60_000;
+
+/// What one set of limits belongs to: a virtual key, or the keys of a team together.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    /// The name its counters are kept under: the key's id, or `team:<name>`.
+    pub id: Cow<'a, str>,
+    /// How a refusal names it: `this key`, ``team `platform` ``.
+    pub who: Cow<'a, str>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    /// Nano-dollars per period; None: no budget.
+    pub budget: Option<(i64, Period)>,
+}
+
+impl<'a> Subject<'a> {
+    pub fn key(key: &'a KeyRecord) -> Subject<'a> {
+        Subject {
+            id: Cow::Borrowed(&key.id),
+            who: Cow::Borrowed("this key"),
+            rpm: key.rpm,
+            tpm: key.tpm,
+            budget: key.budget_nanos.zip(key.budget_period),
+        }
+    }
+
+    /// A team's RPM/TPM, shared by all its keys (teams have no budget of their own).
+    pub fn team(name: &str, rpm: Option<u32>, tpm: Option<u64>) -> Subject<'static> {
+        Subject {
+            id: Cow::Owned(format!("team:{name}")),
+            who: Cow::Owned(format!("team `{name}`")),
+            rpm,
+            tpm,
+            budget: None,
+        }
+    }
+}
 
 /// What admission decided, with the `x-ratelimit-*` headers to send either way.
 pub enum Admission {
@@ -62,7 +100,7 @@ impl Limiter {
         Limiter { windows: Mutex::default(), budgets: Mutex::default(), redis: None }
     }
 
-    pub async fn new(redis_url: Option<&str>) -> anyhow::Result<Limiter> {
+    pub async fn new(redis_url: Option<&str>) -> Result<Limiter, redis::RedisError> {
         let redis = match redis_url {
             Some(url) => Some(redis::aio::ConnectionManager::new(redis::Client::open(url)?).await?),
             None => None,
@@ -78,7 +116,7 @@ impl Limiter {
 
     /// Counts the request against the key's RPM and TPM (tokens: the prompt estimate plus the
     /// output cap) and reserves `cost_estimate` against its budget.
-    pub async fn admit(&self, key: &KeyRecord, tokens: u64, cost_estimate: i64, now_ms: i64) -> Admission {
+    pub async fn admit(&self, key: &Subject<'_>, tokens: u64, cost_estimate: i64, now_ms: i64) -> Admission {
         let window_start = now_ms - now_ms.rem_euclid(WINDOW_MS);
         let reset_s = ((window_start + WINDOW_MS - now_ms) as f64 / 1000.0).ceil().max(1.0) as u64;
         let (requests, used_tokens) = match &self.redis {
@@ -98,7 +136,7 @@ impl Limiter {
             }
         };
         let mut refused = None;
-        let who = key.id.strip_prefix("team:").map_or_else(|| "this key".to_owned(), |t| format!("team `{t}`"));
+        let who = &key.who;
         if let Some(rpm) = key.rpm {
             put("x-ratelimit-limit-requests", rpm.to_string());
             put("x-ratelimit-remaining-requests", u64::from(rpm).saturating_sub(requests).to_string());
@@ -156,10 +194,10 @@ impl Limiter {
         }
     }
 
-    fn reserve(&self, key: &KeyRecord, estimate: i64, now_ms: i64) -> Result<Option<Reservation>, ClientFacingError> {
-        let (Some(limit), Some(period)) = (key.budget_nanos, key.budget_period) else { return Ok(None) };
+    fn reserve(&self, key: &Subject<'_>, estimate: i64, now_ms: i64) -> Result<Option<Reservation>, ClientFacingError> {
+        let Some((limit, period)) = key.budget else { return Ok(None) };
         let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
-        let b = budgets.entry(key.id.clone()).or_default();
+        let b = budgets.entry(key.id.to_string()).or_default();
         let start = period.start_ms(now_ms);
         if b.period_start_ms != start {
             *b = Budget { period_start_ms: start, spent: 0, reserved: b.reserved };
@@ -176,7 +214,7 @@ impl Limiter {
             .with_code("insufficient_quota"));
         }
         b.reserved = b.reserved.saturating_add(estimate);
-        Ok(Some(Reservation { key_id: key.id.clone(), nanos: estimate, limit }))
+        Ok(Some(Reservation { key_id: key.id.to_string(), nanos: estimate, limit }))
     }
 
     /// Replaces a reservation with the request's real cost.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::routing::deployment::{nanos_from_decimal, DecimalError};
 
 pub use caller::Caller;
-pub use limits::{Admission, Limiter, Reservation};
+pub use limits::{Admission, Limiter, Reservation, Subject};
 pub use store::KeyStore;
 
 /// How often the key table is reloaded from the database.

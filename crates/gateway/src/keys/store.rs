@@ -39,12 +39,12 @@ macro_rules! on_pool {
 }
 
 impl KeyStore {
-    pub async fn migrate(&self) -> anyhow::Result<()> {
+    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => { sqlx::query(MIGRATION).execute(pool).await?; });
         Ok(())
     }
 
-    pub async fn insert(&self, k: &KeyRecord) -> anyhow::Result<()> {
+    pub async fn insert(&self, k: &KeyRecord) -> Result<(), sqlx::Error> {
         let json = |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::to_string(v).unwrap_or_default());
         let period = k.budget_period.map(|p| serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)));
         let sql = "INSERT INTO keys (id, hash, name, owner, team, created_ms, expires_ms, revoked, models, \
@@ -72,18 +72,18 @@ impl KeyStore {
     }
 
     /// Marks a key revoked; false when no such key exists.
-    pub async fn revoke(&self, id: &str) -> anyhow::Result<bool> {
+    pub async fn revoke(&self, id: &str) -> Result<bool, sqlx::Error> {
         let sql = "UPDATE keys SET revoked = 1 WHERE id = $1";
         let done = on_pool!(self, pool => sqlx::query(sql).bind(id).execute(pool).await?.rows_affected());
         Ok(done > 0)
     }
 
-    pub async fn all(&self) -> anyhow::Result<Vec<KeyRecord>> {
+    pub async fn all(&self) -> Result<Vec<KeyRecord>, sqlx::Error> {
         Ok(on_pool!(self, pool => {
             let rows = sqlx::query(SELECT).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
-                let list = |c: &str| -> anyhow::Result<Option<Vec<String>>> {
+                let list = |c: &str| -> Result<Option<Vec<String>>, sqlx::Error> {
                     let text: Option<String> = r.try_get(c)?;
                     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
                 };
@@ -111,7 +111,7 @@ impl KeyStore {
     }
 
     /// What a key has spent since `since_ms`, in nano-dollars, from the ledger.
-    pub async fn spent_since(&self, key_id: &str, since_ms: i64) -> anyhow::Result<i64> {
+    pub async fn spent_since(&self, key_id: &str, since_ms: i64) -> Result<i64, sqlx::Error> {
         let sql = format!(
             "SELECT CAST(cost_hi AS BIGINT), CAST(cost_lo AS BIGINT) FROM (SELECT {} FROM ledger \
              WHERE key_id = $1 AND at_unix_ms >= $2) AS parts",

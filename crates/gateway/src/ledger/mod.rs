@@ -60,6 +60,15 @@ pub struct Counters {
     pub spilled: AtomicU64,
 }
 
+/// Why the ledger could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("opening the ledger database")]
+    Database(#[from] sqlx::Error),
+    #[error("starting the spill-file writer")]
+    Spill(#[from] std::io::Error),
+}
+
 /// The request path's handle: cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct Ledger {
@@ -77,7 +86,7 @@ pub struct Writer {
 
 impl Ledger {
     /// Opens (and migrates) the store and starts the writer.
-    pub async fn start(database_url: &str, spill_path: PathBuf) -> anyhow::Result<(Ledger, Writer)> {
+    pub async fn start(database_url: &str, spill_path: PathBuf) -> Result<(Ledger, Writer), LedgerError> {
         let store = Store::open(database_url).await?;
         // Rows a previous run could not write (the database was down, or shutdown cut them)
         // are written now, each once.

@@ -96,7 +96,7 @@ pub enum Store {
 
 impl Store {
     /// `sqlite://path` (created if missing), `sqlite::memory:`, or `postgres://…`.
-    pub async fn open(url: &str) -> anyhow::Result<Store> {
+    pub async fn open(url: &str) -> Result<Store, sqlx::Error> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Store::Postgres(PgPoolOptions::new().max_connections(4).connect(url).await?)
         } else {
@@ -116,7 +116,7 @@ impl Store {
         Ok(store)
     }
 
-    async fn migrate(&self) -> anyhow::Result<()> {
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
         for statement in MIGRATION {
             match self {
                 Store::Sqlite(pool) => {
@@ -134,7 +134,7 @@ impl Store {
 
     /// One transaction for the whole batch, written as statements of [`ROWS_PER_STATEMENT`]
     /// rows, so the database prepares each statement shape once and reuses it.
-    pub async fn insert(&self, rows: &[Entry]) -> anyhow::Result<()> {
+    pub async fn insert(&self, rows: &[Entry]) -> Result<(), sqlx::Error> {
         match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
@@ -164,7 +164,7 @@ impl Store {
     /// per-request rows older than `keep_ms` are deleted. Spend then reads whole days from the
     /// rollups and only today's rows from the ledger, so it stays fast however many rows there
     /// are. One transaction per day. Returns the rows deleted.
-    pub async fn compact(&self, keep_ms: i64, now_ms: i64) -> anyhow::Result<u64> {
+    pub async fn compact(&self, keep_ms: i64, now_ms: i64) -> Result<u64, sqlx::Error> {
         let today = now_ms - now_ms.rem_euclid(DAY_MS);
         let mut day = match self.rolled_until().await? {
             0 => match self.scalar_opt("SELECT MIN(at_unix_ms) FROM ledger").await? {
@@ -212,7 +212,7 @@ impl Store {
         Ok(deleted)
     }
 
-    async fn rolled_until(&self) -> anyhow::Result<i64> {
+    async fn rolled_until(&self) -> Result<i64, sqlx::Error> {
         let init = "INSERT INTO ledger_rollup (id, rolled_until) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM ledger_rollup WHERE id = 1)";
         match self {
             Store::Sqlite(pool) => {
@@ -225,7 +225,7 @@ impl Store {
         Ok(self.scalar_opt("SELECT rolled_until FROM ledger_rollup WHERE id = 1").await?.unwrap_or(0))
     }
 
-    async fn scalar_opt(&self, sql: &str) -> anyhow::Result<Option<i64>> {
+    async fn scalar_opt(&self, sql: &str) -> Result<Option<i64>, sqlx::Error> {
         Ok(match self {
             Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
             Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
@@ -234,7 +234,7 @@ impl Store {
 
     /// Spend grouped by one column since a time: `(group, requests, input, output, cost_nanos,
     /// unpriced rows)`, most expensive first.
-    pub async fn spend(&self, by: SpendBy, since_unix_ms: i64) -> anyhow::Result<Vec<SpendRow>> {
+    pub async fn spend(&self, by: SpendBy, since_unix_ms: i64) -> Result<Vec<SpendRow>, sqlx::Error> {
         let column = by.column();
         // Rolled-up whole days from their rollups (the day `since` falls in counts whole), the
         // rest from the ledger's own rows.
@@ -284,7 +284,7 @@ impl Store {
 
     /// Whether the ledger holds this row already (same request, attempt time, deployment and
     /// status): what makes a spill-file import safe to repeat.
-    pub async fn contains(&self, row: &Entry) -> anyhow::Result<bool> {
+    pub async fn contains(&self, row: &Entry) -> Result<bool, sqlx::Error> {
         let sql = "SELECT COUNT(*) FROM ledger WHERE at_unix_ms = $1 AND request_id = $2 AND deployment = $3 \
                    AND status = $4";
         let n: i64 = match self {
@@ -311,7 +311,7 @@ impl Store {
     }
 
     /// How many rows carry this request id (for crash tests and audits).
-    pub async fn count(&self) -> anyhow::Result<i64> {
+    pub async fn count(&self) -> Result<i64, sqlx::Error> {
         let sql = "SELECT COUNT(*) FROM ledger";
         Ok(match self {
             Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,

@@ -7,7 +7,7 @@ use http::{header, HeaderName, HeaderValue};
 use super::record;
 use crate::app::App;
 use crate::error::ErrorReply;
-use crate::keys::{Admission, KeyRecord, Reservation};
+use crate::keys::{Admission, KeyRecord, Reservation, Subject};
 use crate::routing::filter::Needs;
 use crate::routing::Plan;
 
@@ -37,12 +37,12 @@ pub(super) async fn admit(
     let now = crate::keys::now_ms();
     // The team's shared RPM/TPM first (no budget there), then the key's own.
     if let Some((team, limits)) = key.team.as_deref().and_then(|t| app.config.teams.get(t).map(|l| (t, l))) {
-        let as_key = KeyRecord { id: format!("team:{team}"), rpm: limits.rpm, tpm: limits.tpm, ..Default::default() };
-        if let Admission::Refused { error, headers } = app.limiter.admit(&as_key, usage.total(), 0, now).await {
+        let team = Subject::team(team, limits.rpm, limits.tpm);
+        if let Admission::Refused { error, headers } = app.limiter.admit(&team, usage.total(), 0, now).await {
             return Err(refused(error, headers));
         }
     }
-    match app.limiter.admit(key, usage.total(), estimate, now).await {
+    match app.limiter.admit(&Subject::key(key), usage.total(), estimate, now).await {
         Admission::Admitted { headers, reservation } => Ok(Admitted { headers, reservation }),
         Admission::Refused { error, headers } => Err(refused(error, headers)),
     }
