@@ -8,15 +8,17 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
-use dialect::{ClientFacingError, Dialect};
+use dialect::{ChatRequest, ClientFacingError, Dialect};
 use http::HeaderMap;
 
 use super::errors::{error_response, ingress_of};
 use super::{admit, check_model, render, request_id};
 use crate::app::App;
 use crate::error::ErrorReply;
+use crate::keys::Caller;
 use crate::pipeline;
 use crate::routing::filter::Narrowing;
+use crate::telemetry::RequestFinished;
 use crate::upstream::Forwarded;
 
 pub async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
@@ -29,23 +31,31 @@ pub async fn messages(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
 
 async fn handle(app: Arc<App>, dialect: Dialect, headers: HeaderMap, body: Body) -> Response {
     let id = request_id();
-    match run(app, dialect, &headers, body, id.clone()).await {
-        Ok(resp) => resp,
+    let started = std::time::Instant::now();
+    let (caller, req, narrowing) = match prepare(&app, dialect, &headers, body).await {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            // Refused before the pipeline (key, body, decoding, allowlist): counted here, since
+            // no finalizer exists yet.
+            RequestFinished::refused(&id, e.error.status.as_u16(), started.elapsed()).emit();
+            return error_response(dialect, e, &id);
+        }
+    };
+    match pipeline::chat(app, req, Forwarded::from_client(&headers), narrowing, &caller, id.clone()).await {
+        Ok(reply) => render::chat(dialect, reply),
         Err(e) => error_response(dialect, e, &id),
     }
 }
 
-async fn run(
-    app: Arc<App>,
+async fn prepare(
+    app: &App,
     dialect: Dialect,
     headers: &HeaderMap,
     body: Body,
-    id: String,
-) -> Result<Response, ErrorReply> {
-    let (caller, bytes) = admit(&app, headers, body).await?;
+) -> Result<(Caller, ChatRequest, Narrowing), ErrorReply> {
+    let (caller, bytes) = admit(app, headers, body).await?;
     let mut req = ingress_of(dialect).decode_request(&bytes).map_err(ClientFacingError::from)?;
     check_model(&caller, &req.model)?;
     let narrowing = Narrowing::take(&mut req, headers)?.limited_by_key(caller.key());
-    let reply = pipeline::chat(app, req, Forwarded::from_client(headers), narrowing, &caller, id).await?;
-    Ok(render::chat(dialect, reply))
+    Ok((caller, req, narrowing))
 }

@@ -109,7 +109,25 @@ pub struct RequestFinished<'a> {
     pub usage: Option<Usage>,
 }
 
-impl RequestFinished<'_> {
+/// The alias label of a request refused before it named a usable model.
+pub const UNROUTED: &str = "unrouted";
+
+impl<'a> RequestFinished<'a> {
+    /// A request refused before routing: wrong key, unreadable body, a model the key may not use.
+    pub fn refused(request_id: &'a str, status: u16, duration: Duration) -> RequestFinished<'a> {
+        RequestFinished {
+            request_id,
+            alias: UNROUTED,
+            provider: "",
+            status,
+            outcome: Outcome::Refused,
+            stream: false,
+            duration,
+            time_to_first_token: None,
+            usage: None,
+        }
+    }
+
     pub fn emit(self) {
         let alias = self.alias.to_owned();
         let provider = self.provider.to_owned();
