@@ -145,30 +145,27 @@ async fn misbehave(mut stream: TcpStream, how: Misbehaviour) -> std::io::Result<
         Misbehaviour::HugeLine { bytes } => {
             let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
             stream.write_all(head.as_bytes()).await?;
-            let piece = vec![b'a'; 64 * 1024];
-            let mut sent = 0;
             stream.write_all(b"6\r\ndata: \r\n").await?;
-            while sent < bytes {
-                stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).await?;
-                stream.write_all(&piece).await?;
-                stream.write_all(b"\r\n").await?;
-                sent += piece.len();
-            }
-            stream.write_all(b"0\r\n\r\n").await?;
+            write_chunked(&mut stream, b'a', bytes).await?;
         }
         Misbehaviour::HugeBody { bytes } => {
             let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
             stream.write_all(head.as_bytes()).await?;
-            let piece = vec![b' '; 64 * 1024];
-            let mut sent = 0;
-            while sent < bytes {
-                stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).await?;
-                stream.write_all(&piece).await?;
-                stream.write_all(b"\r\n").await?;
-                sent += piece.len();
-            }
-            stream.write_all(b"0\r\n\r\n").await?;
+            write_chunked(&mut stream, b' ', bytes).await?;
         }
     }
     Ok(())
+}
+
+/// `bytes` of `fill` as 64 KiB chunks of a chunked body, then its end.
+async fn write_chunked(stream: &mut TcpStream, fill: u8, bytes: usize) -> std::io::Result<()> {
+    let piece = vec![fill; 64 * 1024];
+    let mut sent = 0;
+    while sent < bytes {
+        stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).await?;
+        stream.write_all(&piece).await?;
+        stream.write_all(b"\r\n").await?;
+        sent += piece.len();
+    }
+    stream.write_all(b"0\r\n\r\n").await
 }

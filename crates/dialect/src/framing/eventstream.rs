@@ -184,16 +184,9 @@ fn check_prelude(prelude: &[u8]) -> Result<usize, DecodeError> {
     Ok(total)
 }
 
-/// IEEE CRC-32, bit by bit: it only ever covers the 8 bytes of a prelude.
+/// IEEE CRC-32 of a prelude's 8 bytes.
 fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for b in bytes {
-        crc ^= u32::from(*b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
+    crc32fast::hash(bytes)
 }
 
 fn encode(headers: Vec<Header>, payload: &[u8]) -> Vec<u8> {

@@ -287,25 +287,20 @@ impl Store {
     pub async fn contains(&self, row: &Entry) -> Result<bool, sqlx::Error> {
         let sql = "SELECT COUNT(*) FROM ledger WHERE at_unix_ms = $1 AND request_id = $2 AND deployment = $3 \
                    AND status = $4";
+        macro_rules! count_in {
+            ($pool:expr) => {
+                sqlx::query_scalar(sql)
+                    .bind(row.at_unix_ms)
+                    .bind(&row.request_id)
+                    .bind(&row.deployment)
+                    .bind(row.status)
+                    .fetch_one($pool)
+                    .await?
+            };
+        }
         let n: i64 = match self {
-            Store::Sqlite(pool) => {
-                sqlx::query_scalar(sql)
-                    .bind(row.at_unix_ms)
-                    .bind(&row.request_id)
-                    .bind(&row.deployment)
-                    .bind(row.status)
-                    .fetch_one(pool)
-                    .await?
-            }
-            Store::Postgres(pool) => {
-                sqlx::query_scalar(sql)
-                    .bind(row.at_unix_ms)
-                    .bind(&row.request_id)
-                    .bind(&row.deployment)
-                    .bind(row.status)
-                    .fetch_one(pool)
-                    .await?
-            }
+            Store::Sqlite(pool) => count_in!(pool),
+            Store::Postgres(pool) => count_in!(pool),
         };
         Ok(n > 0)
     }
