@@ -13,7 +13,7 @@ use super::{Config, Timeouts};
 use crate::env::Env;
 use crate::routing::catalog::Catalog;
 use crate::routing::health::HealthRegistry;
-use crate::routing::{Alias, Deployment};
+use crate::routing::{Alias, Deployment, DeploymentSettings};
 use crate::secret::Secret;
 use crate::upstream::auth::aws::AwsCredentials;
 use crate::upstream::auth::oauth::TokenSource;
@@ -82,7 +82,12 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
             // reachable as `provider/model`.
             aliases.entry(m.clone()).or_insert_with(|| Alias {
                 name: m.as_str().into(),
-                deployments: vec![Deployment::new(p.clone(), &m, &health, &catalog)],
+                deployments: vec![Deployment::new(
+                    p.clone(),
+                    &m,
+                    catalog.complete(p.kind.name(), &m, DeploymentSettings::default()),
+                    &health,
+                )],
                 policy: Arc::default(),
             });
         }

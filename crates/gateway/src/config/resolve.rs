@@ -166,13 +166,8 @@ impl Config {
                     continue;
                 };
                 let settings = deployment_settings(name, d_ref, &mut p);
-                deployments.push(Deployment::with_settings(
-                    provider.clone(),
-                    &d_ref.model,
-                    settings,
-                    &health,
-                    &catalog,
-                ));
+                let settings = catalog.complete(provider.kind.name(), &d_ref.model, settings);
+                deployments.push(Deployment::new(provider.clone(), &d_ref.model, settings, &health));
             }
             let policy = Arc::new(route_policy(name, ra.get_ref(), &mut p));
             aliases.insert(name.clone(), Alias { name: name.as_str().into(), deployments, policy });

@@ -2,7 +2,6 @@
 //! what its result says about the deployment's health, and how long to wait before trying a
 //! deployment again.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -14,26 +13,9 @@ use crate::routing::{Plan, RoutePolicy};
 use crate::telemetry::{Outcome as TelemetryOutcome, UpstreamAttemptFinished};
 
 use crate::error::UpstreamError;
-use crate::routing::health::{Health, Outcome};
+use crate::routing::health::{InFlight, Outcome};
 use crate::routing::Deployment;
 use crate::upstream::rate_limit::{retry_after, DEFAULT_RATE_LIMIT_BACKOFF};
-
-/// Counts a request in flight on a deployment until dropped — at the end of a stream, not at
-/// its first byte, so `least_busy` and concurrency caps see long streams.
-pub struct InFlight(Arc<Health>);
-
-impl InFlight {
-    pub fn start(d: &Deployment, now_ms: u64) -> InFlight {
-        d.health.start(now_ms);
-        InFlight(d.health.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.end();
-    }
-}
 
 /// Retry rounds wait about this long, doubling each round, with jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(250);

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use dialect::Usage;
 use http::StatusCode;
 
-use super::attempt::InFlight;
 use super::record::{self, Attempt};
 use crate::app::App;
 use crate::keys::{Caller, KeyRecord, Reservation};
+use crate::routing::health::InFlight;
 use crate::routing::Deployment;
 use crate::telemetry::{Outcome, RequestFinished};
 

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::deployment::NanosPerMTok;
-use super::{Capabilities, Prices, Tier};
+use super::{Capabilities, DeploymentSettings, Prices, Tier};
 
 const EMBEDDED: &str = include_str!("../../data/catalog.toml");
 
@@ -73,6 +73,23 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// A deployment's settings with what the config leaves out — prices, context window,
+    /// features, tier — taken from this catalog's entry for the provider kind and model.
+    pub fn complete(&self, provider_kind: &str, model: &str, mut settings: DeploymentSettings) -> DeploymentSettings {
+        if let Some(entry) = self.lookup(provider_kind, model) {
+            settings.prices = settings.prices.or(Some(entry.prices()));
+            let known = entry.capabilities();
+            let caps = &mut settings.capabilities;
+            caps.context_window = caps.context_window.or(known.context_window);
+            caps.max_output = caps.max_output.or(known.max_output);
+            caps.tools = caps.tools.or(known.tools);
+            caps.images = caps.images.or(known.images);
+            caps.json_schema = caps.json_schema.or(known.json_schema);
+            settings.tier = settings.tier.or(entry.tier());
+        }
+        settings
+    }
+
     /// The catalog shipped with the binary.
     pub fn embedded() -> Catalog {
         match toml::from_str::<File>(EMBEDDED) {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use super::catalog::Catalog;
 use super::health::{Health, HealthRegistry};
 use crate::upstream::Provider;
 
@@ -330,30 +329,14 @@ pub struct Deployment {
 
 impl Deployment {
     /// A deployment with default settings (and what the catalog knows), and its shared health.
-    pub fn new(provider: Arc<Provider>, model: &str, health: &HealthRegistry, catalog: &Catalog) -> Deployment {
-        Deployment::with_settings(provider, model, DeploymentSettings::default(), health, catalog)
-    }
-
-    /// What the config leaves out — prices, context window, features, tier — comes from the
-    /// catalog entry for this provider kind and model, if there is one.
-    pub fn with_settings(
+    /// A deployment and its health, shared with every alias that names the same provider and
+    /// model. What the config leaves out comes from [`Catalog::complete`].
+    pub fn new(
         provider: Arc<Provider>,
         model: &str,
-        mut settings: DeploymentSettings,
+        settings: DeploymentSettings,
         health: &HealthRegistry,
-        catalog: &Catalog,
     ) -> Deployment {
-        if let Some(entry) = catalog.lookup(provider.kind.name(), model) {
-            settings.prices = settings.prices.or(Some(entry.prices()));
-            let known = entry.capabilities();
-            let caps = &mut settings.capabilities;
-            caps.context_window = caps.context_window.or(known.context_window);
-            caps.max_output = caps.max_output.or(known.max_output);
-            caps.tools = caps.tools.or(known.tools);
-            caps.images = caps.images.or(known.images);
-            caps.json_schema = caps.json_schema.or(known.json_schema);
-            settings.tier = settings.tier.or(entry.tier());
-        }
         let health = health.get(&provider.name, model);
         Deployment { provider, model: model.into(), settings: Arc::new(settings), health }
     }

@@ -232,6 +232,23 @@ impl HealthRegistry {
     }
 }
 
+/// Counts a request in flight on a deployment until dropped — at the end of a stream, not at
+/// its first byte, so `least_busy` and concurrency caps see long streams.
+pub struct InFlight(Arc<Health>);
+
+impl InFlight {
+    pub fn start(d: &super::Deployment, now_ms: u64) -> InFlight {
+        d.health.start(now_ms);
+        InFlight(d.health.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use dialect::{ChatRequest, ClientFacingError, ErrorKind};
 use super::filter::{self, Narrowing, Needs};
 use super::order;
 use crate::app::App;
-use crate::routing::Deployment;
+use crate::routing::{Deployment, DeploymentSettings};
 use crate::routing::{RoutePolicy, Strategy, Tier};
 
 /// Label for metrics when the request did not name an alias.
@@ -40,12 +40,11 @@ pub fn resolve(app: &App, model: &str) -> Result<Resolved, ClientFacingError> {
     if let Some(alias) = app.aliases.get(model) {
         return resolved(alias.name.clone(), alias.policy.clone(), alias.deployments.clone());
     }
-    let health = &app.config.health;
     if let Some((provider, upstream_model)) = model.split_once('/') {
         if let Some(p) = app.config.providers.get(provider) {
             if !upstream_model.is_empty() {
                 check_upstream_model(p, upstream_model)?;
-                let d = Deployment::new(p.clone(), upstream_model, health, &app.config.catalog);
+                let d = direct_deployment(app, p, upstream_model);
                 return resolved(DIRECT.into(), Arc::default(), vec![d]);
             }
         }
@@ -59,8 +58,7 @@ pub fn resolve(app: &App, model: &str) -> Result<Resolved, ClientFacingError> {
     for p in &serving {
         check_upstream_model(p, model)?;
     }
-    let by_pattern: Vec<Deployment> =
-        serving.into_iter().map(|p| Deployment::new(p.clone(), model, health, &app.config.catalog)).collect();
+    let by_pattern: Vec<Deployment> = serving.into_iter().map(|p| direct_deployment(app, p, model)).collect();
     if !by_pattern.is_empty() {
         return resolved(DIRECT.into(), Arc::default(), by_pattern);
     }
@@ -97,6 +95,12 @@ pub fn route_model(app: &App, model: &str, needs: &Needs, narrowing: &Narrowing)
         order::prefer_providers(&mut candidates, preferred);
     }
     Ok(Plan { alias, policy, candidates, affinity_key: None })
+}
+
+/// A deployment for a model addressed by name, with what the catalog knows of it.
+fn direct_deployment(app: &App, provider: &Arc<crate::upstream::Provider>, model: &str) -> Deployment {
+    let settings = app.config.catalog.complete(provider.kind.name(), model, DeploymentSettings::default());
+    Deployment::new(provider.clone(), model, settings, &app.config.health)
 }
 
 /// Every deployment with a known price and at least the requested tier (`auto:frontier`;
