@@ -38,6 +38,9 @@ async fn health_models_and_metrics() {
     let gw = gateway_for(&up).await;
     let resp = client().get(gw.url("/health")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
+    // Clients probe the root before they start.
+    assert_eq!(client().get(gw.url("/")).send().await.unwrap().status(), 200);
+    assert_eq!(client().head(gw.url("/")).send().await.unwrap().status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap()["status"], "ok");
 
     let models: Value =
