@@ -141,6 +141,32 @@ async fn regression_web_pages_cannot_use_an_open_loopback_gateway() {
 }
 
 #[tokio::test]
+async fn http2_clients_are_checked_by_their_authority() {
+    let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
+    let gw = open_gateway(&up, "").await;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let ok = h2
+        .post(gw.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(chat_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.version(), reqwest::Version::HTTP_2);
+    assert_eq!(ok.status(), 200);
+    // The same request addressed to another name (`:authority`, no Host header).
+    let url = gw.url("/v1/chat/completions").replace("127.0.0.1", "attacker.localtest.invalid");
+    let resolved = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .resolve("attacker.localtest.invalid", gw.addr)
+        .build()
+        .unwrap();
+    let refused = resolved.post(url).header("content-type", "application/json").body(chat_body()).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(up.received().len(), 1);
+}
+
+#[tokio::test]
 async fn cors_allowlisted_origins_get_a_proper_preflight_and_headers() {
     let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
     let gw = gateway_with(&up, "[cors]\nallow_origins = [\"https://app.example\"]").await;
