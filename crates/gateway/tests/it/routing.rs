@@ -239,6 +239,9 @@ async fn policy_keeps_requests_in_allowed_regions_whatever_they_ask() {
     assert_eq!(status, 400, "a request cannot widen its alias's policy: {body}");
     assert_eq!(body["error"]["code"], "no_eligible_deployment");
     assert!(body["error"]["message"].as_str().unwrap().contains("eu-*"), "{body}");
+    // Counted as the client's error, under the alias it asked for.
+    let metrics = client().get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"switchyard_request_errors_total{alias="m",provider="",kind="refused"}"#), "{metrics}");
     let (status, _) = send(json!({"model": "m", "messages": user("hi")}), vec![("x-switchyard-regions", "us-*")]).await;
     assert_eq!(status, 400);
     // A request may narrow an open alias: only EU, or only zero-data-retention providers.
