@@ -40,3 +40,12 @@ pub(crate) fn effort_for_budget(budget: u64) -> &'static str {
         _ => "high",
     }
 }
+
+/// The tool a `json_object` request is answered through where Claude has no native JSON mode
+/// for arbitrary objects: the model is made to call it, and its input comes back to the client
+/// as the message's JSON text. Decoders turn this tool's calls back into text by name, so a
+/// request may not define a tool of its own with this name.
+pub const JSON_OUTPUT_TOOL: &str = "json_output";
+
+/// Its description, as the model reads it.
+pub const JSON_OUTPUT_DESCRIPTION: &str = "Give your whole answer as one JSON object.";

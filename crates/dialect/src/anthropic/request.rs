@@ -28,7 +28,10 @@ use super::wire::{
     OutRequest, OutTool,
 };
 use crate::canonical::tool_input;
-use crate::claude::{budget_for_effort, effort_for_budget, EffortBudget, DEFAULT_MAX_TOKENS, MIN_THINKING_BUDGET};
+use crate::claude::{
+    budget_for_effort, effort_for_budget, EffortBudget, DEFAULT_MAX_TOKENS, JSON_OUTPUT_DESCRIPTION, JSON_OUTPUT_TOOL,
+    MIN_THINKING_BUDGET,
+};
 use crate::{
     ChatRequest, DecodeError, Dialect, EncodeError, ImageSource, Message, Part, ResponseFormat, Role, Tool, ToolChoice,
 };
@@ -472,13 +475,34 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
     }
     tools.extend(raw_tools.iter().map(OutTool::Raw));
 
-    let tool_choice = match encode_tool_choice(req) {
+    let mut tool_choice = match encode_tool_choice(req) {
         Some(choice) if !tools.is_empty() => Some(choice),
         Some(_) => None,
         None => extra_tool_choice,
     };
 
     let (thinking, max_tokens) = encode_thinking(req, extra_thinking)?;
+    if req.response_format == Some(ResponseFormat::JsonObject) {
+        if req.tools.iter().any(|t| t.name == JSON_OUTPUT_TOOL) {
+            return Err(unsupported(
+                "tools".into(),
+                "a tool named `json_output` cannot be combined with `json_object` output",
+            ));
+        }
+        let alone = tools.is_empty();
+        tools.push(OutTool::Custom(OutCustomTool {
+            name: JSON_OUTPUT_TOOL,
+            description: Some(JSON_OUTPUT_DESCRIPTION),
+            input_schema: Cow::Owned(json!({"type": "object"})),
+            strict: None,
+            cache_control: None,
+        }));
+        // Forced when it is the only tool and thinking allows it (Anthropic refuses a forced
+        // tool with extended thinking); otherwise the model may still choose a client's tool.
+        if alone && thinking.is_none() {
+            tool_choice = Some(json!({"type": "tool", "name": JSON_OUTPUT_TOOL}));
+        }
+    }
 
     if let Some(user) = &req.user {
         metadata.get_or_insert_with(Map::new).insert("user_id".into(), Value::String(user.clone()));
@@ -598,10 +622,8 @@ fn encode_tool_choice(req: &ChatRequest) -> Option<Value> {
 fn encode_response_format(req: &ChatRequest) -> Result<Option<Value>, EncodeError> {
     match &req.response_format {
         None | Some(ResponseFormat::Text) => Ok(None),
-        Some(ResponseFormat::JsonObject) => Err(unsupported(
-            "response_format".into(),
-            "`json_object` has no Anthropic equivalent; use `json_schema` with a schema",
-        )),
+        // Answered through a forced tool instead (see `JSON_OUTPUT_TOOL`).
+        Some(ResponseFormat::JsonObject) => Ok(None),
         // `name` only labels the schema and Anthropic's structured output is always strict, so
         // both are left behind; so is `description`, a hint the schema itself replaces.
         Some(ResponseFormat::JsonSchema { schema: Some(schema), .. }) => {

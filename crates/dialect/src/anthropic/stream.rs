@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::error::{self, error_type_for, kind_for, InError};
 use super::response::{decode_stop_reason, decode_usage, encode_usage, stop_reason_str};
 use super::wire::{InUsage, OutUsage};
+use crate::claude::JSON_OUTPUT_TOOL;
 use crate::error::json_error_message;
 use crate::framing::sse::write_event;
 use crate::{DecodeError, FinishReason, Frame, StreamDecoder, StreamEncoder, StreamError, StreamEvent, Usage};
@@ -100,6 +101,10 @@ enum BlockKind {
         call: u32,
         has_input: bool,
     },
+    /// A call of [`JSON_OUTPUT_TOOL`]: its input streams as the message's text.
+    JsonOutput {
+        has_input: bool,
+    },
     /// Server-tool and redacted-thinking blocks, which canonical events cannot carry.
     Other,
 }
@@ -120,6 +125,8 @@ pub struct EventDecoder {
     usage_seen: bool,
     /// Some content, stop reason or error has been decoded.
     replied: bool,
+    /// A [`JSON_OUTPUT_TOOL`] block answered a `json_object` request.
+    json_output: bool,
 }
 
 impl EventDecoder {
@@ -166,6 +173,14 @@ impl EventDecoder {
                 }
                 BlockKind::Thinking
             }
+            Some("tool_use") if text("name").as_deref() == Some(JSON_OUTPUT_TOOL) => {
+                self.json_output = true;
+                let input = block.get("input").and_then(Value::as_object).filter(|o| !o.is_empty());
+                if let Some(input) = input {
+                    out.push(StreamEvent::TextDelta { choice: 0, text: Value::Object(input.clone()).to_string() });
+                }
+                BlockKind::JsonOutput { has_input: input.is_some() }
+            }
             Some("tool_use") => {
                 let call = self.tool_calls;
                 self.tool_calls += 1;
@@ -205,6 +220,14 @@ impl EventDecoder {
             InDelta::SignatureDelta { signature } if !signature.is_empty() => {
                 out.push(StreamEvent::ReasoningSignature { choice: 0, signature })
             }
+            InDelta::InputJsonDelta { partial_json }
+                if !partial_json.is_empty() && matches!(kind, Some(BlockKind::JsonOutput { .. })) =>
+            {
+                if let Some(k) = self.open_blocks.get_mut(&index) {
+                    *k = BlockKind::JsonOutput { has_input: true };
+                }
+                out.push(StreamEvent::TextDelta { choice: 0, text: partial_json });
+            }
             InDelta::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
                 let Some(BlockKind::ToolUse { call, .. }) = kind else {
                     return;
@@ -220,8 +243,14 @@ impl EventDecoder {
 
     fn block_stop(&mut self, index: u32, out: &mut Vec<StreamEvent>) {
         // A tool called without input streams no `input_json_delta`; its input is `{}`.
-        if let Some(BlockKind::ToolUse { call, has_input: false }) = self.block(index) {
-            out.push(StreamEvent::ToolCallDelta { choice: 0, index: call, arguments: "{}".into() });
+        match self.block(index) {
+            Some(BlockKind::ToolUse { call, has_input: false }) => {
+                out.push(StreamEvent::ToolCallDelta { choice: 0, index: call, arguments: "{}".into() });
+            }
+            Some(BlockKind::JsonOutput { has_input: false }) => {
+                out.push(StreamEvent::TextDelta { choice: 0, text: "{}".into() });
+            }
+            _ => {}
         }
         self.open_blocks.remove(&index);
     }
@@ -259,11 +288,12 @@ impl StreamDecoder for EventDecoder {
                 self.start(String::new(), String::new(), &mut out);
                 self.merge_usage(usage);
                 if let Some(reason) = delta.stop_reason {
-                    out.push(StreamEvent::Finish {
-                        choice: 0,
-                        reason: decode_stop_reason(&reason),
-                        stop_sequence: delta.stop_sequence,
-                    });
+                    let mut reason = decode_stop_reason(&reason);
+                    // A turn that ended only to give the JSON answer simply ended.
+                    if reason == FinishReason::ToolCalls && self.json_output && self.tool_calls == 0 {
+                        reason = FinishReason::Stop;
+                    }
+                    out.push(StreamEvent::Finish { choice: 0, reason, stop_sequence: delta.stop_sequence });
                 }
             }
             InEvent::MessageStop => {

@@ -680,7 +680,6 @@ fn fields_anthropic_cannot_express_are_refused_by_name() {
         (json!({"presence_penalty": 0.5}), "presence_penalty"),
         (json!({"frequency_penalty": -1.0}), "frequency_penalty"),
         (json!({"logit_bias": {"1": 2}}), "logit_bias"),
-        (json!({"response_format": {"type": "json_object"}}), "response_format"),
         (
             json!({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AAA", "format": "wav"}}]}]}),
             "content part `input_audio`",
@@ -912,4 +911,74 @@ fn paths_name_messages_and_count_tokens() {
     assert_eq!(Anthropic.path(m, Operation::Chat { stream: false }), "/v1/messages");
     assert_eq!(Anthropic.path(m, Operation::Chat { stream: true }), "/v1/messages");
     assert_eq!(Anthropic.path(m, Operation::CountTokens), "/v1/messages/count_tokens");
+}
+
+// ---------- JSON output through a forced tool ----------
+
+#[test]
+fn json_object_is_asked_for_through_a_forced_tool() {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}});
+    let req = OpenAi.decode_request(body.to_string().as_bytes()).unwrap();
+    let sent: Value = serde_json::from_slice(&Anthropic.encode_request(&req, "claude", false).unwrap()).unwrap();
+    assert_eq!(
+        sent["tools"],
+        json!([{"name": "json_output", "description": "Give your whole answer as one JSON object.",
+        "input_schema": {"type": "object"}}])
+    );
+    assert_eq!(sent["tool_choice"], json!({"type": "tool", "name": "json_output"}));
+    assert!(sent.get("output_config").is_none(), "{sent}");
+
+    // With a client's own tools the model may still call them; with thinking it cannot be forced.
+    let with_tools = json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"},
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]});
+    let req = OpenAi.decode_request(with_tools.to_string().as_bytes()).unwrap();
+    let sent: Value = serde_json::from_slice(&Anthropic.encode_request(&req, "claude", false).unwrap()).unwrap();
+    assert_eq!(sent["tools"].as_array().unwrap().len(), 2);
+    assert!(sent.get("tool_choice").is_none(), "{sent}");
+
+    let clash = json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"},
+        "tools": [{"type": "function", "function": {"name": "json_output", "parameters": {"type": "object"}}}]});
+    let req = OpenAi.decode_request(clash.to_string().as_bytes()).unwrap();
+    let EncodeError::Unsupported { field, .. } = Anthropic.encode_request(&req, "claude", false).unwrap_err();
+    assert_eq!(field, "tools");
+}
+
+#[test]
+fn the_forced_tool_comes_back_as_the_message_text() {
+    let reply = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": "json_output", "input": {"city": "Oslo", "temp": 3}}],
+        "stop_reason": "tool_use", "usage": {"input_tokens": 10, "output_tokens": 5}});
+    let resp = Anthropic.decode_response(reply.to_string().as_bytes()).unwrap();
+    let client: Value = serde_json::from_slice(&OpenAi.encode_response(&resp)).unwrap();
+    assert_eq!(client["choices"][0]["finish_reason"], "stop");
+    assert!(client["choices"][0]["message"].get("tool_calls").is_none(), "{client}");
+    let text = client["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap(), json!({"city": "Oslo", "temp": 3}));
+}
+
+#[test]
+fn the_forced_tool_streams_as_text_deltas() {
+    let wire = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\",\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"json_output\",\"input\":{}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"Oslo\\\"}\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":7}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let events = decode_stream(wire.as_bytes()).unwrap();
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"city": "Oslo"}));
+    assert!(!events.iter().any(|e| matches!(e, StreamEvent::ToolCallStart { .. })), "{events:?}");
+    assert!(
+        events.iter().any(|e| matches!(e, StreamEvent::Finish { reason: crate::FinishReason::Stop, .. })),
+        "{events:?}"
+    );
 }

@@ -224,3 +224,56 @@ async fn count_tokens_asks_anthropic_when_anthropic_serves_the_model() {
     assert!(sent.get("max_tokens").is_none(), "{sent}");
     assert_eq!(sent["tools"][0]["name"], "f");
 }
+
+/// `response_format: json_object` from an OpenAI client to Claude: the model is made to answer
+/// through one forced tool, and the client gets the JSON as the message text, whole or streamed.
+#[tokio::test]
+async fn json_object_reaches_claude_through_a_forced_tool() {
+    let up = FakeUpstream::start(|req| {
+        if req.json()["stream"] == true {
+            let start = json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+                "model": "claude-sonnet-4-5", "content": [], "usage": {"input_tokens": 9, "output_tokens": 1}}});
+            let block = json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "tool_use", "id": "toolu_1", "name": "json_output", "input": {}}});
+            let delta = |part: &str| {
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": part}})
+            };
+            Reply::sse([
+                anthropic::event("message_start", &start),
+                anthropic::event("content_block_start", &block),
+                anthropic::event("content_block_delta", &delta("{\"ok\": ")),
+                anthropic::event("content_block_delta", &delta("true}")),
+                anthropic::event("content_block_stop", &json!({"type": "content_block_stop", "index": 0})),
+                anthropic::event("message_delta", &json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+                    "usage": {"output_tokens": 6}})),
+                anthropic::event("message_stop", &json!({"type": "message_stop"})),
+            ])
+        } else {
+            Reply::json(json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "json_output", "input": {"ok": true}}],
+                "stop_reason": "tool_use", "usage": {"input_tokens": 9, "output_tokens": 6}}))
+        }
+    })
+    .await;
+    let gw = gateway(&unused().await, &up).await;
+    let body = json!({"model": "sonnet", "messages": [{"role": "user", "content": "Is it ok? Answer in JSON."}],
+        "response_format": {"type": "json_object"}});
+    let resp = client().post(gw.url("/v1/chat/completions")).bearer_auth(MASTER_KEY).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let reply: Value = resp.json().await.unwrap();
+    assert_eq!(reply["choices"][0]["finish_reason"], "stop", "{reply}");
+    let text = reply["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap(), json!({"ok": true}));
+    let sent = up.received()[0].json();
+    assert_eq!(sent["tool_choice"], json!({"type": "tool", "name": "json_output"}));
+    assert_eq!(sent["tools"][0]["input_schema"], json!({"type": "object"}));
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let resp =
+        client().post(gw.url("/v1/chat/completions")).bearer_auth(MASTER_KEY).json(&streamed).send().await.unwrap();
+    let text = resp.text().await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&openai::streamed_text(&text)).unwrap(), json!({"ok": true}), "{text}");
+    assert!(text.contains(r#""finish_reason":"stop""#), "{text}");
+    assert!(!text.contains("tool_calls"), "{text}");
+}
