@@ -1,8 +1,10 @@
 //! Claude's own limits and thinking conventions, which hold wherever the model family is served
 //! (Anthropic's API, Vertex AI, Bedrock's `additionalModelRequestFields`): the output cap sent
 //! when a client set none, the smallest thinking budget, and the budget each reasoning effort
-//! asks for. Belongs to the models, not to any vendor's wire; each dialect decides where these
-//! numbers go in its body.
+//! asks for, and the tool `json_object` answers come through. Belongs to the models, not to any
+//! vendor's wire; each dialect decides where these go in its body.
+
+use crate::{FinishReason, Part};
 
 /// `max_tokens` sent when the client set no cap. Anthropic requires one; 4096 fits every Claude
 /// model's output limit. A thinking budget we derive is added on top.
@@ -49,3 +51,31 @@ pub const JSON_OUTPUT_TOOL: &str = "json_output";
 
 /// Its description, as the model reads it.
 pub const JSON_OUTPUT_DESCRIPTION: &str = "Give your whole answer as one JSON object.";
+
+/// A call of [`JSON_OUTPUT_TOOL`] is the JSON answer a `json_object` request asked for: its
+/// input becomes the message's text, and a turn that ended only to call it simply ended.
+pub(crate) fn json_output_as_text(
+    content: Vec<Part>,
+    finish: Option<FinishReason>,
+) -> (Vec<Part>, Option<FinishReason>) {
+    let mut real_calls = false;
+    let mut answered = false;
+    let content = content
+        .into_iter()
+        .map(|part| match part {
+            Part::ToolCall { name, arguments, .. } if name == JSON_OUTPUT_TOOL => {
+                answered = true;
+                Part::text(arguments)
+            }
+            other => {
+                real_calls |= matches!(other, Part::ToolCall { .. });
+                other
+            }
+        })
+        .collect();
+    let finish = match finish {
+        Some(FinishReason::ToolCalls) if answered && !real_calls => Some(FinishReason::Stop),
+        other => other,
+    };
+    (content, finish)
+}

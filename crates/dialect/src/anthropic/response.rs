@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 
 use super::wire::{InResponse, InUsage, KnownBlock, OutBlock, OutResponse, OutUsage};
 use crate::canonical::tool_input;
-use crate::claude::JSON_OUTPUT_TOOL;
 use crate::{ChatResponse, Choice, DecodeError, Dialect, FinishReason, Part, Usage};
 
 /// `content: []` with a stop reason is an empty answer; a reply with no `content` at all, or
@@ -26,7 +25,7 @@ pub fn decode(body: &[u8]) -> Result<ChatResponse, DecodeError> {
         }
         None => return Err(DecodeError::invalid("the upstream's reply has no `content`", None)),
     };
-    let (content, finish_reason) = json_output_as_text(content, finish_reason);
+    let (content, finish_reason) = crate::claude::json_output_as_text(content, finish_reason);
     Ok(ChatResponse {
         id: raw.id,
         model: raw.model,
@@ -36,31 +35,6 @@ pub fn decode(body: &[u8]) -> Result<ChatResponse, DecodeError> {
         system_fingerprint: None,
         service_tier: raw.usage.and_then(|u| u.service_tier),
     })
-}
-
-/// A call of [`JSON_OUTPUT_TOOL`] is the JSON answer a `json_object` request asked for: its
-/// input becomes the message's text, and a turn that ended only to call it simply ended.
-fn json_output_as_text(content: Vec<Part>, finish: Option<FinishReason>) -> (Vec<Part>, Option<FinishReason>) {
-    let mut real_calls = false;
-    let mut answered = false;
-    let content = content
-        .into_iter()
-        .map(|part| match part {
-            Part::ToolCall { name, arguments, .. } if name == JSON_OUTPUT_TOOL => {
-                answered = true;
-                Part::text(arguments)
-            }
-            other => {
-                real_calls |= matches!(other, Part::ToolCall { .. });
-                other
-            }
-        })
-        .collect();
-    let finish = match finish {
-        Some(FinishReason::ToolCalls) if answered && !real_calls => Some(FinishReason::Stop),
-        other => other,
-    };
-    (content, finish)
 }
 
 /// A reply block as canonical. Text keeps its text (citations have no canonical slot); blocks

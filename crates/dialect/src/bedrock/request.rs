@@ -39,7 +39,9 @@ use super::wire::{
     OutRequest, OutTool, OutToolConfig, OutToolResult, OutToolResultContent, OutToolSpec, OutToolUse,
 };
 use crate::canonical::tool_input;
-use crate::claude::{budget_for_effort, EffortBudget, DEFAULT_MAX_TOKENS, MIN_THINKING_BUDGET};
+use crate::claude::{
+    budget_for_effort, EffortBudget, DEFAULT_MAX_TOKENS, JSON_OUTPUT_DESCRIPTION, JSON_OUTPUT_TOOL, MIN_THINKING_BUDGET,
+};
 use crate::{ChatRequest, EncodeError, ImageSource, Message, Part, ResponseFormat, Role, ToolChoice};
 
 pub fn encode(req: &ChatRequest) -> Result<Vec<u8>, EncodeError> {
@@ -68,6 +70,7 @@ pub fn encode(req: &ChatRequest) -> Result<Vec<u8>, EncodeError> {
         additional.insert("top_k".into(), json!(top_k));
     }
     let (thinking, max_tokens) = encode_thinking(req)?;
+    let thinks = thinking.is_some();
     if let Some(thinking) = thinking {
         additional.insert("thinking".into(), thinking);
     }
@@ -78,8 +81,12 @@ pub fn encode(req: &ChatRequest) -> Result<Vec<u8>, EncodeError> {
         stop_sequences: &req.stop,
     };
 
+    let mut tool_config = encode_tool_config(req, &messages)?;
+    if req.response_format == Some(ResponseFormat::JsonObject) {
+        tool_config = Some(with_json_output_tool(req, tool_config, thinks)?);
+    }
     let out = OutRequest {
-        tool_config: encode_tool_config(req, &messages)?,
+        tool_config,
         messages,
         system,
         inference_config: Some(inference).filter(|c| !c.is_empty()),
@@ -150,10 +157,8 @@ fn encode_thinking(req: &ChatRequest) -> Result<(Option<Value>, Option<u64>), En
 fn encode_response_format(req: &ChatRequest) -> Result<Option<Value>, EncodeError> {
     match &req.response_format {
         None | Some(ResponseFormat::Text) => Ok(None),
-        Some(ResponseFormat::JsonObject) => Err(unsupported(
-            "response_format",
-            "`json_object` has no Converse equivalent; use `json_schema` with a schema",
-        )),
+        // Answered through a tool instead (see `with_json_output_tool`).
+        Some(ResponseFormat::JsonObject) => Ok(None),
         Some(ResponseFormat::JsonSchema { name, description, schema: Some(schema), .. }) => {
             let mut json_schema = json!({"schema": schema.to_string(), "name": name});
             if let (Some(d), Some(obj)) = (description, json_schema.as_object_mut()) {
@@ -289,6 +294,32 @@ fn encode_image<'a>(source: &'a ImageSource, param: &dyn Fn() -> String) -> Resu
             Ok(OutImage { format, source: OutImageSource { bytes: data } })
         }
     }
+}
+
+/// `json_object` through one tool the model must call, whose input comes back as the message's
+/// JSON text (see [`JSON_OUTPUT_TOOL`]). `any` forces it when it is the only tool, on every
+/// Converse model that takes tools; with a client's own tools, or with thinking (which refuses
+/// a forced tool), the choice stays the client's.
+fn with_json_output_tool<'a>(
+    req: &ChatRequest,
+    config: Option<OutToolConfig<'a>>,
+    thinks: bool,
+) -> Result<OutToolConfig<'a>, EncodeError> {
+    if req.tools.iter().any(|t| t.name == JSON_OUTPUT_TOOL) {
+        return Err(unsupported("tools", "a tool named `json_output` cannot be combined with `json_object` output"));
+    }
+    let mut config = config.unwrap_or(OutToolConfig { tools: Vec::new(), tool_choice: None });
+    let alone = config.tools.is_empty();
+    config.tools.push(OutTool::ToolSpec(OutToolSpec {
+        name: JSON_OUTPUT_TOOL,
+        description: Some(JSON_OUTPUT_DESCRIPTION),
+        input_schema: OutInputSchema { json: Cow::Owned(json!({"type": "object"})) },
+        strict: None,
+    }));
+    if alone && !thinks {
+        config.tool_choice = Some(json!({"any": {}}));
+    }
+    Ok(config)
 }
 
 /// `toolConfig`: the declared tools (filtered by an allowed-tools choice) and the choice; stub

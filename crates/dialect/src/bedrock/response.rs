@@ -27,6 +27,7 @@ pub fn decode(body: &[u8]) -> Result<ChatResponse, DecodeError> {
         }
         None => return Err(DecodeError::invalid("the upstream's reply has no `output.message.content`", None)),
     };
+    let (content, finish_reason) = crate::claude::json_output_as_text(content, finish_reason);
     Ok(ChatResponse {
         id: String::new(),
         model: String::new(),

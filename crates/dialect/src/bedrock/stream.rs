@@ -14,15 +14,18 @@ use serde::de::DeserializeOwned;
 use super::error::kind_for;
 use super::response::{decode_stop_reason, decode_usage};
 use super::wire::{InBlockDelta, InBlockStart, InBlockStop, InException, InMessageStop, InMetadata};
+use crate::claude::JSON_OUTPUT_TOOL;
 use crate::error::{json_error_message, truncate_for_echo, MAX_ERROR_FIELD_BYTES};
 use crate::framing::EventStreamMessage;
-use crate::{DecodeError, ErrorKind, Frame, StreamDecoder, StreamError, StreamEvent};
+use crate::{DecodeError, ErrorKind, FinishReason, Frame, StreamDecoder, StreamError, StreamEvent};
 
 /// What an open Converse content block is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum BlockKind {
     /// A tool call; `call` is its ordinal among the message's tool calls.
     ToolUse { call: u32, has_input: bool },
+    /// A call of [`JSON_OUTPUT_TOOL`]: its input streams as the message's text.
+    JsonOutput { has_input: bool },
     /// Text, reasoning, or anything that started without a `toolUse` start.
     Other,
 }
@@ -41,6 +44,8 @@ pub struct ConverseStreamDecoder {
     open_blocks: BTreeMap<u32, BlockKind>,
     /// How many tool calls have started.
     tool_calls: u32,
+    /// A [`JSON_OUTPUT_TOOL`] block answered a `json_object` request.
+    json_output: bool,
 }
 
 fn payload<T: DeserializeOwned + Default>(m: &EventStreamMessage) -> Result<T, DecodeError> {
@@ -71,6 +76,10 @@ impl ConverseStreamDecoder {
 
     fn block_start(&mut self, start: InBlockStart, out: &mut Vec<StreamEvent>) {
         let kind = match start.start.and_then(|s| s.tool_use) {
+            Some(tool) if tool.name == JSON_OUTPUT_TOOL => {
+                self.json_output = true;
+                BlockKind::JsonOutput { has_input: false }
+            }
             Some(tool) => {
                 let call = self.tool_calls;
                 self.tool_calls += 1;
@@ -98,6 +107,13 @@ impl ConverseStreamDecoder {
             // `redactedContent` has no canonical stream event.
         }
         if let Some(tool) = d.delta.tool_use.filter(|t| !t.input.is_empty()) {
+            if let Some(BlockKind::JsonOutput { .. }) = self.block(index) {
+                if let Some(k) = self.open_blocks.get_mut(&index) {
+                    *k = BlockKind::JsonOutput { has_input: true };
+                }
+                out.push(StreamEvent::TextDelta { choice: 0, text: tool.input });
+                return;
+            }
             let Some(BlockKind::ToolUse { call, .. }) = self.block(index) else {
                 return;
             };
@@ -110,8 +126,14 @@ impl ConverseStreamDecoder {
 
     fn block_stop(&mut self, stop: InBlockStop, out: &mut Vec<StreamEvent>) {
         // A tool called without arguments streams no input; its input is `{}`.
-        if let Some(BlockKind::ToolUse { call, has_input: false }) = self.block(stop.content_block_index) {
-            out.push(StreamEvent::ToolCallDelta { choice: 0, index: call, arguments: "{}".into() });
+        match self.block(stop.content_block_index) {
+            Some(BlockKind::ToolUse { call, has_input: false }) => {
+                out.push(StreamEvent::ToolCallDelta { choice: 0, index: call, arguments: "{}".into() });
+            }
+            Some(BlockKind::JsonOutput { has_input: false }) => {
+                out.push(StreamEvent::TextDelta { choice: 0, text: "{}".into() });
+            }
+            _ => {}
         }
         self.open_blocks.remove(&stop.content_block_index);
     }
@@ -132,7 +154,11 @@ impl ConverseStreamDecoder {
                 self.start(out);
                 let stop: InMessageStop = payload(m)?;
                 self.stopped = true;
-                let reason = decode_stop_reason(stop.stop_reason.as_deref().unwrap_or("end_turn"));
+                let mut reason = decode_stop_reason(stop.stop_reason.as_deref().unwrap_or("end_turn"));
+                // A turn that ended only to give the JSON answer simply ended.
+                if reason == FinishReason::ToolCalls && self.json_output && self.tool_calls == 0 {
+                    reason = FinishReason::Stop;
+                }
                 out.push(StreamEvent::Finish { choice: 0, reason, stop_sequence: None });
             }
             "metadata" => {

@@ -400,7 +400,6 @@ fn fields_converse_cannot_express_are_refused_by_name() {
         (ChatRequest { top_logprobs: Some(3), ..base.clone() }, "top_logprobs"),
         (ChatRequest { presence_penalty: Some(0.5), ..base.clone() }, "presence_penalty"),
         (ChatRequest { frequency_penalty: Some(0.5), ..base.clone() }, "frequency_penalty"),
-        (ChatRequest { response_format: Some(ResponseFormat::JsonObject), ..base.clone() }, "response_format"),
         (ChatRequest { reasoning_effort: Some("extreme".into()), ..base.clone() }, "reasoning_effort"),
     ];
     for (req, field) in cases {
@@ -839,4 +838,54 @@ fn regression_a_model_name_cannot_leave_its_path_segment() {
     }
     assert_eq!(Bedrock.path("..", Operation::Chat { stream: false }), "/model/%2E%2E/converse");
     assert!(crate::check_model_id("..").is_err(), "the gateway refuses what escaping cannot make safe");
+}
+
+#[test]
+fn json_object_goes_through_a_tool_the_model_must_call_and_comes_back_as_text() {
+    let req = openai_request(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_object"}}));
+    let body = encode(&req).unwrap();
+    assert_eq!(body["toolConfig"]["tools"][0]["toolSpec"]["name"], "json_output");
+    assert_eq!(body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"], json!({"type": "object"}));
+    assert_eq!(body["toolConfig"]["toolChoice"], json!({"any": {}}));
+    assert!(body.get("outputConfig").is_none(), "{body}");
+
+    let reply = json!({"output": {"message": {"role": "assistant", "content": [
+        {"toolUse": {"toolUseId": "t1", "name": "json_output", "input": {"answer": 42}}}]}},
+        "stopReason": "tool_use", "usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 8}});
+    let resp = Bedrock.decode_response(reply.to_string().as_bytes()).unwrap();
+    let client: Value = serde_json::from_slice(&OpenAi.encode_response(&resp)).unwrap();
+    assert_eq!(client["choices"][0]["finish_reason"], "stop", "{client}");
+    let text = client["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap(), json!({"answer": 42}));
+
+    let mut wire = Vec::new();
+    wire.extend(ev("messageStart", json!({"role": "assistant"})));
+    wire.extend(ev(
+        "contentBlockStart",
+        json!({"contentBlockIndex": 0,
+        "start": {"toolUse": {"toolUseId": "t1", "name": "json_output"}}}),
+    ));
+    wire.extend(ev(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": "{\"answer\": "}}}),
+    ));
+    wire.extend(ev("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": "42}"}}})));
+    wire.extend(ev("contentBlockStop", json!({"contentBlockIndex": 0})));
+    wire.extend(ev("messageStop", json!({"stopReason": "tool_use"})));
+    wire.extend(ev(
+        "metadata",
+        json!({"usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 8}, "metrics": {"latencyMs": 1}}),
+    ));
+    let events = decode_stream_in(&wire, 7).unwrap();
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"answer": 42}));
+    assert!(!events.iter().any(|e| matches!(e, StreamEvent::ToolCallStart { .. })), "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, StreamEvent::Finish { reason: crate::FinishReason::Stop, .. })));
 }
