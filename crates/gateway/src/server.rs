@@ -60,6 +60,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         // Peers that vanish without closing are found and dropped.
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
+    // Shared, not cloned per connection: `into_owned` below already copies what a
+    // connection keeps.
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -76,7 +79,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
                 };
                 let _ = stream.set_nodelay(true);
                 let service = TowerToHyperService::new(router.clone());
-                let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let (builder, watcher) = (Arc::clone(&builder), graceful.watcher());
                 #[expect(clippy::disallowed_methods, reason = "one task per connection, tracked by the graceful-shutdown watcher")]
                 tokio::spawn(async move {
                     // Telling HTTP/1 from HTTP/2 waits for the first bytes with no deadline of

@@ -3,18 +3,17 @@
 
 use axum::body::Body;
 use axum::response::Response;
-use dialect::{ChatResponse, ClientFacingError, Dialect, EmbeddingResponse, ErrorKind};
+use dialect::{Dialect, EmbeddingResponse};
 use http::{header, HeaderName, HeaderValue, StatusCode};
 
-use super::errors::{error_response, ingress_of};
-use crate::error::ErrorReply;
-use crate::pipeline::{ClientStream, Reply, ReplyBody};
+use super::errors::ingress_of;
+use crate::pipeline::{ChatBody, ClientStream, Reply};
 
-pub fn chat(dialect: Dialect, reply: Reply<ChatResponse>) -> Response {
+pub fn chat(dialect: Dialect, reply: Reply<ChatBody>) -> Response {
     let ingress = ingress_of(dialect);
     match reply.body {
-        ReplyBody::Whole(resp) => json(ingress.encode_response(&resp), reply.headers),
-        ReplyBody::Stream(stream) => {
+        ChatBody::Whole(resp) => json(ingress.encode_response(&resp), reply.headers),
+        ChatBody::Stream(stream) => {
             let encoder = ingress.stream_encoder(&stream.meta);
             sse(stream.into_body(encoder), reply.headers)
         }
@@ -22,14 +21,7 @@ pub fn chat(dialect: Dialect, reply: Reply<ChatResponse>) -> Response {
 }
 
 pub fn embeddings(dialect: Dialect, reply: Reply<EmbeddingResponse>) -> Response {
-    match reply.body {
-        ReplyBody::Whole(resp) => json(ingress_of(dialect).encode_embedding_response(&resp), reply.headers),
-        // Embeddings are never streamed; the type allows it only because chat shares it.
-        ReplyBody::Stream(_) => {
-            let err = ClientFacingError::new(ErrorKind::Internal, "An embeddings reply cannot be streamed.");
-            error_response(dialect, ErrorReply::from(err), "")
-        }
-    }
+    json(ingress_of(dialect).encode_embedding_response(&reply.body), reply.headers)
 }
 
 fn json(body: Vec<u8>, headers: Vec<(HeaderName, HeaderValue)>) -> Response {

@@ -60,6 +60,14 @@ pub(super) trait Operation {
     ) -> impl std::future::Future<Output = Result<(Self::Output, Option<Duration>), UpstreamError>> + Send;
 }
 
+/// The attempt that answered.
+pub(super) struct Won<T> {
+    pub output: T,
+    pub deployment: Deployment,
+    /// Attempts made, this one included.
+    pub attempts: usize,
+}
+
 /// Tries the plan's candidates in order, then retry rounds with backoff, until one answers, a
 /// failure is final, or the deadline passes. Failed attempts that reached a provider get their
 /// ledger row here; the winner is handed to the finalizer.
@@ -69,7 +77,7 @@ pub(super) async fn run<O: Operation>(
     op: &O,
     deadline: Instant,
     finalizer: &mut Finalizer,
-) -> Result<(O::Output, usize), ErrorReply> {
+) -> Result<Won<O::Output>, ErrorReply> {
     let health = &app.config.health;
     let max_attempts = plan.candidates.len() + plan.policy.retries as usize;
     let mut last_error: Option<UpstreamError> = None;
@@ -110,10 +118,9 @@ pub(super) async fn run<O: Operation>(
                 if let Some(key) = plan.affinity_key {
                     app.affinity.record(key, deployment, now_ms);
                 }
-                let mut winner = Winner::new(deployment.clone(), started, in_flight);
-                winner.time_to_first_token = Some(started.duration_since(finalizer.started()) + latency);
-                finalizer.won(winner);
-                return Ok((output, attempt + 1));
+                let first_token = started.duration_since(finalizer.started()) + latency;
+                finalizer.won(Winner::new(deployment.clone(), started, first_token, in_flight));
+                return Ok(Won { output, deployment: deployment.clone(), attempts: attempt + 1 });
             }
             Err(e) => {
                 deployment.health.finish(outcome_of(&e), now_ms);

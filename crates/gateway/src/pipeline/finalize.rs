@@ -22,13 +22,13 @@ pub(super) struct Winner {
     pub deployment: Deployment,
     pub started: Instant,
     /// Request start to the first event (streams) or to the whole reply.
-    pub time_to_first_token: Option<Duration>,
+    pub time_to_first_token: Duration,
     _in_flight: InFlight,
 }
 
 impl Winner {
-    pub fn new(deployment: Deployment, started: Instant, in_flight: InFlight) -> Winner {
-        Winner { deployment, started, time_to_first_token: None, _in_flight: in_flight }
+    pub fn new(deployment: Deployment, started: Instant, time_to_first_token: Duration, in_flight: InFlight) -> Winner {
+        Winner { deployment, started, time_to_first_token, _in_flight: in_flight }
     }
 }
 
@@ -93,10 +93,6 @@ impl Finalizer {
         self.winner = Some(winner);
     }
 
-    pub(super) fn winner(&self) -> Option<&Winner> {
-        self.winner.as_ref()
-    }
-
     /// The provider's usage, clamped to what is plausible.
     pub(super) fn set_usage(&mut self, usage: Usage) {
         let mut usage = usage;
@@ -145,19 +141,34 @@ impl Finalizer {
         outcome: Outcome,
         latency: Duration,
     ) -> crate::ledger::Entry {
+        self.row(deployment, None, status, outcome, latency, None, false)
+    }
+
+    /// One ledger row of this request, for an attempt at `deployment`.
+    #[expect(clippy::too_many_arguments, reason = "one row's columns; both callers name them")]
+    fn row(
+        &self,
+        deployment: &Deployment,
+        usage: Option<Usage>,
+        status: u16,
+        outcome: Outcome,
+        latency: Duration,
+        ttft: Option<Duration>,
+        cancelled: bool,
+    ) -> crate::ledger::Entry {
         Attempt {
             request_id: &self.request_id,
             key_id: self.key.as_deref().map(|k| k.id.as_str()),
             team: self.key.as_deref().and_then(|k| k.team.as_deref()),
             alias: &self.alias,
             deployment,
-            usage: None,
+            usage,
             status,
             outcome: outcome.as_str(),
             latency,
-            ttft: None,
+            ttft,
             stream: self.stream,
-            cancelled: false,
+            cancelled,
         }
         .entry()
     }
@@ -168,22 +179,12 @@ impl Drop for Finalizer {
         let outcome = if self.completed { self.outcome } else { Outcome::ClientCancelled };
         let mut cost = 0;
         let provider = self.winner.as_ref().map(|w| w.deployment.provider.name.clone());
+        // Streams record their time to first token; a whole reply's is its latency.
+        let ttft = self.winner.as_ref().filter(|_| self.stream).map(|w| w.time_to_first_token);
         if let Some(w) = &self.winner {
-            let entry = Attempt {
-                request_id: &self.request_id,
-                key_id: self.key.as_deref().map(|k| k.id.as_str()),
-                team: self.key.as_deref().and_then(|k| k.team.as_deref()),
-                alias: &self.alias,
-                deployment: &w.deployment,
-                usage: self.usage,
-                status: self.status.as_u16(),
-                outcome: outcome.as_str(),
-                latency: w.started.elapsed(),
-                ttft: if self.stream { w.time_to_first_token } else { None },
-                stream: self.stream,
-                cancelled: !self.completed || self.cut_short,
-            }
-            .entry();
+            let cancelled = !self.completed || self.cut_short;
+            let latency = w.started.elapsed();
+            let entry = self.row(&w.deployment, self.usage, self.status.as_u16(), outcome, latency, ttft, cancelled);
             cost = entry.cost_nanos.unwrap_or(0);
             self.app.record(entry);
         }
@@ -198,11 +199,7 @@ impl Drop for Finalizer {
             outcome,
             stream: self.stream,
             duration: self.started.elapsed(),
-            time_to_first_token: if self.stream {
-                self.winner.as_ref().and_then(|w| w.time_to_first_token)
-            } else {
-                None
-            },
+            time_to_first_token: ttft,
             usage: self.usage,
         }
         .emit();

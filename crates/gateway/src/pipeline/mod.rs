@@ -29,13 +29,14 @@ pub use record::{clamp_usage, cost_nanos, usd, MAX_PLAUSIBLE_TOKENS};
 pub use stream::{ClientStream, StreamReply};
 
 /// A successful reply and the headers that say where it was served.
-pub struct Reply<T> {
-    pub body: ReplyBody<T>,
+pub struct Reply<B> {
+    pub body: B,
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-pub enum ReplyBody<T> {
-    Whole(T),
+/// A chat reply: whole, or a stream past its commit point.
+pub enum ChatBody {
+    Whole(ChatResponse),
     /// Boxed: a stream carries its finalizer and source, far larger than most replies.
     Stream(Box<StreamReply>),
 }
@@ -47,7 +48,7 @@ pub async fn chat(
     narrowing: Narrowing,
     caller: &Caller,
     request_id: String,
-) -> Result<Reply<ChatResponse>, ErrorReply> {
+) -> Result<Reply<ChatBody>, ErrorReply> {
     let mut finalizer = Finalizer::new(app.clone(), caller, request_id, req.stream);
     // A configured alias is a safe label even when routing refuses the request.
     if let Some(alias) = app.aliases.get(&req.model) {
@@ -59,14 +60,12 @@ pub async fn chat(
     finalizer.hold(admitted.reservation);
     let deadline = finalizer.started() + plan.policy.deadline.unwrap_or(app.config.timeouts.total);
     let call = ChatCall { req: &req, forwarded: &forwarded };
-    let (reply, attempts) =
+    let won =
         attempt::run(&app, &plan, &call, deadline, &mut finalizer).await.map_err(|e| failed(&mut finalizer, e))?;
-    let mut headers = served_headers(&finalizer, attempts);
+    let mut headers = served_headers(&finalizer, &won.deployment, won.attempts);
+    let deployment = won.deployment;
     headers.extend(admitted.headers);
-    let Some(deployment) = finalizer.winner().map(|w| w.deployment.clone()) else {
-        return Err(failed(&mut finalizer, ErrorReply::from(internal())));
-    };
-    match reply {
+    match won.output {
         ChatReply::Complete(mut resp) => {
             fill_identity(&mut resp.id, &mut resp.model, &mut resp.created, &finalizer.request_id, &deployment);
             if let Some(usage) = resp.usage {
@@ -75,7 +74,7 @@ pub async fn chat(
             }
             finalizer.complete();
             headers.extend(cost_header(finalizer.cost_nanos()));
-            Ok(Reply { body: ReplyBody::Whole(resp), headers })
+            Ok(Reply { body: ChatBody::Whole(resp), headers })
         }
         ChatReply::Stream { mut first, rest, .. } => {
             for event in &mut first {
@@ -85,7 +84,7 @@ pub async fn chat(
             }
             let meta = ResponseMeta { include_usage: req.stream_include_usage };
             let stream = StreamReply::new(first, rest, finalizer, deadline, app.shutdown.clone(), meta);
-            Ok(Reply { body: ReplyBody::Stream(Box::new(stream)), headers })
+            Ok(Reply { body: ChatBody::Stream(Box::new(stream)), headers })
         }
     }
 }
@@ -104,9 +103,10 @@ pub async fn embeddings(
         .map_err(|e| refuse(&mut finalizer, admit::route_refused(e)))?;
     finalizer.alias = plan.alias.clone();
     let deadline = finalizer.started() + plan.policy.deadline.unwrap_or(app.config.timeouts.total);
-    let (mut resp, attempts) = attempt::run(&app, &plan, &EmbeddingCall(&req), deadline, &mut finalizer)
+    let won = attempt::run(&app, &plan, &EmbeddingCall(&req), deadline, &mut finalizer)
         .await
         .map_err(|e| failed(&mut finalizer, e))?;
+    let mut resp = won.output;
     if req.encoding_format.as_deref() == Some("base64") {
         floats_to_base64(&mut resp);
     }
@@ -114,8 +114,8 @@ pub async fn embeddings(
         finalizer.set_usage(usage);
     }
     finalizer.complete();
-    let headers = served_headers(&finalizer, attempts);
-    Ok(Reply { body: ReplyBody::Whole(resp), headers })
+    let headers = served_headers(&finalizer, &won.deployment, won.attempts);
+    Ok(Reply { body: resp, headers })
 }
 
 /// Refused before any upstream was asked: a client error.
@@ -139,13 +139,9 @@ fn failed(finalizer: &mut Finalizer, reply: ErrorReply) -> ErrorReply {
     reply
 }
 
-fn internal() -> dialect::ClientFacingError {
-    dialect::ClientFacingError::new(dialect::ErrorKind::Internal, "The request was answered by no deployment.")
-}
-
 /// Where the reply was served: request id, provider, deployment and attempts, from configured
 /// names and validated model ids only.
-fn served_headers(finalizer: &Finalizer, attempts: usize) -> Vec<(HeaderName, HeaderValue)> {
+fn served_headers(finalizer: &Finalizer, deployment: &Deployment, attempts: usize) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = Vec::with_capacity(8);
     let mut put = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -153,10 +149,8 @@ fn served_headers(finalizer: &Finalizer, attempts: usize) -> Vec<(HeaderName, He
         }
     };
     put("x-request-id", &finalizer.request_id);
-    if let Some(w) = finalizer.winner() {
-        put("x-switchyard-provider", &w.deployment.provider.name);
-        put("x-switchyard-deployment", &w.deployment.label());
-    }
+    put("x-switchyard-provider", &deployment.provider.name);
+    put("x-switchyard-deployment", &deployment.label());
     put("x-switchyard-attempts", &attempts.to_string());
     out
 }

@@ -53,12 +53,13 @@ pub fn resolve(app: &App, model: &str) -> Result<Resolved, ClientFacingError> {
         let policy = RoutePolicy { strategy: Strategy::Cost, ..Default::default() };
         return resolved(AUTO.into(), Arc::new(policy), auto_pool(app, model)?);
     }
-    let serving: Vec<&Arc<crate::upstream::Provider>> =
-        app.config.providers.values().filter(|p| p.serves(model)).collect();
-    for p in &serving {
-        check_upstream_model(p, model)?;
-    }
-    let by_pattern: Vec<Deployment> = serving.into_iter().map(|p| direct_deployment(app, p, model)).collect();
+    let by_pattern = app
+        .config
+        .providers
+        .values()
+        .filter(|p| p.serves(model))
+        .map(|p| check_upstream_model(p, model).map(|()| direct_deployment(app, p, model)))
+        .collect::<Result<Vec<Deployment>, _>>()?;
     if !by_pattern.is_empty() {
         return resolved(DIRECT.into(), Arc::default(), by_pattern);
     }
@@ -142,15 +143,9 @@ fn auto_pool(app: &App, model: &str) -> Result<Vec<Deployment>, ClientFacingErro
 /// is a path segment) or is no plausible id at all. Escaping happens too; this is the second
 /// fence, and it gives the client a clear 400 instead of a provider's 404.
 fn check_upstream_model(provider: &crate::upstream::Provider, model: &str) -> Result<(), ClientFacingError> {
-    let in_path = provider.kind == crate::upstream::ProviderKind::Azure
-        || matches!(
-            provider.dialect_for(model),
-            dialect::Dialect::Gemini | dialect::Dialect::Bedrock | dialect::Dialect::AnthropicVertex
-        );
-    // Bedrock inference-profile ARNs contain `/`; they are escaped as one segment.
-    let slash_ok = !in_path || model.starts_with("arn:");
     let problem = dialect::check_model_id(model).err().or_else(|| {
-        (!slash_ok && model.contains('/')).then_some("it contains `/`, which this provider's model ids cannot")
+        (model.contains('/') && !provider.allows_slash_in(model))
+            .then_some("it contains `/`, which this provider's model ids cannot")
     });
     match problem {
         None => Ok(()),

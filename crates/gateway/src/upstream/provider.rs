@@ -52,6 +52,15 @@ impl Provider {
         }
     }
 
+    /// Whether a model id with `/` can be this provider's: yes where the id travels in the body
+    /// (OpenAI-style servers name models `org/model`), no where it is a path segment (Azure,
+    /// Gemini, Vertex, Bedrock), except Bedrock's inference-profile ARNs, escaped as one segment.
+    pub fn allows_slash_in(&self, model: &str) -> bool {
+        let in_path = self.kind == ProviderKind::Azure
+            || matches!(self.dialect_for(model), Dialect::Gemini | Dialect::Bedrock | Dialect::AnthropicVertex);
+        !in_path || model.starts_with("arn:")
+    }
+
     pub fn serves(&self, model: &str) -> bool {
         self.model_patterns.iter().any(|p| glob_match(p, model))
     }
