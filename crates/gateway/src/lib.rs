@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod ledger;
+pub mod money;
 pub mod pipeline;
 pub mod routing;
 pub mod secret;

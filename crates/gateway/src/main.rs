@@ -318,7 +318,7 @@ fn catalog_table(catalog: &gateway::routing::catalog::Catalog) -> String {
         "{:<12} {:<46} {:>8} {:>8} {:>8} {:>8} {:>9} {:<9}\n",
         "kind", "model", "input", "cached", "write", "output", "context", "tier"
     );
-    let price = |p: Option<gateway::routing::deployment::NanosPerMTok>| p.map_or("-".to_owned(), |p| p.to_string());
+    let price = |p: Option<gateway::money::NanosPerMTok>| p.map_or("-".to_owned(), |p| p.to_string());
     for e in &catalog.entries {
         for kind in &e.kinds {
             out += &format!(

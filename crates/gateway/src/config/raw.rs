@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::routing::deployment::PriceText;
+use crate::money::PriceText;
 use crate::upstream::ProviderKind;
 
 #[derive(Debug, Default, Deserialize)]

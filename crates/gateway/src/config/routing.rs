@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::problems::Problems;
 use super::raw::{RawAlias, RawDeployment};
-use crate::routing::deployment::{NanosPerMTok, PriceText};
+use crate::money::{NanosPerMTok, PriceText};
 use crate::routing::{Capabilities, DeploymentSettings, Prices, RoutePolicy, Strategy, Tier};
 
 pub(super) fn deployment_settings(name: &str, d: &RawDeployment, p: &mut Problems<'_>) -> DeploymentSettings {
@@ -88,7 +88,7 @@ pub(super) fn route_policy(name: &str, a: &RawAlias, p: &mut Problems<'_>) -> Ro
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
-    use crate::routing::deployment::NanosPerMTok;
+    use crate::money::NanosPerMTok;
 
     fn config(deployments: &str) -> String {
         format!(

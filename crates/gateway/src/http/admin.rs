@@ -81,7 +81,7 @@ pub async fn list_keys(State(app): State<Arc<App>>, headers: HeaderMap) -> Respo
                 .iter()
                 .map(|k| {
                     let mut v = serde_json::to_value(k).unwrap_or_default();
-                    v["spent_usd"] = json!(crate::routing::deployment::NanoUsd(app.limiter.spent(&k.id)).json_number());
+                    v["spent_usd"] = json!(crate::money::NanoUsd(app.limiter.spent(&k.id)).json_number());
                     v
                 })
                 .collect();
@@ -142,7 +142,7 @@ pub async fn spend(
             let data: Vec<_> = rows
                 .iter()
                 .map(|r| {
-                    let cost_usd = crate::routing::deployment::NanoUsd(r.cost_nanos).json_number();
+                    let cost_usd = crate::money::NanoUsd(r.cost_nanos).json_number();
                     json!({"group": r.group, "requests": r.requests, "input_tokens": r.input_tokens,
                            "output_tokens": r.output_tokens, "cost_usd": cost_usd, "cost_nanos": r.cost_nanos,
                            "unpriced": r.unpriced})

@@ -11,7 +11,7 @@ use http::{HeaderName, HeaderValue};
 use std::borrow::Cow;
 
 use super::{KeyRecord, Period};
-use crate::routing::deployment::NanoUsd;
+use crate::money::NanoUsd;
 
 const WINDOW_MS: i64 = 60_000;
 

@@ -18,7 +18,7 @@ use base64::Engine;
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
-use crate::routing::deployment::{nanos_from_decimal, DecimalError};
+use crate::money::{nanos_from_decimal, DecimalError};
 
 pub use caller::Caller;
 pub use limits::{Admission, Limiter, Reservation, Subject};

@@ -218,7 +218,7 @@ pub fn spend_table(rows: &[SpendRow]) -> String {
             r.requests,
             r.input_tokens,
             r.output_tokens,
-            crate::routing::deployment::NanoUsd(r.cost_nanos).rounded(6),
+            crate::money::NanoUsd(r.cost_nanos).rounded(6),
             r.unpriced
         );
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dialect::Usage;
 
 use crate::ledger::Entry;
-use crate::routing::deployment::{NanoUsd, NanosPerMTok};
+use crate::money::{NanoUsd, NanosPerMTok};
 use crate::routing::Deployment;
 use crate::routing::Prices;
 

@@ -4,8 +4,8 @@
 
 use serde::Deserialize;
 
-use super::deployment::NanosPerMTok;
 use super::{Capabilities, DeploymentSettings, Prices, Tier};
+use crate::money::NanosPerMTok;
 
 const EMBEDDED: &str = include_str!("../../data/catalog.toml");
 
@@ -16,7 +16,7 @@ pub struct Entry {
     pub kinds: Vec<String>,
     pub model: String,
     /// Dollars per million tokens, read exactly from the decimal text (see
-    /// [`super::deployment::PriceText`]): a TOML float, integer or string.
+    /// [`crate::money::PriceText`]): a TOML float, integer or string.
     pub input: NanosPerMTok,
     pub output: NanosPerMTok,
     pub cached_input: Option<NanosPerMTok>,

@@ -5,8 +5,8 @@
 
 use dialect::Usage;
 use gateway::ledger::{Entry, SpendBy, Store};
+use gateway::money::NanosPerMTok;
 use gateway::pipeline::cost_nanos;
-use gateway::routing::deployment::NanosPerMTok;
 use gateway::routing::Prices;
 
 /// Prices (dollars per million tokens) chosen so that tokens × price is rarely a whole number
@@ -147,7 +147,7 @@ async fn spend_adds_up(total: usize) -> i128 {
     eprintln!(
         "{total} rows: inserted in {inserted:?}, spend by model in {spend_time:?}; total {grand} nano-dollars \
          (${}), {half_ups} rows rounded up",
-        gateway::routing::deployment::NanoUsd(i64::try_from(grand).unwrap())
+        gateway::money::NanoUsd(i64::try_from(grand).unwrap())
     );
     grand
 }
