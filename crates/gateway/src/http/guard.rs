@@ -110,7 +110,10 @@ fn authority(req: &Request) -> Option<&str> {
 /// `localhost`, `*.localhost`, 127.0.0.0/8 or `[::1]`, with or without a port.
 pub fn is_loopback_host(authority: &str) -> bool {
     let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        Some(v6) => match v6.split_once(']') {
+            Some((host, rest)) if rest.is_empty() || rest.starts_with(':') => host,
+            _ => return false,
+        },
         None => authority.rsplit_once(':').map_or(authority, |(h, port)| {
             if port.bytes().all(|b| b.is_ascii_digit()) {
                 h
@@ -199,6 +202,10 @@ mod tests {
             "[::2]:4000",
             "0.0.0.0:4000",
             "",
+            "[::1",
+            "[::1]x",
+            "localhost:4000:1",
+            "localhost.:abc",
         ] {
             assert!(!is_loopback_host(h), "{h}");
         }

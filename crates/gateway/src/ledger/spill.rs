@@ -63,17 +63,18 @@ async fn import_once(store: &Store, path: &Path) -> bool {
             Err(_) => {}
         }
     }
-    let mut fresh = Vec::with_capacity(rows.len());
-    for row in rows {
-        match store.contains(&row).await {
-            Ok(true) => {}
-            Ok(false) => fresh.push(row),
-            Err(e) => {
-                tracing::warn!(error = %e, "ledger: spill file not imported; will retry at the next start");
-                return false;
-            }
+    let (from, to) = rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| (lo.min(r.at_unix_ms), hi.max(r.at_unix_ms)));
+    let present = match store.identities_between(from, to).await {
+        Ok(present) => present,
+        Err(e) => {
+            tracing::warn!(error = %e, "ledger: spill file not imported; will retry at the next start");
+            return false;
         }
-    }
+    };
+    let fresh: Vec<Entry> = rows
+        .into_iter()
+        .filter(|r| !present.contains(&(r.request_id.clone(), r.at_unix_ms, r.deployment.clone(), r.status)))
+        .collect();
     for batch in fresh.chunks(super::BATCH_MAX) {
         if let Err(e) = store.insert(batch).await {
             tracing::warn!(error = %e, "ledger: spill file not imported; will retry at the next start");

@@ -1,6 +1,7 @@
 //! Where ledger rows live: one SQLite file (WAL) by default, or PostgreSQL. Same table and
 //! queries for both; migrations run at start.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -87,6 +88,9 @@ macro_rules! bind_entry {
             .push_bind($e.cancelled);
     }};
 }
+
+/// What tells two ledger rows apart: request id, attempt time, deployment and status.
+pub type RowIdentity = (String, i64, String, i32);
 
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -282,27 +286,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Whether the ledger holds this row already (same request, attempt time, deployment and
-    /// status): what makes a spill-file import safe to repeat.
-    pub async fn contains(&self, row: &Entry) -> Result<bool, sqlx::Error> {
-        let sql = "SELECT COUNT(*) FROM ledger WHERE at_unix_ms = $1 AND request_id = $2 AND deployment = $3 \
-                   AND status = $4";
-        macro_rules! count_in {
-            ($pool:expr) => {
-                sqlx::query_scalar(sql)
-                    .bind(row.at_unix_ms)
-                    .bind(&row.request_id)
-                    .bind(&row.deployment)
-                    .bind(row.status)
-                    .fetch_one($pool)
-                    .await?
-            };
-        }
-        let n: i64 = match self {
-            Store::Sqlite(pool) => count_in!(pool),
-            Store::Postgres(pool) => count_in!(pool),
+    /// The identity (request id, attempt time, deployment, status) of every row written between
+    /// two times, inclusive: what makes a spill-file import safe to repeat, in one query.
+    pub async fn identities_between(&self, from_ms: i64, to_ms: i64) -> Result<HashSet<RowIdentity>, sqlx::Error> {
+        let sql = "SELECT request_id, at_unix_ms, deployment, status FROM ledger \
+                   WHERE at_unix_ms >= $1 AND at_unix_ms <= $2";
+        let rows: Vec<RowIdentity> = match self {
+            Store::Sqlite(pool) => sqlx::query_as(sql).bind(from_ms).bind(to_ms).fetch_all(pool).await?,
+            Store::Postgres(pool) => sqlx::query_as(sql).bind(from_ms).bind(to_ms).fetch_all(pool).await?,
         };
-        Ok(n > 0)
+        Ok(rows.into_iter().collect())
     }
 
     /// How many rows carry this request id (for crash tests and audits).

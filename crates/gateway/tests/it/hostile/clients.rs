@@ -104,7 +104,13 @@ async fn regression_web_pages_cannot_use_an_open_loopback_gateway() {
     assert_eq!(resp.status(), 403);
     assert_openai_error(&resp.json().await.unwrap(), "permission_error");
     // A page on another origin, even with a JSON body (preflighted or not).
-    for (name, value) in [("origin", "https://attacker.example"), ("sec-fetch-site", "cross-site")] {
+    for (name, value) in [
+        ("origin", "https://attacker.example"),
+        // Sandboxed iframes and file:// pages send `Origin: null`.
+        ("origin", "null"),
+        ("origin", "https://127.0.0.1.attacker.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
         let resp = client()
             .post(&url)
             .header(name, value)
