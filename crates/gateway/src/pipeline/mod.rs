@@ -50,11 +50,13 @@ pub async fn chat(
     request_id: String,
 ) -> Result<Reply<ChatBody>, ErrorReply> {
     let mut finalizer = Finalizer::new(app.clone(), caller, request_id, req.stream);
-    // A configured alias is a safe label even when routing refuses the request.
-    if let Some(alias) = app.aliases.get(&req.model) {
-        finalizer.alias = alias.name.clone();
-    }
-    let plan = route(&app, &req, &narrowing).map_err(|e| refuse(&mut finalizer, admit::route_refused(e)))?;
+    let plan = route(&app, &req, &narrowing).map_err(|e| {
+        // A configured alias is a safe label even when routing refuses the request.
+        if let Some(alias) = app.aliases.get(&req.model) {
+            finalizer.alias = alias.name.clone();
+        }
+        refuse(&mut finalizer, admit::route_refused(e))
+    })?;
     finalizer.alias = plan.alias.clone();
     let admitted = admit::admit(&app, caller.key(), &req, &plan).await.map_err(|e| refuse(&mut finalizer, e))?;
     finalizer.hold(admitted.reservation);
