@@ -170,8 +170,14 @@ fn is_json(headers: &HeaderMap) -> bool {
     let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let mime = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+    // Compared in place: this runs on every request, and header values are ASCII.
+    let mime = ct.split(';').next().unwrap_or_default().trim();
+    let ends_with = |suffix: &str| {
+        mime.len() >= suffix.len()
+            && mime.get(mime.len() - suffix.len()..).is_some_and(|s| s.eq_ignore_ascii_case(suffix))
+    };
+    let starts_with = |prefix: &str| mime.get(..prefix.len()).is_some_and(|s| s.eq_ignore_ascii_case(prefix));
+    mime.eq_ignore_ascii_case("application/json") || (starts_with("application/") && ends_with("+json"))
 }
 
 #[cfg(test)]
