@@ -51,6 +51,36 @@ pub struct ChatRequest {
     pub extra: Map<String, Value>,
     /// The dialect `extra` (and any `Part::Raw`) came from.
     pub extra_dialect: Option<Dialect>,
+    /// Top-level fields of `extra_dialect` that only tune that dialect's own service (Anthropic's
+    /// `context_management`, the Responses API's `include` or `prompt_cache_key`): sent on to an
+    /// egress of the same wire family, dropped by any other and reported ([`Egress::dropped`]).
+    #[serde(default)]
+    pub hints: Map<String, Value>,
+    /// The client's paths of every hint, top-level and per tool (`context_management`,
+    /// `tools[0].eager_input_streaming`), in the order the client sent them: what a reply names
+    /// when the hints were dropped.
+    #[serde(default)]
+    pub hint_paths: Vec<String>,
+    /// The client let the model decide how much to reason (Anthropic `thinking: {"type":
+    /// "adaptive"}`). An egress with a dynamic budget uses it; others reason at their default.
+    #[serde(default)]
+    pub reasoning_adaptive: bool,
+}
+
+impl ChatRequest {
+    /// How a refusal names the first `extra` field: its key, and for a list of tools the type or
+    /// name of the first one (`tools (web_search)`), so the client sees which tool is meant.
+    pub fn first_extra_field(&self) -> String {
+        let Some((key, value)) = self.extra.iter().next() else { return String::new() };
+        let first_tool = value
+            .as_array()
+            .and_then(|items| items.first())
+            .and_then(|tool| tool.get("type").or_else(|| tool.get("name")).and_then(Value::as_str).map(str::to_owned));
+        match first_tool {
+            Some(kind) if key == "tools" => format!("tools ({})", crate::truncate_for_echo(&kind, 64)),
+            _ => crate::truncate_for_echo(key, crate::MAX_ERROR_FIELD_BYTES).into_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +198,11 @@ pub struct Tool {
     pub strict: Option<bool>,
     #[serde(default)]
     pub cache_control: Option<Value>,
+    /// The tool's fields that only tune the client's own dialect's service (Anthropic's
+    /// `eager_input_streaming`): sent on to the same wire family, dropped elsewhere (see
+    /// [`ChatRequest::hints`]).
+    #[serde(default)]
+    pub hints: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -309,6 +344,19 @@ pub enum StreamEvent {
     },
     Usage {
         usage: Usage,
+    },
+    /// Reasoning the provider returned encrypted rather than as text (OpenAI's
+    /// `encrypted_content`, Anthropic's `redacted_thinking`); sent back as is in later turns.
+    ReasoningRedacted {
+        choice: u32,
+        data: String,
+    },
+    /// An output item only the upstream's own dialect can express (a hosted tool's call and
+    /// result), kept verbatim for an ingress of the same dialect; every other ingress skips it.
+    RawItem {
+        choice: u32,
+        dialect: Dialect,
+        value: Value,
     },
     /// The upstream reported an error after the stream began.
     Error {

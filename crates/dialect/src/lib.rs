@@ -15,6 +15,7 @@ pub mod gemini;
 mod google;
 pub mod openai;
 pub mod path;
+pub mod responses;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,8 @@ pub use path::{check_model_id, encode_path_segment, MAX_MODEL_ID_BYTES};
 pub enum Dialect {
     /// OpenAI Chat Completions, also spoken by every OpenAI-compatible server.
     OpenaiChat,
+    /// The OpenAI Responses API (`POST /v1/responses`), spoken by OpenAI and Azure OpenAI.
+    OpenaiResponses,
     /// Anthropic Messages (`POST /v1/messages`).
     Anthropic,
     /// Anthropic Messages on Google Vertex AI (`rawPredict`), egress only.
@@ -46,6 +49,7 @@ impl Dialect {
     pub fn egress(self) -> &'static dyn Egress {
         match self {
             Dialect::OpenaiChat => &openai::OpenAi,
+            Dialect::OpenaiResponses => &responses::Responses,
             Dialect::Anthropic => &anthropic::Anthropic,
             Dialect::AnthropicVertex => &anthropic::AnthropicVertex,
             Dialect::Bedrock => &bedrock::Bedrock,
@@ -56,6 +60,7 @@ impl Dialect {
     pub fn ingress(self) -> Option<&'static dyn Ingress> {
         match self {
             Dialect::OpenaiChat => Some(&openai::OpenAi),
+            Dialect::OpenaiResponses => Some(&responses::Responses),
             Dialect::Anthropic => Some(&anthropic::Anthropic),
             Dialect::AnthropicVertex | Dialect::Bedrock | Dialect::Gemini => None,
         }
@@ -73,6 +78,7 @@ impl Dialect {
     pub fn as_str(self) -> &'static str {
         match self {
             Dialect::OpenaiChat => "openai_chat",
+            Dialect::OpenaiResponses => "openai_responses",
             Dialect::Anthropic => "anthropic",
             Dialect::AnthropicVertex => "anthropic_vertex",
             Dialect::Bedrock => "bedrock",
@@ -81,17 +87,28 @@ impl Dialect {
     }
 }
 
-/// Identity of the reply that the ingress needs when it writes a stream.
+/// What an ingress needs besides the reply itself to write it.
 #[derive(Debug, Clone, Default)]
 pub struct ResponseMeta {
     /// Whether the client asked for a usage event at the end of its stream.
     pub include_usage: bool,
+    /// The id the gateway gave the reply (the Responses API's `resp_…`, under which it is
+    /// stored). None: the encoder uses the upstream's id.
+    pub response_id: Option<String>,
+    /// Request fields a reply object repeats back (the Responses API's `instructions`, `tools`,
+    /// `temperature`, `previous_response_id`, ...), as the client's own dialect spells them.
+    pub echo: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What clients speak to us.
 pub trait Ingress: Sync {
     fn decode_request(&self, body: &[u8]) -> Result<ChatRequest, DecodeError>;
     fn encode_response(&self, resp: &ChatResponse) -> Vec<u8>;
+    /// The reply with what only the gateway knows (its id for the reply, request fields to
+    /// repeat). Dialects whose replies repeat nothing of the request need not override it.
+    fn encode_response_with(&self, resp: &ChatResponse, _meta: &ResponseMeta) -> Vec<u8> {
+        self.encode_response(resp)
+    }
     fn stream_encoder(&self, meta: &ResponseMeta) -> Box<dyn StreamEncoder + Send>;
     fn encode_error(&self, err: &ClientFacingError) -> (http::StatusCode, Vec<u8>);
     fn decode_embedding_request(&self, body: &[u8]) -> Result<EmbeddingRequest, DecodeError>;
@@ -130,6 +147,15 @@ pub trait Egress: Sync {
     fn decode_error(&self, status: http::StatusCode, body: &[u8]) -> UpstreamErrorBody;
     fn encode_embedding_request(&self, req: &EmbeddingRequest, model: &str) -> Result<Vec<u8>, EncodeError>;
     fn decode_embedding_response(&self, body: &[u8]) -> Result<EmbeddingResponse, DecodeError>;
+    /// The client's paths of what this egress leaves out of `req` without changing the answer
+    /// (hints for another dialect's service), for the reply to name. Hints reach an egress of
+    /// their own wire family; every other drops them all.
+    fn dropped(&self, req: &ChatRequest) -> Vec<String> {
+        match req.extra_dialect {
+            Some(from) if from.wire_family() == self.dialect().wire_family() => Vec::new(),
+            _ => req.hint_paths.clone(),
+        }
+    }
 }
 
 /// Sans-IO stream decoding: frames in, zero or more canonical events out.
@@ -144,4 +170,9 @@ pub trait StreamEncoder {
     fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>);
     /// The stream ended normally.
     fn finish(&mut self, out: &mut Vec<u8>);
+    /// After `finish`: the whole reply as one object, for dialects whose replies can be
+    /// retrieved later (the Responses API's stored `response`). None for the others.
+    fn completed(&mut self) -> Option<serde_json::Value> {
+        None
+    }
 }

@@ -70,7 +70,7 @@ fn decode_stream(egress: &dyn Egress, wire: &[u8], chunk: usize) -> Vec<StreamEv
 }
 
 fn client_stream(ingress: &dyn Ingress, events: &[StreamEvent]) -> Value {
-    let mut enc = ingress.stream_encoder(&ResponseMeta { include_usage: true });
+    let mut enc = ingress.stream_encoder(&ResponseMeta { include_usage: true, ..Default::default() });
     let mut out = Vec::new();
     for e in events {
         enc.encode(e, &mut out);

@@ -163,7 +163,7 @@ fn seeds() -> &'static Seeds {
 fn reencode(events: &[StreamEvent]) {
     for d in INGRESSES {
         for include_usage in [false, true] {
-            let mut enc = d.ingress().unwrap().stream_encoder(&ResponseMeta { include_usage });
+            let mut enc = d.ingress().unwrap().stream_encoder(&ResponseMeta { include_usage, ..Default::default() });
             let mut out = Vec::new();
             for e in events {
                 enc.encode(e, &mut out);

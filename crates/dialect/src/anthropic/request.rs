@@ -350,6 +350,7 @@ fn decode_tool(value: Value, j: usize) -> Result<Result<Tool, Value>, DecodeErro
         parameters: Some(schema.clone()),
         strict,
         cache_control: obj.get("cache_control").filter(|v| !v.is_null()).cloned(),
+        hints: Map::new(),
     }))
 }
 

@@ -598,6 +598,8 @@ impl StreamEncoder for EventEncoder {
             | StreamEvent::RefusalDelta { .. }
             | StreamEvent::ReasoningDelta { .. }
             | StreamEvent::ReasoningSignature { .. }
+            | StreamEvent::ReasoningRedacted { .. }
+            | StreamEvent::RawItem { .. }
             | StreamEvent::ToolCallStart { .. }
             | StreamEvent::ToolCallDelta { .. }
             | StreamEvent::Finish { .. } => {}

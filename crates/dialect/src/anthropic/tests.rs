@@ -64,7 +64,7 @@ fn decode_stream(wire: &[u8]) -> Result<Vec<StreamEvent>, DecodeError> {
 }
 
 fn encode_stream(ingress: &dyn Ingress, events: &[StreamEvent], include_usage: bool) -> Vec<u8> {
-    let mut enc = ingress.stream_encoder(&ResponseMeta { include_usage });
+    let mut enc = ingress.stream_encoder(&ResponseMeta { include_usage, ..Default::default() });
     let mut out = Vec::new();
     for e in events {
         enc.encode(e, &mut out);

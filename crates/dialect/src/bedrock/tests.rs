@@ -285,6 +285,7 @@ fn tool_results_reasoning_and_cache_markers_encode_as_blocks() {
             parameters: Some(json!({"type": "object"})),
             strict: None,
             cache_control: Some(json!({"type": "ephemeral"})),
+            hints: Default::default(),
         }],
         tool_choice: Some(ToolChoice::Named("get_weather".into())),
         reasoning_budget_tokens: Some(2048),
@@ -323,6 +324,7 @@ fn tool_choice_variants_map_to_converse() {
         parameters: None,
         strict: None,
         cache_control: None,
+        hints: Default::default(),
     };
     let base = ChatRequest { messages: vec![user("x")], tools: vec![tool("a"), tool("b")], ..ChatRequest::default() };
     let choice = |c: Option<ToolChoice>| {

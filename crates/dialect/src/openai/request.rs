@@ -71,6 +71,7 @@ pub fn decode(body: &[u8]) -> Result<ChatRequest, DecodeError> {
             parameters: f.parameters,
             strict: f.strict,
             cache_control: None,
+            hints: Map::new(),
         });
     }
     req.tool_choice = raw.tool_choice.map(decode_tool_choice).transpose()?;

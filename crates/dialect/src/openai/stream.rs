@@ -350,6 +350,8 @@ impl StreamEncoder for ChunkEncoder {
                     self.write_chunk(out, &[], UsageField::Some(encode_usage(usage)));
                 }
             }
+            // Chat Completions has no slot for encrypted reasoning or another dialect's items.
+            StreamEvent::ReasoningRedacted { .. } | StreamEvent::RawItem { .. } => {}
             StreamEvent::Error { error } => {
                 self.errored = true;
                 let body = super::error::stream_error_body(error.kind, &error.message);

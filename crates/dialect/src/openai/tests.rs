@@ -43,7 +43,7 @@ fn tool_call_stream_decodes_to_fixture_events() {
 #[test]
 fn tool_call_stream_reencodes_to_what_the_sdk_expects() {
     let events = decode_stream(fixture("tool_call_stream/upstream.sse").as_bytes()).unwrap();
-    let mut enc = OpenAi.stream_encoder(&ResponseMeta { include_usage: true });
+    let mut enc = OpenAi.stream_encoder(&ResponseMeta { include_usage: true, ..Default::default() });
     let mut out = Vec::new();
     for e in &events {
         enc.encode(e, &mut out);
@@ -56,7 +56,7 @@ fn tool_call_stream_reencodes_to_what_the_sdk_expects() {
 #[test]
 fn usage_chunk_is_stripped_when_client_did_not_ask() {
     let events = decode_stream(fixture("tool_call_stream/upstream.sse").as_bytes()).unwrap();
-    let mut enc = OpenAi.stream_encoder(&ResponseMeta { include_usage: false });
+    let mut enc = OpenAi.stream_encoder(&ResponseMeta { include_usage: false, ..Default::default() });
     let mut out = Vec::new();
     for e in &events {
         enc.encode(e, &mut out);

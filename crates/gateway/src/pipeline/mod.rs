@@ -84,7 +84,7 @@ pub async fn chat(
                     fill_identity(id, model, created, &finalizer.request_id, &deployment);
                 }
             }
-            let meta = ResponseMeta { include_usage: req.stream_include_usage };
+            let meta = ResponseMeta { include_usage: req.stream_include_usage, ..ResponseMeta::default() };
             let stream = StreamReply::new(first, rest, finalizer, deadline, app.shutdown.clone(), meta);
             Ok(Reply { body: ChatBody::Stream(Box::new(stream)), headers })
         }

@@ -86,6 +86,7 @@ mod tests {
             parameters: None,
             strict: None,
             cache_control: None,
+            hints: Default::default(),
         });
         assert!(prompt_tokens(&with_tool) > prompt_tokens(&short) + TOOLS_PREAMBLE);
     }

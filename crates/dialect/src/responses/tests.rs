@@ -1,0 +1,1 @@
+//! Golden and round-trip tests of the Responses API dialect.
