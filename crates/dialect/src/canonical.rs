@@ -65,6 +65,12 @@ pub struct ChatRequest {
     /// "adaptive"}`). An egress with a dynamic budget uses it; others reason at their default.
     #[serde(default)]
     pub reasoning_adaptive: bool,
+    /// The dialect whose upstream wrote the `Part::Reasoning` signatures and encrypted reasoning
+    /// in `messages`, when the client said (a Responses client's `encrypted_content` tokens).
+    /// Another wire family cannot read them: the gateway leaves them out when it sends the
+    /// request there. None: unknown, each egress keeps what it can take.
+    #[serde(default)]
+    pub reasoning_origin: Option<Dialect>,
 }
 
 impl ChatRequest {

@@ -98,6 +98,9 @@ pub struct ResponseMeta {
     /// Request fields a reply object repeats back (the Responses API's `instructions`, `tools`,
     /// `temperature`, `previous_response_id`, ...), as the client's own dialect spells them.
     pub echo: serde_json::Map<String, serde_json::Value>,
+    /// The dialect of the upstream that answered (the Responses API tags the reasoning it
+    /// returns with it, see [`ChatRequest::reasoning_origin`]).
+    pub upstream: Option<Dialect>,
 }
 
 /// What clients speak to us.

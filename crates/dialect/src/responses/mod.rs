@@ -30,6 +30,25 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn reasoning_tokens_round_trip_and_foreign_ones_are_openais() {
+        let token = reasoning_token(Some(Dialect::Anthropic), Some("sig"), None).unwrap();
+        let back = parse_reasoning_token(&token);
+        assert_eq!(
+            back,
+            ReasoningToken { origin: Some(Dialect::Anthropic), signature: Some("sig".into()), redacted: None }
+        );
+        assert_eq!(reasoning_token(None, None, None), None);
+        let foreign = parse_reasoning_token("gAAAAB-opaque");
+        assert_eq!(foreign.origin, Some(Dialect::OpenaiResponses));
+        assert_eq!(foreign.redacted.as_deref(), Some("gAAAAB-opaque"));
+    }
+}
+
 use base64::Engine;
 
 use crate::{
@@ -37,7 +56,7 @@ use crate::{
     EncodeError, Framing, Ingress, Operation, ResponseMeta, StreamDecoder, StreamEncoder, UpstreamErrorBody,
 };
 
-pub use request::{decode_request, Envelope};
+pub use request::{decode_request, referenced_ids, Envelope};
 pub use response::response_object;
 
 /// The OpenAI Responses API dialect.
@@ -45,7 +64,7 @@ pub struct Responses;
 
 impl Ingress for Responses {
     fn decode_request(&self, body: &[u8]) -> Result<ChatRequest, DecodeError> {
-        request::decode_request(body, &[]).map(|(req, _)| req)
+        request::decode_request(body, &[], &std::collections::HashMap::new()).map(|(req, _)| req)
     }
     fn encode_response(&self, resp: &ChatResponse) -> Vec<u8> {
         response::encode(resp, &ResponseMeta::default())
@@ -107,19 +126,32 @@ impl Egress for Responses {
 /// The prefix of an `encrypted_content` the gateway wrote.
 const TOKEN_PREFIX: &str = "swy1.";
 
-/// A reasoning part's signature and encrypted reasoning as one `encrypted_content` value. A part
-/// with neither has no token.
-pub(crate) fn reasoning_token(signature: Option<&str>, redacted: Option<&str>) -> Option<String> {
+/// A reasoning part's signature and encrypted reasoning, and the dialect of the upstream that
+/// wrote them, as one `encrypted_content` value. A part with neither has no token.
+pub(crate) fn reasoning_token(
+    origin: Option<Dialect>,
+    signature: Option<&str>,
+    redacted: Option<&str>,
+) -> Option<String> {
     if signature.is_none() && redacted.is_none() {
         return None;
     }
-    let inner = serde_json::json!({ "s": signature, "r": redacted });
+    let inner = serde_json::json!({ "d": origin, "s": signature, "r": redacted });
     Some(format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(inner.to_string())))
 }
 
-/// The signature and encrypted reasoning in an `encrypted_content`. A value the gateway did not
-/// write (OpenAI's own, sent by a client that talked to OpenAI directly) is encrypted reasoning.
-pub(crate) fn parse_reasoning_token(token: &str) -> (Option<String>, Option<String>) {
+/// A reasoning item's `encrypted_content`, read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReasoningToken {
+    pub origin: Option<Dialect>,
+    pub signature: Option<String>,
+    pub redacted: Option<String>,
+}
+
+/// The origin, signature and encrypted reasoning in an `encrypted_content`. A value the gateway
+/// did not write (sent by a client that talked to OpenAI directly) is OpenAI's encrypted
+/// reasoning.
+pub(crate) fn parse_reasoning_token(token: &str) -> ReasoningToken {
     let decoded = token
         .strip_prefix(TOKEN_PREFIX)
         .and_then(|b64| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b64).ok())
@@ -127,8 +159,14 @@ pub(crate) fn parse_reasoning_token(token: &str) -> (Option<String>, Option<Stri
     match decoded {
         Some(v) => {
             let field = |k: &str| v.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
-            (field("s"), field("r"))
+            ReasoningToken {
+                origin: v.get("d").and_then(|d| serde_json::from_value(d.clone()).ok()),
+                signature: field("s"),
+                redacted: field("r"),
+            }
         }
-        None => (None, Some(token.to_owned())),
+        None => {
+            ReasoningToken { origin: Some(Dialect::OpenaiResponses), signature: None, redacted: Some(token.to_owned()) }
+        }
     }
 }

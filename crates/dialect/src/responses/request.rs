@@ -2,6 +2,8 @@
 //! `POST /v1/responses` (with the stored conversation it continues), and encoding what we send
 //! to OpenAI's and Azure's `/responses`.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use crate::{ChatRequest, DecodeError, EncodeError};
@@ -22,10 +24,22 @@ pub struct Envelope {
 }
 
 /// Decodes a request. `history` is the stored conversation it continues (earlier input and
-/// output items, oldest first), read as if the client had sent it before its own `input`.
-pub fn decode_request(body: &[u8], history: &[Value]) -> Result<(ChatRequest, Envelope), DecodeError> {
-    let _ = (body, history);
+/// output items, oldest first), read as if the client had sent it before its own `input`;
+/// `references` holds the stored items its `item_reference`s name (see [`referenced_ids`]).
+pub fn decode_request(
+    body: &[u8],
+    history: &[Value],
+    references: &HashMap<String, Value>,
+) -> Result<(ChatRequest, Envelope), DecodeError> {
+    let _ = (body, history, references);
     Err(DecodeError::invalid("the Responses API is not implemented yet", None))
+}
+
+/// The ids of the stored items a request's `item_reference`s name, for the gateway to read
+/// before decoding. Cheap for the usual request, which has none.
+pub fn referenced_ids(body: &[u8]) -> Vec<String> {
+    let _ = body;
+    Vec::new()
 }
 
 pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {

@@ -1,1 +1,0 @@
-//! Golden and round-trip tests of the Responses API dialect.

@@ -1,0 +1,1 @@
+//! Reply-side tests: response objects and typed event streams, written and read.

@@ -1,0 +1,1 @@
+//! Request-side tests: what Responses clients send, decoded; what OpenAI gets, encoded.
