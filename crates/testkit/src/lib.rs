@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod hostile;
 pub mod local_llm;
 pub mod openai_wire;
+pub mod responses_wire;
 pub mod upstream;
 pub mod wait;
 

@@ -14,6 +14,7 @@ mod common;
 mod azure;
 mod bedrock;
 mod chat;
+mod clients;
 mod errors;
 mod gemini;
 mod hostile;
