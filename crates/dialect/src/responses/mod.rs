@@ -23,6 +23,7 @@
 //! - Item ids the gateway writes: `msg_`, `fc_`, `rs_` + the response id's hex + `_` + the
 //!   output index, so a stored response's items have stable, unique ids.
 
+mod items;
 mod request;
 mod response;
 mod stream;

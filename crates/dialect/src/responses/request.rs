@@ -1,12 +1,61 @@
 //! Responses API request ⇄ canonical `ChatRequest`: decoding what Responses clients send to
 //! `POST /v1/responses` (with the stored conversation it continues), and encoding what we send
-//! to OpenAI's and Azure's `/responses`.
+//! to OpenAI's and Azure's `/responses`. The input items themselves are [`super::items`]'.
+//!
+//! Decoding sorts the top-level fields three ways: what canonical models (sampling, tools,
+//! `text.format`, `reasoning.effort`), service hints that do not change the answer
+//! (`ChatRequest::hints`), and everything else (`ChatRequest::extra`, refused by name by every
+//! other egress). `store` and `previous_response_id` are the gateway's, in the [`Envelope`].
+//!
+//! Encoding never asks OpenAI to store anything (`store: false`, no `previous_response_id`):
+//! the gateway sends the whole conversation each time. For a request from another dialect it
+//! refuses what the Responses API cannot express (`n` > 1, `stop`, `seed`, penalties,
+//! `logprobs`, another dialect's `extra` and raw parts), and makes function tools non-strict
+//! unless the client said otherwise (the Responses API's default is strict).
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
-use crate::{ChatRequest, DecodeError, EncodeError};
+use super::items::{self, invalid, wrong_type, At, ItemDecoder};
+use crate::{ChatRequest, DecodeError, Dialect, EncodeError, Part, ResponseFormat, Tool, ToolChoice};
+
+const TARGET: &str = "OpenAI Responses";
+
+/// Top-level fields that tune OpenAI's service without changing the answer.
+const HINTS: [&str; 10] = [
+    "include",
+    "prompt_cache_key",
+    "truncation",
+    "service_tier",
+    "metadata",
+    "safety_identifier",
+    "max_tool_calls",
+    "prompt_cache_retention",
+    "stream_options",
+    "background",
+];
+
+/// Top-level fields read into canonical or the envelope.
+const MODELLED: [&str; 17] = [
+    "model",
+    "input",
+    "instructions",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "top_logprobs",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "text",
+    "reasoning",
+    "user",
+    "stream",
+    "store",
+    "previous_response_id",
+    "conversation",
+];
 
 /// What the gateway keeps of a request besides the canonical one.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16,8 +65,10 @@ pub struct Envelope {
     /// The stored response this one continues.
     pub previous_response_id: Option<String>,
     /// This request's own input items (not the history), a string input as one user message,
-    /// each with an `id`: what `GET /v1/responses/{id}/input_items` lists and what a later
-    /// `previous_response_id` replays.
+    /// message items with `type` written out, item references replaced by the items they name,
+    /// and ids only where the client gave them (the gateway assigns the rest): what
+    /// `GET /v1/responses/{id}/input_items` lists and what a later `previous_response_id`
+    /// replays.
     pub input_items: Vec<Value>,
     /// The request fields a response object repeats (see [`crate::ResponseMeta::echo`]).
     pub echo: Map<String, Value>,
@@ -31,22 +82,681 @@ pub fn decode_request(
     history: &[Value],
     references: &HashMap<String, Value>,
 ) -> Result<(ChatRequest, Envelope), DecodeError> {
-    let _ = (body, history, references);
-    Err(DecodeError::invalid("the Responses API is not implemented yet", None))
+    let Value::Object(mut obj) = crate::error::parse_json::<Value>(body)? else {
+        return Err(DecodeError::invalid("The request body must be a JSON object.", None));
+    };
+    let model = match obj.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(invalid("Missing required parameter: 'model'.".into(), "model".into()))
+        }
+        Some(other) => return Err(wrong_type("model".into(), "a string", other)),
+    };
+    if present(&obj, "conversation").is_some() {
+        return Err(invalid(
+            "'conversation' is not supported by this gateway; continue a conversation with \
+             'previous_response_id'."
+                .into(),
+            "conversation".into(),
+        ));
+    }
+    if obj.get("background") == Some(&Value::Bool(true)) {
+        return Err(invalid(
+            "Background responses ('background': true) are not supported by this gateway; stream the \
+             response or continue it with 'previous_response_id'."
+                .into(),
+            "background".into(),
+        ));
+    }
+    let envelope_store = opt_bool(&obj, "store")?;
+    let previous_response_id = opt_string(&obj, "previous_response_id")?;
+    let echo = echo(&obj, envelope_store, previous_response_id.as_deref());
+
+    let mut req = ChatRequest {
+        model,
+        max_tokens: opt_u64(&obj, "max_output_tokens")?,
+        temperature: opt_f64(&obj, "temperature")?,
+        top_p: opt_f64(&obj, "top_p")?,
+        top_logprobs: opt_u64(&obj, "top_logprobs")?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        parallel_tool_calls: opt_bool(&obj, "parallel_tool_calls")?,
+        user: opt_string(&obj, "user")?,
+        stream: opt_bool(&obj, "stream")?.unwrap_or(false),
+        // Responses streams always end with usage.
+        stream_include_usage: true,
+        extra_dialect: Some(Dialect::OpenaiResponses),
+        ..ChatRequest::default()
+    };
+
+    let mut decoder = ItemDecoder::default();
+    match obj.get("instructions") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => decoder.system.push(Part::text(text.clone())),
+        Some(other) => return Err(wrong_type("instructions".into(), "a string", other)),
+    }
+    let mut lookup = Lookup { history, references, by_id: None };
+    for (index, item) in history.iter().enumerate() {
+        decode_item(&mut decoder, item, At { list: "history", index }, &mut lookup)?;
+    }
+    let input_items = match obj.remove("input") {
+        None | Some(Value::Null) if history.is_empty() => {
+            return Err(invalid("Missing required parameter: 'input'.".into(), "input".into()))
+        }
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(text)) => {
+            let item = json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]});
+            decoder.decode(&json!({"role": "user", "content": text}), At { list: "input", index: 0 })?;
+            vec![item]
+        }
+        Some(Value::Array(items)) => {
+            if items.is_empty() && history.is_empty() {
+                return Err(invalid("'input' must contain at least one item.".into(), "input".into()));
+            }
+            let mut kept = Vec::with_capacity(items.len());
+            for (index, item) in items.into_iter().enumerate() {
+                let at = At { list: "input", index };
+                kept.push(decode_item(&mut decoder, &item, at, &mut lookup)?.unwrap_or(item));
+            }
+            kept.into_iter().map(items::normalized).collect()
+        }
+        Some(other) => return Err(wrong_type("input".into(), "a string or an array of input items", &other)),
+    };
+    req.system = decoder.system;
+    req.system_is_developer = decoder.system_is_developer;
+    req.messages = decoder.messages;
+    req.reasoning_origin = decoder.reasoning_origin;
+
+    decode_tools(&obj, &mut req)?;
+    decode_tool_choice(&obj, &mut req)?;
+    decode_text(&obj, &mut req)?;
+    decode_reasoning(&obj, &mut req)?;
+    for key in HINTS {
+        if let Some(value) = present(&obj, key) {
+            req.hints.insert(key.into(), value.clone());
+            req.hint_paths.push(key.into());
+        }
+    }
+    for (key, value) in obj {
+        if !MODELLED.contains(&key.as_str()) && !HINTS.contains(&key.as_str()) && !value.is_null() {
+            req.extra.insert(key, value);
+        }
+    }
+    req.hint_paths.sort();
+    let envelope = Envelope { store: envelope_store, previous_response_id, input_items, echo };
+    Ok((req, envelope))
+}
+
+/// Where an item reference's item is found: the items the gateway read for it, else the
+/// history, indexed by id on the first reference (most requests have none).
+struct Lookup<'a> {
+    history: &'a [Value],
+    references: &'a HashMap<String, Value>,
+    by_id: Option<HashMap<&'a str, &'a Value>>,
+}
+
+impl<'a> Lookup<'a> {
+    fn get(&mut self, id: &str) -> Option<&'a Value> {
+        if let Some(found) = self.references.get(id) {
+            return Some(found);
+        }
+        let history = self.history;
+        let by_id = self
+            .by_id
+            .get_or_insert_with(|| history.iter().filter_map(|h| Some((h.get("id")?.as_str()?, h))).collect());
+        by_id.get(id).copied()
+    }
+}
+
+/// Decodes one item, resolving an item reference first. Returns the item a reference named
+/// (what the envelope keeps in its place), None for any other item.
+fn decode_item(
+    decoder: &mut ItemDecoder,
+    item: &Value,
+    at: At<'_>,
+    lookup: &mut Lookup<'_>,
+) -> Result<Option<Value>, DecodeError> {
+    if items::item_type(item) != Some("item_reference") {
+        decoder.decode(item, at)?;
+        return Ok(None);
+    }
+    let id = match item.get("id") {
+        Some(Value::String(id)) => id.as_str(),
+        None | Some(Value::Null) => {
+            return Err(invalid(format!("Missing required parameter: '{}'.", at.field("id")), at.field("id")))
+        }
+        Some(other) => return Err(wrong_type(at.field("id"), "a string", other)),
+    };
+    let Some(found) = lookup.get(id).cloned() else {
+        return Err(invalid(format!("Item with id '{}' not found.", crate::truncate_for_echo(id, 64)), at.field("id")));
+    };
+    decoder.decode(&found, at)?;
+    Ok(Some(found))
 }
 
 /// The ids of the stored items a request's `item_reference`s name, for the gateway to read
-/// before decoding. Cheap for the usual request, which has none.
+/// before decoding. Cheap for the usual request, which has none: the body is parsed only when
+/// its bytes mention `item_reference`.
 pub fn referenced_ids(body: &[u8]) -> Vec<String> {
-    let _ = body;
-    Vec::new()
+    const NEEDLE: &[u8] = b"item_reference";
+    if !body.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
+        return Vec::new();
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(body) else { return Vec::new() };
+    let Some(input) = value.get("input").and_then(Value::as_array) else { return Vec::new() };
+    input
+        .iter()
+        .filter(|item| items::item_type(item) == Some("item_reference"))
+        .filter_map(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+// ---------- top-level fields ----------
+
+/// A field's value, None when absent or null (OpenAI treats both as not sent).
+fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+fn opt_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, DecodeError> {
+    match present(obj, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(wrong_type(key.into(), "a string", other)),
+    }
+}
+
+fn opt_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, DecodeError> {
+    match present(obj, key) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(wrong_type(key.into(), "a boolean", other)),
+    }
+}
+
+fn opt_f64(obj: &Map<String, Value>, key: &str) -> Result<Option<f64>, DecodeError> {
+    match present(obj, key) {
+        None => Ok(None),
+        Some(v) => v.as_f64().map(Some).ok_or_else(|| wrong_type(key.into(), "a decimal", v)),
+    }
+}
+
+fn opt_u64(obj: &Map<String, Value>, key: &str) -> Result<Option<u64>, DecodeError> {
+    match present(obj, key) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| wrong_type(key.into(), "a non-negative integer", v)),
+    }
+}
+
+/// What a response object repeats of the request, with OpenAI's defaults for what was not sent.
+fn echo(obj: &Map<String, Value>, store: Option<bool>, previous_response_id: Option<&str>) -> Map<String, Value> {
+    let sent = |key: &str, default: Value| present(obj, key).cloned().unwrap_or(default);
+    let mut reasoning = match present(obj, "reasoning") {
+        Some(Value::Object(r)) => r.clone(),
+        _ => Map::new(),
+    };
+    reasoning.entry("effort").or_insert(Value::Null);
+    reasoning.entry("summary").or_insert(Value::Null);
+    let mut text = match present(obj, "text") {
+        Some(Value::Object(t)) => t.clone(),
+        _ => Map::new(),
+    };
+    if text.get("format").is_none_or(Value::is_null) {
+        text.insert("format".into(), json!({"type": "text"}));
+    }
+    let mut echo = Map::new();
+    echo.insert("instructions".into(), sent("instructions", Value::Null));
+    echo.insert("max_output_tokens".into(), sent("max_output_tokens", Value::Null));
+    echo.insert("parallel_tool_calls".into(), sent("parallel_tool_calls", json!(true)));
+    echo.insert("previous_response_id".into(), json!(previous_response_id));
+    echo.insert("reasoning".into(), Value::Object(reasoning));
+    echo.insert("store".into(), json!(store.unwrap_or(true)));
+    echo.insert("temperature".into(), sent("temperature", json!(1.0)));
+    echo.insert("text".into(), Value::Object(text));
+    echo.insert("tool_choice".into(), sent("tool_choice", json!("auto")));
+    echo.insert("tools".into(), sent("tools", json!([])));
+    echo.insert("top_p".into(), sent("top_p", json!(1.0)));
+    echo.insert("truncation".into(), sent("truncation", json!("disabled")));
+    echo.insert("user".into(), sent("user", Value::Null));
+    echo.insert("metadata".into(), sent("metadata", json!({})));
+    echo.insert("background".into(), sent("background", json!(false)));
+    echo.insert("max_tool_calls".into(), sent("max_tool_calls", Value::Null));
+    echo.insert("top_logprobs".into(), sent("top_logprobs", json!(0)));
+    echo.insert("prompt_cache_key".into(), sent("prompt_cache_key", Value::Null));
+    echo.insert("safety_identifier".into(), sent("safety_identifier", Value::Null));
+    echo
+}
+
+/// Function tools are canonical; hosted tools (web search, file search, MCP, ...) go to
+/// `extra["tools"]` as sent.
+fn decode_tools(obj: &Map<String, Value>, req: &mut ChatRequest) -> Result<(), DecodeError> {
+    let tools = match present(obj, "tools") {
+        None => return Ok(()),
+        Some(Value::Array(tools)) => tools,
+        Some(other) => return Err(wrong_type("tools".into(), "an array", other)),
+    };
+    let mut hosted = Vec::new();
+    for (j, tool) in tools.iter().enumerate() {
+        let param = |key: &str| format!("tools[{j}].{key}");
+        let Some(t) = tool.as_object() else {
+            return Err(wrong_type(format!("tools[{j}]"), "a tool object", tool));
+        };
+        match t.get("type") {
+            Some(Value::String(kind)) if kind == "function" => {}
+            Some(Value::String(_)) => {
+                hosted.push(tool.clone());
+                continue;
+            }
+            None | Some(Value::Null) => {
+                return Err(invalid(format!("Missing required parameter: '{}'.", param("type")), param("type")))
+            }
+            Some(other) => return Err(wrong_type(param("type"), "a string", other)),
+        }
+        let name = match t.get("name") {
+            Some(Value::String(n)) if !n.is_empty() => n.clone(),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Err(invalid(format!("Missing required parameter: '{}'.", param("name")), param("name")))
+            }
+            Some(other) => return Err(wrong_type(param("name"), "a string", other)),
+        };
+        let description = match t.get("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(d)) => Some(d.clone()),
+            Some(other) => return Err(wrong_type(param("description"), "a string", other)),
+        };
+        let parameters = match t.get("parameters") {
+            None | Some(Value::Null) => None,
+            Some(p @ Value::Object(_)) => Some(p.clone()),
+            Some(other) => return Err(wrong_type(param("parameters"), "an object", other)),
+        };
+        let strict = match t.get("strict") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => return Err(wrong_type(param("strict"), "a boolean", other)),
+        };
+        let mut hints = Map::new();
+        for (key, value) in t {
+            if !matches!(key.as_str(), "type" | "name" | "description" | "parameters" | "strict") {
+                hints.insert(key.clone(), value.clone());
+                req.hint_paths.push(param(key));
+            }
+        }
+        req.tools.push(Tool { name, description, parameters, strict, cache_control: None, hints });
+    }
+    if !hosted.is_empty() {
+        req.extra.insert("tools".into(), Value::Array(hosted));
+    }
+    Ok(())
+}
+
+fn decode_tool_choice(obj: &Map<String, Value>, req: &mut ChatRequest) -> Result<(), DecodeError> {
+    let Some(choice) = present(obj, "tool_choice") else { return Ok(()) };
+    let bad = || {
+        invalid(
+            "Invalid 'tool_choice': expected 'none', 'auto', 'required', a function ({\"type\": \"function\", \
+             \"name\": ...}), allowed tools or a hosted tool."
+                .into(),
+            "tool_choice".into(),
+        )
+    };
+    let function_name = |t: &Value| match (t.get("type").and_then(Value::as_str), t.get("name")) {
+        (Some("function"), Some(Value::String(n))) => Some(n.clone()),
+        _ => None,
+    };
+    req.tool_choice = Some(match choice {
+        Value::String(s) => match s.as_str() {
+            "none" => ToolChoice::None,
+            "auto" => ToolChoice::Auto,
+            "required" => ToolChoice::Required,
+            _ => return Err(bad()),
+        },
+        Value::Object(o) => match o.get("type").and_then(Value::as_str) {
+            Some("function") => ToolChoice::Named(function_name(choice).ok_or_else(bad)?),
+            Some("allowed_tools") => {
+                let required = match o.get("mode").and_then(Value::as_str) {
+                    Some("required") => true,
+                    Some("auto") => false,
+                    _ => return Err(bad()),
+                };
+                let Some(tools) = o.get("tools").and_then(Value::as_array) else { return Err(bad()) };
+                match tools.iter().map(function_name).collect::<Option<Vec<_>>>() {
+                    Some(names) => ToolChoice::Allowed { names, required },
+                    // Hosted tools among the allowed ones: only OpenAI can honour the choice.
+                    None => {
+                        req.extra.insert("tool_choice".into(), choice.clone());
+                        return Ok(());
+                    }
+                }
+            }
+            Some(_) => {
+                req.extra.insert("tool_choice".into(), choice.clone());
+                return Ok(());
+            }
+            None => return Err(bad()),
+        },
+        _ => return Err(bad()),
+    });
+    Ok(())
+}
+
+/// `text.format` → `response_format`; `text.verbosity` is a hint; anything else in `text` is
+/// OpenAI's alone.
+fn decode_text(obj: &Map<String, Value>, req: &mut ChatRequest) -> Result<(), DecodeError> {
+    let text = match present(obj, "text") {
+        None => return Ok(()),
+        Some(Value::Object(t)) => t,
+        Some(other) => return Err(wrong_type("text".into(), "an object", other)),
+    };
+    let mut rest = Map::new();
+    for (key, value) in text {
+        match key.as_str() {
+            "format" => req.response_format = decode_format(value)?,
+            "verbosity" if !value.is_null() => {
+                req.hints.insert("text".into(), json!({"verbosity": value}));
+                req.hint_paths.push("text.verbosity".into());
+            }
+            _ if value.is_null() => {}
+            _ => {
+                rest.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    if !rest.is_empty() {
+        req.extra.insert("text".into(), Value::Object(rest));
+    }
+    Ok(())
+}
+
+fn decode_format(format: &Value) -> Result<Option<ResponseFormat>, DecodeError> {
+    let f = match format {
+        Value::Null => return Ok(None),
+        Value::Object(f) => f,
+        other => return Err(wrong_type("text.format".into(), "an object", other)),
+    };
+    let string = |key: &str, required: bool| match f.get(key) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        None | Some(Value::Null) if !required => Ok(None),
+        None | Some(Value::Null) => {
+            Err(invalid(format!("Missing required parameter: 'text.format.{key}'."), format!("text.format.{key}")))
+        }
+        Some(other) => Err(wrong_type(format!("text.format.{key}"), "a string", other)),
+    };
+    match string("type", true)?.as_deref() {
+        Some("text") => Ok(Some(ResponseFormat::Text)),
+        Some("json_object") => Ok(Some(ResponseFormat::JsonObject)),
+        Some("json_schema") => {
+            let name = string("name", true)?.unwrap_or_default();
+            let schema = match f.get("schema") {
+                Some(s @ Value::Object(_)) => s.clone(),
+                None | Some(Value::Null) => {
+                    return Err(invalid(
+                        "Missing required parameter: 'text.format.schema'.".into(),
+                        "text.format.schema".into(),
+                    ))
+                }
+                Some(other) => return Err(wrong_type("text.format.schema".into(), "an object", other)),
+            };
+            let strict = match f.get("strict") {
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(other) => return Err(wrong_type("text.format.strict".into(), "a boolean", other)),
+            };
+            Ok(Some(ResponseFormat::JsonSchema {
+                name,
+                description: string("description", false)?,
+                schema: Some(schema),
+                strict,
+            }))
+        }
+        _ => Err(invalid(
+            "Invalid value for 'text.format.type': expected 'text', 'json_object' or 'json_schema'.".into(),
+            "text.format.type".into(),
+        )),
+    }
+}
+
+/// `reasoning.effort` → `reasoning_effort`; `reasoning.summary` is a hint (the reply's summary
+/// is OpenAI's to write); anything else in `reasoning` is OpenAI's alone.
+fn decode_reasoning(obj: &Map<String, Value>, req: &mut ChatRequest) -> Result<(), DecodeError> {
+    let reasoning = match present(obj, "reasoning") {
+        None => return Ok(()),
+        Some(Value::Object(r)) => r,
+        Some(other) => return Err(wrong_type("reasoning".into(), "an object", other)),
+    };
+    let mut hint = Map::new();
+    let mut rest = Map::new();
+    for (key, value) in reasoning {
+        match (key.as_str(), value) {
+            (_, Value::Null) => {}
+            ("effort", Value::String(e)) => req.reasoning_effort = Some(e.clone()),
+            ("effort", other) => return Err(wrong_type("reasoning.effort".into(), "a string", other)),
+            ("summary" | "generate_summary", _) => {
+                hint.insert(key.clone(), value.clone());
+                req.hint_paths.push(format!("reasoning.{key}"));
+            }
+            _ => {
+                rest.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    if !hint.is_empty() {
+        req.hints.insert("reasoning".into(), Value::Object(hint));
+    }
+    if !rest.is_empty() {
+        req.extra.insert("reasoning".into(), Value::Object(rest));
+    }
+    Ok(())
+}
+
+// ---------- encoding for OpenAI's and Azure's /responses ----------
+
+fn unsupported(field: impl Into<String>, reason: &str) -> EncodeError {
+    EncodeError::Unsupported { field: field.into(), target: TARGET, reason: reason.to_owned() }
 }
 
 pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
-    let _ = (req, model, stream);
-    Err(EncodeError::Unsupported {
-        field: "input".into(),
-        target: "OpenAI Responses",
-        reason: "not implemented yet".into(),
-    })
+    let same = req.extra_dialect == Some(Dialect::OpenaiResponses);
+    if !same {
+        refuse_inexpressible(req)?;
+    }
+    let mut extra = if same { req.extra.clone() } else { Map::new() };
+    let mut hints = if same { req.hints.clone() } else { Map::new() };
+
+    let mut body = Map::new();
+    body.insert("model".into(), json!(model));
+    let mut input = Vec::with_capacity(req.messages.len() + 1);
+    if let Some(instructions) = encode_system(req, &mut input)? {
+        body.insert("instructions".into(), json!(instructions));
+    }
+    items::encode_messages(req, &mut input)?;
+    body.insert("input".into(), Value::Array(input));
+    if let Some(n) = req.max_tokens {
+        body.insert("max_output_tokens".into(), json!(n));
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if let Some(n) = req.top_logprobs {
+        body.insert("top_logprobs".into(), json!(n));
+    }
+
+    let mut tools: Vec<Value> = req.tools.iter().map(|t| encode_tool(t, same)).collect();
+    match extra.remove("tools") {
+        Some(Value::Array(hosted)) => tools.extend(hosted),
+        Some(other) => tools.push(other),
+        None => {}
+    }
+    if !tools.is_empty() {
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    let extra_choice = extra.remove("tool_choice");
+    if let Some(choice) = req.tool_choice.as_ref().map(encode_tool_choice).or(extra_choice) {
+        body.insert("tool_choice".into(), choice);
+    }
+    if let Some(p) = req.parallel_tool_calls {
+        body.insert("parallel_tool_calls".into(), json!(p));
+    }
+
+    let mut text = object(extra.remove("text"));
+    text.extend(object(hints.remove("text")));
+    if let Some(format) = encode_format(req.response_format.as_ref())? {
+        text.insert("format".into(), format);
+    }
+    if !text.is_empty() {
+        body.insert("text".into(), Value::Object(text));
+    }
+    let mut reasoning = object(extra.remove("reasoning"));
+    reasoning.extend(object(hints.remove("reasoning")));
+    if let Some(effort) = &req.reasoning_effort {
+        reasoning.insert("effort".into(), json!(effort));
+    }
+    if !reasoning.is_empty() {
+        body.insert("reasoning".into(), Value::Object(reasoning));
+    }
+    if let Some(user) = &req.user {
+        body.insert("user".into(), json!(user));
+    }
+    body.insert("stream".into(), json!(stream));
+    // The gateway keeps the conversation itself and sends all of it each time.
+    body.insert("store".into(), json!(false));
+    if !stream {
+        // OpenAI refuses stream options on a request that does not stream.
+        hints.remove("stream_options");
+    }
+    for (key, value) in extra.into_iter().chain(hints) {
+        if key != "previous_response_id" && key != "conversation" {
+            body.entry(key).or_insert(value);
+        }
+    }
+    serde_json::to_vec(&Value::Object(body)).map_err(|e| unsupported("request", &e.to_string()))
+}
+
+fn object(v: Option<Value>) -> Map<String, Value> {
+    match v {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+/// What a request from another dialect asks for that the Responses API cannot give.
+fn refuse_inexpressible(req: &ChatRequest) -> Result<(), EncodeError> {
+    if !req.extra.is_empty() {
+        return Err(unsupported(req.first_extra_field(), "the field has no equivalent in the OpenAI Responses API"));
+    }
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(unsupported("n", "the Responses API returns exactly one answer"));
+    }
+    if !req.stop.is_empty() {
+        return Err(unsupported("stop", "the Responses API has no stop sequences"));
+    }
+    if req.seed.is_some() {
+        return Err(unsupported("seed", "the Responses API takes no seed"));
+    }
+    if req.presence_penalty.is_some_and(|p| p != 0.0) {
+        return Err(unsupported("presence_penalty", "the Responses API has no repetition penalties"));
+    }
+    if req.frequency_penalty.is_some_and(|p| p != 0.0) {
+        return Err(unsupported("frequency_penalty", "the Responses API has no repetition penalties"));
+    }
+    if req.logprobs == Some(true) {
+        return Err(unsupported("logprobs", "the Responses API returns log-probabilities only through `include`"));
+    }
+    Ok(())
+}
+
+/// The instructions: the first system text becomes `instructions`, the rest a leading
+/// `developer` (or `system`) message, so instructions plus a developer message (Codex's shape)
+/// come back as sent.
+fn encode_system(req: &ChatRequest, input: &mut Vec<Value>) -> Result<Option<String>, EncodeError> {
+    let (instructions, rest) = match req.system.split_first() {
+        None => return Ok(None),
+        Some((Part::Text { text, .. }, rest)) => (Some(text.clone()), rest),
+        Some(_) => (None, req.system.as_slice()),
+    };
+    if !rest.is_empty() {
+        let role = if req.system_is_developer { "developer" } else { "system" };
+        let content = rest
+            .iter()
+            .map(|p| match p {
+                Part::Text { .. } | Part::Image { .. } | Part::Raw { .. } => items::encode_part(p, false),
+                _ => Err(unsupported("system", "instructions hold only text and images")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        input.push(json!({"type": "message", "role": role, "content": content}));
+    }
+    Ok(instructions)
+}
+
+fn encode_tool(t: &Tool, same: bool) -> Value {
+    let mut tool = Map::new();
+    tool.insert("type".into(), json!("function"));
+    tool.insert("name".into(), json!(t.name));
+    if let Some(d) = &t.description {
+        tool.insert("description".into(), json!(d));
+    }
+    match (&t.parameters, same) {
+        (Some(p), _) => {
+            tool.insert("parameters".into(), p.clone());
+        }
+        (None, true) => {}
+        (None, false) => {
+            tool.insert("parameters".into(), json!({"type": "object", "properties": {}}));
+        }
+    }
+    match (t.strict, same) {
+        (Some(s), _) => {
+            tool.insert("strict".into(), json!(s));
+        }
+        (None, true) => {}
+        // Other APIs' tools are not strict unless said; the Responses API's are.
+        (None, false) => {
+            tool.insert("strict".into(), json!(false));
+        }
+    }
+    if same {
+        for (key, value) in &t.hints {
+            tool.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    Value::Object(tool)
+}
+
+fn encode_tool_choice(c: &ToolChoice) -> Value {
+    let function = |n: &str| json!({"type": "function", "name": n});
+    match c {
+        ToolChoice::None => json!("none"),
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Named(n) => function(n),
+        ToolChoice::Allowed { names, required } => json!({
+            "type": "allowed_tools",
+            "mode": if *required { "required" } else { "auto" },
+            "tools": names.iter().map(|n| function(n)).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+fn encode_format(f: Option<&ResponseFormat>) -> Result<Option<Value>, EncodeError> {
+    Ok(Some(match f {
+        None => return Ok(None),
+        Some(ResponseFormat::Text) => json!({"type": "text"}),
+        Some(ResponseFormat::JsonObject) => json!({"type": "json_object"}),
+        Some(ResponseFormat::JsonSchema { schema: None, .. }) => {
+            return Err(unsupported("response_format.json_schema.schema", "the Responses API needs a schema"))
+        }
+        Some(ResponseFormat::JsonSchema { name, description, schema: Some(schema), strict }) => {
+            let mut format = Map::new();
+            format.insert("type".into(), json!("json_schema"));
+            format.insert("name".into(), json!(name));
+            format.insert("schema".into(), schema.clone());
+            if let Some(d) = description {
+                format.insert("description".into(), json!(d));
+            }
+            if let Some(s) = strict {
+                format.insert("strict".into(), json!(s));
+            }
+            Value::Object(format)
+        }
+    }))
 }
