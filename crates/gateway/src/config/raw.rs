@@ -149,7 +149,7 @@ pub struct RawDeployment {
     /// Tokens of prompt plus output the model takes.
     pub context_window: Option<u64>,
     pub max_output: Option<u64>,
-    /// What it can do: `tools`, `images`, `json_schema`. Unset: assumed all.
+    /// What it can do: `tools`, `images`, `json_schema`, `reasoning`. Unset: assumed all.
     pub supports: Option<Spanned<Vec<String>>>,
     /// Dollars per million tokens, for cost, `cost` routing and `auto`: a number (`2.5`) or a
     /// decimal string (`"2.5"`), read exactly (see [`PriceText`]); checked when resolved.

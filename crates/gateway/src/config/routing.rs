@@ -15,16 +15,17 @@ pub(super) fn deployment_settings(name: &str, d: &RawDeployment, p: &mut Problem
     if let Some(supports) = &d.supports {
         let list: Vec<&str> = supports.get_ref().iter().map(String::as_str).collect();
         for s in &list {
-            if !matches!(*s, "tools" | "images" | "json_schema") {
+            if !matches!(*s, "tools" | "images" | "json_schema" | "reasoning") {
                 p.at(
                     Some(supports.span()),
-                    format!("model `{name}`: unknown capability `{s}` (tools, images, json_schema)"),
+                    format!("model `{name}`: unknown capability `{s}` (tools, images, json_schema, reasoning)"),
                 );
             }
         }
         caps.tools = Some(list.contains(&"tools"));
         caps.images = Some(list.contains(&"images"));
         caps.json_schema = Some(list.contains(&"json_schema"));
+        caps.reasoning = Some(list.contains(&"reasoning"));
     }
     let mut price = |field: &str, text: Option<&Spanned<PriceText>>| {
         let text = text?;

@@ -13,7 +13,7 @@ mod stream;
 
 use std::sync::Arc;
 
-use dialect::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ResponseMeta, StreamEvent};
+use dialect::{ChatRequest, ChatResponse, Dialect, EmbeddingRequest, EmbeddingResponse, ResponseMeta, StreamEvent};
 use http::{HeaderName, HeaderValue};
 
 use crate::app::App;
@@ -32,6 +32,8 @@ pub use stream::{ClientStream, StreamReply};
 pub struct Reply<B> {
     pub body: B,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The dialect the winning upstream answered in.
+    pub upstream: Option<Dialect>,
 }
 
 /// A chat reply: whole, or a stream past its commit point.
@@ -66,6 +68,8 @@ pub async fn chat(
         attempt::run(&app, &plan, &call, deadline, &mut finalizer).await.map_err(|e| failed(&mut finalizer, e))?;
     let mut headers = served_headers(&finalizer, &won.deployment, won.attempts);
     let deployment = won.deployment;
+    let upstream = deployment.provider.chat_dialect_for(&deployment.model, req.extra_dialect);
+    headers.extend(dropped_header(&req, &forwarded, upstream, &finalizer.request_id));
     headers.extend(admitted.headers);
     match won.output {
         ChatReply::Complete(mut resp) => {
@@ -76,7 +80,7 @@ pub async fn chat(
             }
             finalizer.complete();
             headers.extend(cost_header(finalizer.cost_nanos()));
-            Ok(Reply { body: ChatBody::Whole(resp), headers })
+            Ok(Reply { body: ChatBody::Whole(resp), headers, upstream: Some(upstream) })
         }
         ChatReply::Stream { mut first, rest, .. } => {
             for event in &mut first {
@@ -84,9 +88,13 @@ pub async fn chat(
                     fill_identity(id, model, created, &finalizer.request_id, &deployment);
                 }
             }
-            let meta = ResponseMeta { include_usage: req.stream_include_usage, ..ResponseMeta::default() };
+            let meta = ResponseMeta {
+                include_usage: req.stream_include_usage,
+                upstream: Some(upstream),
+                ..ResponseMeta::default()
+            };
             let stream = StreamReply::new(first, rest, finalizer, deadline, app.shutdown.clone(), meta);
-            Ok(Reply { body: ChatBody::Stream(Box::new(stream)), headers })
+            Ok(Reply { body: ChatBody::Stream(Box::new(stream)), headers, upstream: Some(upstream) })
         }
     }
 }
@@ -117,7 +125,8 @@ pub async fn embeddings(
     }
     finalizer.complete();
     let headers = served_headers(&finalizer, &won.deployment, won.attempts);
-    Ok(Reply { body: resp, headers })
+    let upstream = Some(won.deployment.provider.dialect_for(&won.deployment.model));
+    Ok(Reply { body: resp, headers, upstream })
 }
 
 /// Refused before any upstream was asked: a client error.
@@ -155,6 +164,27 @@ fn served_headers(finalizer: &Finalizer, deployment: &Deployment, attempts: usiz
     put("x-switchyard-deployment", &deployment.label());
     put("x-switchyard-attempts", &attempts.to_string());
     out
+}
+
+/// `x-switchyard-dropped`: what the client sent that only its own dialect's service takes (hints
+/// such as Anthropic's `context_management`, its beta flags), left out for an upstream of another
+/// wire family. The answer does not change; the client is told all the same.
+fn dropped_header(
+    req: &ChatRequest,
+    forwarded: &Forwarded,
+    upstream: Dialect,
+    request_id: &str,
+) -> Option<(HeaderName, HeaderValue)> {
+    let mut dropped = upstream.egress().dropped(req);
+    if forwarded.anthropic_beta.is_some() && upstream.wire_family() != Dialect::Anthropic {
+        dropped.push("anthropic-beta".into());
+    }
+    if dropped.is_empty() {
+        return None;
+    }
+    let list = dropped.join(",");
+    tracing::debug!(request_id, upstream = upstream.as_str(), dropped = %list, "left out hints the upstream cannot take");
+    Some((HeaderName::from_static("x-switchyard-dropped"), HeaderValue::from_str(&list).ok()?))
 }
 
 fn cost_header(cost: Option<i64>) -> Option<(HeaderName, HeaderValue)> {

@@ -50,6 +50,8 @@ impl Entry {
             tools: has("tools"),
             images: has("images"),
             json_schema: has("json_schema"),
+            // Only a positive: entries that predate the feature name say nothing about it.
+            reasoning: self.features.iter().any(|x| x == "reasoning").then_some(true),
         }
     }
 

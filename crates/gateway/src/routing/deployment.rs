@@ -80,6 +80,9 @@ pub struct Capabilities {
     pub tools: Option<bool>,
     pub images: Option<bool>,
     pub json_schema: Option<bool>,
+    /// Whether the model reasons (takes a reasoning effort or a thinking budget). Some(false):
+    /// the gateway leaves reasoning controls out of what it sends there.
+    pub reasoning: Option<bool>,
 }
 
 /// List prices of one deployment, by kind of token, each in nano-dollars per million tokens.

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod deployment;
 pub mod estimate;
 pub mod filter;
+mod fit;
 pub mod health;
 pub mod order;
 pub mod plan;

@@ -40,11 +40,30 @@ impl Provider {
         }
     }
 
+    /// The dialect a chat request goes out in: a client of the Responses API reaches OpenAI and
+    /// Azure in that API itself, so hosted tools, encrypted reasoning and `include` survive;
+    /// everyone else, and every other provider, gets the provider's own dialect.
+    pub fn chat_dialect_for(&self, model: &str, client: Option<Dialect>) -> Dialect {
+        match (self.kind, client) {
+            (ProviderKind::Openai | ProviderKind::Azure, Some(Dialect::OpenaiResponses)) => Dialect::OpenaiResponses,
+            _ => self.dialect_for(model),
+        }
+    }
+
     /// The full URL of one operation for one upstream model.
     pub fn url(&self, model: &str, op: dialect::Operation) -> String {
-        let dialect = self.dialect_for(model);
+        self.url_in(self.dialect_for(model), model, op)
+    }
+
+    /// The full URL of one operation for one upstream model, in `dialect`.
+    pub fn url_in(&self, dialect: Dialect, model: &str, op: dialect::Operation) -> String {
         let path = dialect.egress().path(model, op);
         match self.kind {
+            // The Responses API exists on Azure only in the v1 form (the deployment is the
+            // body's `model`), whatever `api_version` the chat deployments use.
+            ProviderKind::Azure if dialect == Dialect::OpenaiResponses => {
+                azure_url(&self.base_url, Some("v1"), model, &path)
+            }
             ProviderKind::Azure => azure_url(&self.base_url, self.api_version.as_deref(), model, &path),
             // Vertex serves Google's own models under the `google` publisher.
             ProviderKind::Vertex if dialect == Dialect::Gemini => format!("{}/publishers/google{path}", self.base_url),

@@ -177,10 +177,11 @@ pub async fn send_chat(
     max_reply: usize,
 ) -> Result<(ChatReply, Option<std::time::Duration>), UpstreamError> {
     let provider: &Arc<Provider> = &deployment.provider;
-    let dialect = provider.dialect_for(&deployment.model);
+    let dialect = provider.chat_dialect_for(&deployment.model, req.extra_dialect);
     let egress = dialect.egress();
-    let body = egress.encode_request(req, &deployment.model, req.stream)?;
-    let url = provider.url(&deployment.model, Operation::Chat { stream: req.stream });
+    let req = deployment.fit(req, dialect);
+    let body = egress.encode_request(&req, &deployment.model, req.stream)?;
+    let url = provider.url_in(dialect, &deployment.model, Operation::Chat { stream: req.stream });
     let resp = post(client, provider, dialect, url, body, forwarded).await?;
     // A provider that says its quota is spent gets a rest, though this reply succeeded.
     let exhausted = super::rate_limit::exhausted_for(resp.headers());
