@@ -128,10 +128,20 @@ impl ItemDecoder {
                     kind: format!("{ITEM_KIND_PREFIX}{}`", quote(other)),
                     value: item.clone(),
                 };
-                if other.ends_with("_output") || other.ends_with("_response") {
-                    self.push(Role::User, vec![part], false);
-                } else {
-                    self.assistant(vec![part], false);
+                // Where it sits: by its role when it has one (Codex's `additional_tools` is a
+                // developer item), else outputs are the client's and calls the model's.
+                match obj.get("role").and_then(Value::as_str) {
+                    Some(role @ ("system" | "developer")) if !self.started => {
+                        self.system_is_developer |= role == "developer";
+                        self.system.push(part);
+                    }
+                    Some("system" | "developer") => self.push(Role::System, vec![part], false),
+                    Some("user") => self.push(Role::User, vec![part], false),
+                    Some("assistant") => self.assistant(vec![part], false),
+                    _ if other.ends_with("_output") || other.ends_with("_response") => {
+                        self.push(Role::User, vec![part], false)
+                    }
+                    _ => self.assistant(vec![part], false),
                 }
                 Ok(())
             }

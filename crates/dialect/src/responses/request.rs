@@ -23,8 +23,9 @@ use crate::{ChatRequest, DecodeError, Dialect, EncodeError, Part, ResponseFormat
 const TARGET: &str = "OpenAI Responses";
 
 /// Top-level fields that tune OpenAI's service without changing the answer.
-const HINTS: [&str; 10] = [
+const HINTS: [&str; 11] = [
     "include",
+    "client_metadata",
     "prompt_cache_key",
     "truncation",
     "service_tier",
@@ -665,26 +666,40 @@ fn refuse_inexpressible(req: &ChatRequest) -> Result<(), EncodeError> {
     Ok(())
 }
 
-/// The instructions: the first system text becomes `instructions`, the rest a leading
-/// `developer` (or `system`) message, so instructions plus a developer message (Codex's shape)
-/// come back as sent.
+/// The instructions. Developer instructions go out as they came from Codex and the Vercel AI
+/// SDK: one `developer` message per part; others as `instructions` (the first text, as the
+/// Agents SDK sends them) followed by a `system` message with the rest. Items kept whole among
+/// them (Codex's `additional_tools`) go back in their place.
 fn encode_system(req: &ChatRequest, input: &mut Vec<Value>) -> Result<Option<String>, EncodeError> {
     let (instructions, rest) = match req.system.split_first() {
-        None => return Ok(None),
-        Some((Part::Text { text, .. }, rest)) => (Some(text.clone()), rest),
-        Some(_) => (None, req.system.as_slice()),
+        Some((Part::Text { text, .. }, rest)) if !req.system_is_developer => (Some(text.clone()), rest),
+        _ => (None, req.system.as_slice()),
     };
-    if !rest.is_empty() {
-        let role = if req.system_is_developer { "developer" } else { "system" };
-        let content = rest
-            .iter()
-            .map(|p| match p {
-                Part::Text { .. } | Part::Image { .. } | Part::Raw { .. } => items::encode_part(p, false),
-                _ => Err(unsupported("system", "instructions hold only text and images")),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        input.push(json!({"type": "message", "role": role, "content": content}));
+    let role = if req.system_is_developer { "developer" } else { "system" };
+    let mut content = Vec::new();
+    let flush = |content: &mut Vec<Value>, input: &mut Vec<Value>| {
+        if !content.is_empty() {
+            input.push(json!({"type": "message", "role": role, "content": std::mem::take(content)}));
+        }
+    };
+    for part in rest {
+        match part {
+            Part::Raw { dialect: Dialect::OpenaiResponses, kind, value }
+                if kind.starts_with(items::ITEM_KIND_PREFIX) =>
+            {
+                flush(&mut content, input);
+                input.push(value.clone());
+            }
+            Part::Text { .. } | Part::Image { .. } | Part::Raw { .. } => {
+                content.push(items::encode_part(part, false)?);
+                if req.system_is_developer {
+                    flush(&mut content, input);
+                }
+            }
+            _ => return Err(unsupported("system", "instructions hold only text and images")),
+        }
     }
+    flush(&mut content, input);
     Ok(instructions)
 }
 
