@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
+use crate::conversations::{Conversations, ResponseStore};
 use crate::keys::{KeyStore, KeyTable, Limiter};
 use crate::ledger::{Ledger, Writer};
 use crate::routing::affinity::Affinity;
@@ -35,6 +36,8 @@ pub struct App {
     /// Cancelled when shutdown's grace period is over: requests and streams still running end
     /// with an error the client can read, and are recorded as cut by shutdown.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The Responses API's stored responses.
+    pub conversations: Arc<Conversations>,
 }
 
 /// Why the gateway could not start.
@@ -82,12 +85,18 @@ impl App {
         app.keys.replace_all(keys);
         crate::keys::spawn_refresher(app.keys.clone(), key_store.clone());
         crate::ledger::spawn_compaction(writer.store.clone(), app.config.ledger_retention);
+        let responses = ResponseStore(writer.store.clone());
+        responses.migrate().await?;
+        app.conversations =
+            Arc::new(Conversations::new(app.config.store_responses, app.config.response_retention, Some(responses)));
+        app.conversations.spawn_retention();
         app.key_store = Some(key_store);
         Ok((app, writer))
     }
 
     pub fn new(config: Config) -> Result<App, StartError> {
         let client = build_client(config.timeouts.connect, config.timeouts.read)?;
+        let conversations = Arc::new(Conversations::new(config.store_responses, config.response_retention, None));
         Ok(App {
             keys: Arc::default(),
             key_store: None,
@@ -99,6 +108,7 @@ impl App {
             affinity: Affinity::default(),
             ledger: None,
             store: None,
+            conversations,
             shutdown: tokio_util::sync::CancellationToken::new(),
             started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         })

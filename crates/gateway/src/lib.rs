@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod conversations;
 pub mod env;
 pub mod error;
 pub mod http;

@@ -306,7 +306,14 @@ async fn keys_command(action: KeysAction, database_url: &str) -> anyhow::Result<
                 eprintln!("error: no key `{id}`");
                 return Ok(ExitCode::FAILURE);
             }
+            // A deleted key's stored conversations go with it.
+            let responses = gateway::conversations::ResponseStore(store.0.clone());
+            responses.migrate().await?;
+            let deleted = responses.delete_owner(&id).await?;
             writeln!(out, "{id}\trevoked")?;
+            if deleted > 0 {
+                eprintln!("switchyard: {deleted} stored responses of key {id} deleted");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -111,6 +111,8 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         database_url: env.var("SWITCHYARD_DATABASE_URL"),
         redis_url: env.var("SWITCHYARD_REDIS_URL"),
         ledger_retention: Duration::from_secs(30 * 86_400),
+        store_responses: true,
+        response_retention: Duration::from_secs(30 * 86_400),
         catalog,
         teams: BTreeMap::new(),
     };

@@ -40,6 +40,9 @@ pub struct RawConfig {
     pub shutdown_grace_secs: Option<u64>,
     #[serde(default)]
     pub timeouts: RawTimeouts,
+    /// The Responses API's stored responses.
+    #[serde(default)]
+    pub responses: RawResponses,
     #[serde(default)]
     pub providers: BTreeMap<String, Spanned<RawProvider>>,
     #[serde(default)]
@@ -50,6 +53,16 @@ pub struct RawConfig {
     /// Catalog entries that override or add to the shipped price and capability catalog.
     #[serde(default)]
     pub catalog: Vec<crate::routing::catalog::Entry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponses {
+    /// Keep responses a client asks to store (`store`, on by default in the API). Off: `store`
+    /// is ignored and `previous_response_id` is refused.
+    pub store: Option<bool>,
+    /// Days a stored response is kept (30 unless set).
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

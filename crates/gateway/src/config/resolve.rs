@@ -43,6 +43,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Per-request ledger rows older than this become daily rollups.
     pub ledger_retention: Duration,
+    /// Whether Responses API clients may store responses (`[responses] store`).
+    pub store_responses: bool,
+    /// How long a stored response is kept.
+    pub response_retention: Duration,
     /// Prices and capabilities, shipped and overridden by `[[catalog]]`.
     pub catalog: Arc<Catalog>,
     /// RPM/TPM shared by all keys of a team.
@@ -201,6 +205,8 @@ impl Config {
             database_url: raw.database_url.clone().or_else(|| env.var("SWITCHYARD_DATABASE_URL")),
             redis_url: raw.redis_url.clone().or_else(|| env.var("SWITCHYARD_REDIS_URL")),
             ledger_retention: Duration::from_secs(u64::from(raw.ledger_retention_days.unwrap_or(30)) * 86_400),
+            store_responses: raw.responses.store.unwrap_or(true),
+            response_retention: Duration::from_secs(u64::from(raw.responses.retention_days.unwrap_or(30)) * 86_400),
             catalog,
             teams: raw.teams.clone(),
         })

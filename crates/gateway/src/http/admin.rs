@@ -105,7 +105,15 @@ pub async fn revoke_key(State(app): State<Arc<App>>, headers: HeaderMap, Path(id
             if let Ok(all) = store.all().await {
                 app.keys.replace_all(all);
             }
-            Json(json!({"id": id, "revoked": true})).into_response()
+            // A deleted key's stored conversations go with it.
+            let deleted = match app.conversations.forget_owner(&id).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(key = %id, error = %e, "the revoked key's stored responses could not be deleted");
+                    0
+                }
+            };
+            Json(json!({"id": id, "revoked": true, "stored_responses_deleted": deleted})).into_response()
         }
         Ok(false) => fail(ClientFacingError::new(ErrorKind::NotFound, format!("No key `{id}`.")).with_param("id")),
         Err(e) => fail(ClientFacingError::new(ErrorKind::Upstream, format!("could not revoke: {e}"))),

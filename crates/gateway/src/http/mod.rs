@@ -11,6 +11,7 @@ pub mod errors;
 pub mod guard;
 pub mod openai;
 pub mod render;
+pub mod responses;
 pub mod routes;
 
 pub use routes::{metrics_router, router};

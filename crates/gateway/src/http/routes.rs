@@ -11,7 +11,7 @@ use http::{header, HeaderValue, StatusCode};
 
 use super::echo;
 use super::errors::{dialect_for_path, error_response};
-use super::{admin, anthropic, chat, deployments, openai};
+use super::{admin, anthropic, chat, deployments, openai, responses};
 use crate::app::App;
 use crate::error::ErrorReply;
 
@@ -21,6 +21,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/chat/completions", post(chat::chat_completions))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/embeddings", post(openai::embeddings))
+        .route("/v1/responses", post(responses::create))
+        .route("/responses", post(responses::create))
+        .route("/v1/responses/{id}", get(responses::retrieve).delete(responses::delete))
+        .route("/v1/responses/{id}/input_items", get(responses::input_items))
         .route("/v1/messages", post(chat::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/models", get(openai::list_models))

@@ -26,7 +26,12 @@ pub struct StreamReply {
     deadline: Instant,
     shutdown: CancellationToken,
     pub meta: ResponseMeta,
+    /// Given the whole reply once the stream ended normally (see
+    /// [`StreamEncoder::completed`]): how a Responses API stream is stored.
+    pub on_complete: Option<OnComplete>,
 }
+
+pub type OnComplete = Box<dyn FnOnce(serde_json::Value) + Send>;
 
 impl StreamReply {
     pub(super) fn new(
@@ -37,7 +42,7 @@ impl StreamReply {
         shutdown: CancellationToken,
         meta: ResponseMeta,
     ) -> StreamReply {
-        StreamReply { first, rest, finalizer, deadline, shutdown, meta }
+        StreamReply { first, rest, finalizer, deadline, shutdown, meta, on_complete: None }
     }
 
     /// The byte stream in the client's dialect.
@@ -48,6 +53,7 @@ impl StreamReply {
             encoder,
             done: false,
             finalizer: self.finalizer,
+            on_complete: self.on_complete,
             deadline: Box::pin(tokio::time::sleep_until(self.deadline.into())),
             shutdown: Box::pin(self.shutdown.cancelled_owned()),
         }
@@ -60,6 +66,7 @@ pub struct ClientStream {
     encoder: Box<dyn StreamEncoder + Send>,
     done: bool,
     finalizer: Finalizer,
+    on_complete: Option<OnComplete>,
     /// The request's overall deadline: an upstream that drips bytes cannot hold it open.
     deadline: Pin<Box<tokio::time::Sleep>>,
     /// Resolves when shutdown's grace period is over.
@@ -117,6 +124,11 @@ impl Stream for ClientStream {
                 let mut out = Vec::new();
                 this.encoder.finish(&mut out);
                 this.finalizer.complete();
+                if let Some(on_complete) = this.on_complete.take() {
+                    if let Some(whole) = this.encoder.completed() {
+                        on_complete(whole);
+                    }
+                }
                 Poll::Ready(Some(Ok(Bytes::from(out))))
             }
             Poll::Ready(Err(failure)) => {
