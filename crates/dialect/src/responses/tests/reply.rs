@@ -15,6 +15,8 @@ use crate::{
     StreamEncoder, StreamError, StreamEvent, Usage,
 };
 
+mod decoding;
+
 // ---------- helpers ----------
 
 fn fixture_path(name: &str) -> String {
