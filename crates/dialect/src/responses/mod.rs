@@ -24,6 +24,7 @@
 //!   output index, so a stored response's items have stable, unique ids.
 
 mod items;
+mod params;
 mod request;
 mod response;
 mod stream;
