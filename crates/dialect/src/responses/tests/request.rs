@@ -732,3 +732,26 @@ proptest! {
         }
     }
 }
+
+/// Claude Code's requests carry Anthropic-only fields: sent to OpenAI's Responses API they are
+/// refused by name, never half-sent.
+#[test]
+fn claude_code_requests_are_refused_by_name() {
+    for file in ["claude-code-1.json", "claude-code-2.json"] {
+        let body = serde_json::to_vec(&client_fixture(file)).unwrap();
+        let req = crate::anthropic::Anthropic.decode_request(&body).unwrap();
+        match Responses.encode_request(&req, "gpt-5", true) {
+            Err(EncodeError::Unsupported { field, target: "OpenAI Responses", .. }) => {
+                assert_eq!(field, req.first_extra_field(), "{file}");
+            }
+            other => panic!("{file}: expected a refusal, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_ingress_decodes_without_stored_state() {
+    let req = Responses.decode_request(br#"{"model":"gpt-5","input":"hi","stream":true}"#).unwrap();
+    assert_eq!(req.messages.len(), 1);
+    assert!(req.stream && req.stream_include_usage);
+}
