@@ -25,6 +25,7 @@ mod lifecycle;
 mod messages;
 mod money;
 mod real_llm;
+mod responses;
 mod routing;
 mod sdk_anthropic;
 mod sdk_openai;
