@@ -3,3 +3,4 @@
 //! conversation state kept between turns.
 
 mod conversation;
+mod persisted;
