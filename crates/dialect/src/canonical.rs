@@ -74,17 +74,38 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
-    /// How a refusal names the first `extra` field: its key, and for a list of tools the type or
-    /// name of the first one (`tools (web_search)`), so the client sees which tool is meant.
+    /// The client's path of the first `extra` field, for a refusal to name: its key; inside an
+    /// object that holds only what the decoder left over (`output_config.foo`,
+    /// `stream_options.foo`), the first leftover key; in a list of tools, the first tool that is
+    /// not canonical (kept whole, in the client's order): `tools[2].type` for a server tool,
+    /// `tools[0].defer_loading` for a custom tool's unmodelled field.
     pub fn first_extra_field(&self) -> String {
         let Some((key, value)) = self.extra.iter().next() else { return String::new() };
-        let first_tool = value
-            .as_array()
-            .and_then(|items| items.first())
-            .and_then(|tool| tool.get("type").or_else(|| tool.get("name")).and_then(Value::as_str).map(str::to_owned));
-        match first_tool {
-            Some(kind) if key == "tools" => format!("tools ({})", crate::truncate_for_echo(&kind, 64)),
-            _ => crate::truncate_for_echo(key, crate::MAX_ERROR_FIELD_BYTES).into_owned(),
+        let bounded = |path: String| crate::truncate_for_echo(&path, crate::MAX_ERROR_FIELD_BYTES).into_owned();
+        match (key.as_str(), value) {
+            ("output_config" | "stream_options", Value::Object(rest)) => match rest.keys().next() {
+                Some(sub) => bounded(format!("{key}.{sub}")),
+                None => bounded(key.clone()),
+            },
+            ("tools", Value::Array(tools)) => {
+                const PLAIN: &[&str] =
+                    &["type", "name", "description", "input_schema", "cache_control", "strict", "function"];
+                let canonical = |t: &Value| {
+                    let name = t.get("name").and_then(Value::as_str);
+                    self.tools.iter().any(|c| Some(c.name.as_str()) == name)
+                };
+                let Some((i, tool)) = tools.iter().enumerate().find(|(_, t)| !canonical(t)) else {
+                    return bounded(key.clone());
+                };
+                let custom = matches!(tool.get("type").and_then(Value::as_str), None | Some("custom" | "function"));
+                let unknown = tool.as_object().and_then(|o| o.keys().find(|k| !PLAIN.contains(&k.as_str())));
+                match unknown {
+                    Some(field) if custom => bounded(format!("tools[{i}].{field}")),
+                    _ if !custom => format!("tools[{i}].type"),
+                    _ => format!("tools[{i}]"),
+                }
+            }
+            _ => bounded(key.clone()),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! asks for, and the tool `json_object` answers come through. Belongs to the models, not to any
 //! vendor's wire; each dialect decides where these go in its body.
 
-use crate::{FinishReason, Part};
+use crate::{ChatRequest, FinishReason, Part};
 
 /// `max_tokens` sent when the client set no cap. Anthropic requires one; 4096 fits every Claude
 /// model's output limit. A thinking budget we derive is added on top.
@@ -28,9 +28,51 @@ pub(crate) fn budget_for_effort(effort: &str) -> Option<EffortBudget> {
         "low" => EffortBudget::Budget(2048),
         "medium" => EffortBudget::Budget(8192),
         "high" => EffortBudget::Budget(16384),
-        "xhigh" => EffortBudget::Budget(32768),
+        // Anthropic's `max` asks for the most the model can think; 32768 is the most every Claude
+        // model takes with room left for the answer.
+        "xhigh" | "max" => EffortBudget::Budget(32768),
         _ => return None,
     })
+}
+
+/// The levels [`budget_for_effort`] knows, for error messages.
+pub(crate) const EFFORT_LEVELS: &str = "none, minimal, low, medium, high, xhigh, max";
+
+/// The budget for adaptive thinking (the client let the model decide) where only a fixed
+/// budget can be sent: the effort's budget when one was given, else a middling one, below
+/// `max_tokens`. None: no budget of [`MIN_THINKING_BUDGET`] fits, so the model does not think,
+/// which adaptive thinking allows.
+pub(crate) fn adaptive_budget(effort: Option<&str>, max_tokens: Option<u64>) -> Option<u64> {
+    let wanted = match effort.and_then(budget_for_effort) {
+        Some(EffortBudget::Off) => return None,
+        Some(EffortBudget::Budget(b)) => b,
+        None => 8192,
+    };
+    let budget = max_tokens.map_or(wanted, |max| wanted.min(max.saturating_sub(1)));
+    (budget >= MIN_THINKING_BUDGET).then_some(budget)
+}
+
+/// Whether a Claude model takes Anthropic's native structured output (`output_config.format`,
+/// Converse's `outputConfig.textFormat`): Claude Opus 4.1, and every 4.5 model and later.
+/// Others answer a JSON schema through a forced tool. `model` may carry a Bedrock prefix
+/// (`us.anthropic.claude-…`) or a Vertex version (`…@20250929`).
+pub(crate) fn native_json_schema(model: &str) -> bool {
+    let Some(at) = model.find("claude-") else { return false };
+    let name = &model[at + "claude-".len()..];
+    // `opus-4-5-…`, `sonnet-4-6`, `haiku-4-5@…`: the family, then the version.
+    let mut parts = name.split(['-', '@', '.', ':']);
+    let family = parts.next().unwrap_or_default();
+    if !matches!(family, "opus" | "sonnet" | "haiku") {
+        return false;
+    }
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    // A date (`20250514`) where a minor version would be reads as minor 0.
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).filter(|m| *m < 100).unwrap_or(0);
+    match major {
+        0..4 => false,
+        4 => minor >= 5 || (family == "opus" && minor >= 1),
+        _ => true,
+    }
 }
 
 /// The nearest effort level for a thinking budget. Only levels every OpenAI reasoning model
@@ -78,4 +120,18 @@ pub(crate) fn json_output_as_text(
         other => other,
     };
     (content, finish)
+}
+
+/// Whether any part or tool of `req` carries an Anthropic-style `cache_control` marker: what an
+/// egress without prompt-cache markers names when it leaves them out.
+pub(crate) fn carries_cache_control(req: &ChatRequest) -> bool {
+    fn marked(p: &Part) -> bool {
+        match p {
+            Part::Text { cache_control, .. } | Part::Image { cache_control, .. } => cache_control.is_some(),
+            Part::ToolResult { cache_control, content, .. } => cache_control.is_some() || content.iter().any(marked),
+            _ => false,
+        }
+    }
+    req.system.iter().chain(req.messages.iter().flat_map(|m| &m.content)).any(marked)
+        || req.tools.iter().any(|t| t.cache_control.is_some())
 }

@@ -85,7 +85,7 @@ impl Egress for Anthropic {
         }
     }
     fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
-        request::encode(req, model, stream)
+        request::encode(req, model, stream, request::Target::Anthropic)
     }
     fn decode_response(&self, body: &[u8]) -> Result<ChatResponse, DecodeError> {
         response::decode(body)

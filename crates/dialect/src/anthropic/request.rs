@@ -2,19 +2,29 @@
 //! to `POST /v1/messages`, and encoding what we send to api.anthropic.com.
 //!
 //! Decoding keeps what canonical cannot hold instead of dropping it: unmodelled top-level fields go
-//! to `ChatRequest::extra`, server tools and custom tools with unmodelled fields go to
-//! `extra["tools"]`, and content blocks canonical has no shape for become `Part::Raw`. All of
-//! these reach an Anthropic upstream unchanged and are refused by name by any other egress.
+//! to `ChatRequest::extra`, a tool list holding server tools or custom tools with unmodelled
+//! fields goes whole to `extra["tools"]`, and content blocks canonical has no shape for become
+//! `Part::Raw`. All of these reach an Anthropic upstream unchanged and are refused by name by any
+//! other egress. Fields that only tune Anthropic's own service (`context_management`,
+//! `service_tier`, top-level `cache_control`, `metadata` other than `user_id`,
+//! `thinking.display`, `tools[i].eager_input_streaming`) are hints: kept for an Anthropic
+//! upstream, dropped and named by any other. `output_config.effort` is the reasoning effort and
+//! `thinking: {"type": "adaptive"}` is `reasoning_adaptive`; both go back to an Anthropic
+//! upstream as they came.
 //!
 //! Encoding decisions for requests from other dialects:
-//! - refused by name: `n` > 1, `logprobs`, `top_logprobs`, non-zero penalties, `json_object`
-//!   response format, another dialect's `extra` fields and `Part::Raw`, tool arguments that are
+//! - refused by name: `n` > 1, `logprobs`, `top_logprobs`, non-zero penalties, another
+//!   dialect's `extra` fields and `Part::Raw`, tool arguments that are
 //!   not a JSON object, a `reasoning_effort` that leaves no room for a 1024-token budget;
 //! - mapped: `max_tokens` defaults to [`DEFAULT_MAX_TOKENS`]; `stop` → `stop_sequences`;
 //!   `temperature` clamped to 0–1; `user` → `metadata.user_id`; `parallel_tool_calls: false` →
 //!   `disable_parallel_tool_use`; allowed-tools choice → filtered `tools` + `auto`/`any`;
-//!   `json_schema` → `output_config.format`; `reasoning_effort` → a thinking budget; late system
-//!   messages → the top-level `system`; a refusal in history → text;
+//!   `json_schema` → `output_config.format` on models with native structured output, else (and
+//!   on Vertex, and `json_object` always) a forced `json_output` tool with the requested schema,
+//!   read back as the message's text; `reasoning_effort` → a thinking budget; adaptive thinking
+//!   → a budget that fits `max_tokens`; late system messages → the top-level `system` (an
+//!   Anthropic client's stay in place on Anthropic's own API, which its beta header enables);
+//!   a refusal in history → text;
 //! - left out, having no effect Anthropic could honour: `seed` (best effort even at OpenAI),
 //!   message `name`, image `detail`, the schema's `name`/`description`/`strict`, and reasoning
 //!   without an Anthropic signature (Anthropic rejects unsigned thinking).
@@ -29,8 +39,8 @@ use super::wire::{
 };
 use crate::canonical::tool_input;
 use crate::claude::{
-    budget_for_effort, effort_for_budget, EffortBudget, DEFAULT_MAX_TOKENS, JSON_OUTPUT_DESCRIPTION, JSON_OUTPUT_TOOL,
-    MIN_THINKING_BUDGET,
+    adaptive_budget, budget_for_effort, effort_for_budget, native_json_schema, EffortBudget, DEFAULT_MAX_TOKENS,
+    EFFORT_LEVELS, JSON_OUTPUT_DESCRIPTION, JSON_OUTPUT_TOOL, MIN_THINKING_BUDGET,
 };
 use crate::{
     ChatRequest, DecodeError, Dialect, EncodeError, ImageSource, Message, Part, ResponseFormat, Role, Tool, ToolChoice,
@@ -41,6 +51,16 @@ const TARGET: &str = "Anthropic";
 /// The `name` canonical needs for a JSON-schema response format; Anthropic's `output_config.format`
 /// has none.
 const SCHEMA_NAME: &str = "response";
+
+/// Top-level fields that only tune Anthropic's own service (how it manages the context window,
+/// its capacity tier, automatic prompt caching): kept for an Anthropic upstream, dropped and
+/// named by any other. Fields that change the answer (`container`, `mcp_servers`,
+/// `inference_geo`) stay in `extra` and are refused elsewhere.
+const HINT_FIELDS: &[&str] = &["cache_control", "context_management", "service_tier"];
+
+/// Tool fields of the same kind: `eager_input_streaming` only changes how Anthropic streams a
+/// call's input.
+const TOOL_HINT_FIELDS: &[&str] = &["eager_input_streaming"];
 
 // ---------- decoding what Anthropic clients send ----------
 
@@ -81,21 +101,31 @@ pub fn decode(body: &[u8]) -> Result<ChatRequest, DecodeError> {
     for (i, m) in raw.messages.into_iter().enumerate() {
         decode_message(m, i, &mut req.messages)?;
     }
-    let mut raw_tools = Vec::new();
-    for (j, tool) in raw.tools.unwrap_or_default().into_iter().enumerate() {
-        match decode_tool(tool, j)? {
-            Ok(tool) => req.tools.push(tool),
-            Err(raw) => raw_tools.push(raw),
+    // With any tool canonical cannot hold, the whole list is kept as sent too: an Anthropic
+    // upstream gets it in the client's order (which its prompt cache keys on), and a refusal
+    // elsewhere can name the tool by its index.
+    let tools = raw.tools.unwrap_or_default();
+    let mut any_raw = false;
+    for (j, tool) in tools.iter().enumerate() {
+        match decode_tool(tool, j, &mut req.hint_paths)? {
+            Some(tool) => req.tools.push(tool),
+            None => any_raw = true,
         }
     }
-    if !raw_tools.is_empty() {
-        req.extra.insert("tools".into(), Value::Array(raw_tools));
+    if any_raw {
+        req.extra.insert("tools".into(), Value::Array(tools));
     }
     if let Some(choice) = raw.tool_choice {
         decode_tool_choice(choice, &mut req)?;
     }
     if let Some(thinking) = raw.thinking {
         decode_thinking(thinking, &mut req)?;
+    }
+    for field in HINT_FIELDS {
+        if let Some(value) = req.extra.remove(*field) {
+            req.hints.insert((*field).into(), value);
+            req.hint_paths.push((*field).into());
+        }
     }
     if let Some(mut metadata) = raw.metadata {
         match metadata.remove("user_id") {
@@ -108,9 +138,15 @@ pub fn decode(body: &[u8]) -> Result<ChatRequest, DecodeError> {
                 ))
             }
         }
+        // Tags for Anthropic's own records; they change nothing in the answer.
         if !metadata.is_empty() {
-            req.extra.insert("metadata".into(), Value::Object(metadata));
+            req.hint_paths.extend(metadata.keys().map(|k| format!("metadata.{k}")));
+            req.hints.insert("metadata".into(), Value::Object(metadata));
         }
+    }
+    // Cache markers on blocks and tools: an egress without prompt-cache markers leaves them out.
+    if crate::claude::carries_cache_control(&req) && !req.hint_paths.iter().any(|p| p == "cache_control") {
+        req.hint_paths.push("cache_control".into());
     }
     if let Some(mut config) = raw.output_config {
         if let Some(format) = config.remove("format") {
@@ -120,6 +156,21 @@ pub fn decode(body: &[u8]) -> Result<ChatRequest, DecodeError> {
                 None => {
                     config.insert("format".into(), format);
                 }
+            }
+        }
+        match config.remove("effort") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(effort)) => {
+                // Honoured elsewhere as a reasoning effort, so not a dropped hint; the hint only
+                // marks that an Anthropic upstream gets it back in `output_config`.
+                req.hints.insert("output_config".into(), json!({"effort": effort}));
+                req.reasoning_effort = Some(effort);
+            }
+            Some(_) => {
+                return Err(DecodeError::invalid(
+                    "output_config.effort: Input should be a string",
+                    Some("output_config.effort".into()),
+                ))
             }
         }
         if !config.is_empty() {
@@ -319,14 +370,17 @@ fn with_unknown_fields(kind: &str, obj: &Map<String, Value>) -> String {
 }
 
 /// `Ok(Ok(tool))` for a plain custom tool, `Ok(Err(value))` for one canonical cannot hold.
-fn decode_tool(value: Value, j: usize) -> Result<Result<Tool, Value>, DecodeError> {
+/// `Some(tool)` for a plain custom tool, whose hints are named in `hint_paths`; None for one
+/// canonical cannot hold.
+fn decode_tool(value: &Value, j: usize, hint_paths: &mut Vec<String>) -> Result<Option<Tool>, DecodeError> {
     let Some(obj) = value.as_object() else {
         return Err(DecodeError::invalid("a tool must be an object", Some(format!("tools[{j}]"))));
     };
     let is_custom = matches!(obj.get("type"), None | Some(Value::Null)) || obj.get("type") == Some(&json!("custom"));
-    let known = obj
-        .keys()
-        .all(|k| matches!(k.as_str(), "type" | "name" | "description" | "input_schema" | "cache_control" | "strict"));
+    let known = obj.keys().all(|k| {
+        matches!(k.as_str(), "type" | "name" | "description" | "input_schema" | "cache_control" | "strict")
+            || TOOL_HINT_FIELDS.contains(&k.as_str())
+    });
     let name = obj.get("name").and_then(Value::as_str);
     let description = match obj.get("description") {
         None | Some(Value::Null) => Some(None),
@@ -342,15 +396,21 @@ fn decode_tool(value: Value, j: usize) -> Result<Result<Tool, Value>, DecodeErro
     let (true, true, Some(name), Some(description), Some(schema), Some(strict)) =
         (is_custom, known, name, description, schema, strict)
     else {
-        return Ok(Err(value));
+        return Ok(None);
     };
-    Ok(Ok(Tool {
+    let hints: Map<String, Value> = obj
+        .iter()
+        .filter(|(k, _)| TOOL_HINT_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    hint_paths.extend(hints.keys().map(|k| format!("tools[{j}].{k}")));
+    Ok(Some(Tool {
         name: name.to_owned(),
         description,
         parameters: Some(schema.clone()),
         strict,
         cache_control: obj.get("cache_control").filter(|v| !v.is_null()).cloned(),
-        hints: Map::new(),
+        hints,
     }))
 }
 
@@ -383,15 +443,21 @@ fn decode_tool_choice(value: Value, req: &mut ChatRequest) -> Result<(), DecodeE
     Ok(())
 }
 
-/// `enabled` with a budget is canonical; `disabled` is the API's default and is left out (the API
-/// documents omitting `thinking` and `disabled` as the same); anything else (`adaptive`, `display`,
-/// ...) is Anthropic-only and kept verbatim.
+/// `enabled` with a budget and `adaptive` are canonical; `disabled` is the API's default and is
+/// left out (the API documents omitting `thinking` and `disabled` as the same). `display` (whether
+/// the thinking text is returned or omitted) is a hint. Anything else is Anthropic-only and kept
+/// verbatim.
 fn decode_thinking(value: Value, req: &mut ChatRequest) -> Result<(), DecodeError> {
     let Some(obj) = value.as_object() else {
         return Err(DecodeError::invalid("`thinking` must be an object", Some("thinking".into())));
     };
-    let plain = |keys: &[&str]| obj.keys().all(|k| keys.contains(&k.as_str()));
+    let plain = |keys: &[&str]| obj.keys().all(|k| keys.contains(&k.as_str()) || k == "display");
+    if let (Some(display), true) = (obj.get("display"), plain(&["type", "budget_tokens"])) {
+        req.hints.insert("thinking".into(), json!({"display": display}));
+        req.hint_paths.push("thinking.display".into());
+    }
     match obj.get("type").and_then(Value::as_str) {
+        Some("adaptive") if plain(&["type"]) => req.reasoning_adaptive = true,
         Some("enabled") if plain(&["type", "budget_tokens"]) => {
             let Some(budget) = obj.get("budget_tokens").and_then(Value::as_u64) else {
                 return Err(DecodeError::invalid(
@@ -428,20 +494,35 @@ fn decode_output_format(format: &Value) -> Option<ResponseFormat> {
 
 // ---------- encoding for api.anthropic.com ----------
 
-pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
+/// Where an Anthropic body goes: Anthropic's own API, or Vertex AI (no mid-conversation system
+/// messages, no native structured output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Anthropic,
+    Vertex,
+}
+
+pub fn encode(req: &ChatRequest, model: &str, stream: bool, target: Target) -> Result<Vec<u8>, EncodeError> {
     refuse_inexpressible(req)?;
+    // The client spoke Anthropic: its extras and hints are Anthropic fields, sent back as they came.
+    let same_family = req.extra_dialect.map(Dialect::wire_family) == Some(Dialect::Anthropic);
     let mut extra = Map::new();
     if !req.extra.is_empty() {
-        if req.extra_dialect != Some(Dialect::Anthropic) {
-            let field = req.extra.keys().next().cloned().unwrap_or_default();
-            return Err(unsupported(field, "the field has no equivalent in the Anthropic Messages API"));
+        if !same_family {
+            return Err(unsupported(
+                req.first_extra_field(),
+                "the field has no equivalent in the Anthropic Messages API",
+            ));
         }
         extra = req.extra.clone();
     }
+    let no_hints = Map::new();
+    let hints = if same_family { &req.hints } else { &no_hints };
+    // The client's whole list, when it holds a tool canonical cannot (see `decode`).
     let raw_tools = match extra.remove("tools") {
-        Some(Value::Array(tools)) => tools,
-        Some(other) => vec![other],
-        None => Vec::new(),
+        Some(Value::Array(tools)) => Some(tools),
+        Some(other) => Some(vec![other]),
+        None => None,
     };
     let extra_tool_choice = extra.remove("tool_choice");
     let extra_thinking = extra.remove("thinking");
@@ -459,7 +540,7 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
         Some(ToolChoice::Allowed { names, .. }) => Some(names),
         _ => None,
     };
-    for t in &req.tools {
+    for t in req.tools.iter().filter(|_| raw_tools.is_none()) {
         if allowed.is_some_and(|names| !names.contains(&t.name)) {
             continue;
         }
@@ -472,9 +553,10 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
             },
             strict: t.strict,
             cache_control: t.cache_control.as_ref(),
+            hints: Some(&t.hints).filter(|h| same_family && !h.is_empty()),
         }));
     }
-    tools.extend(raw_tools.iter().map(OutTool::Raw));
+    tools.extend(raw_tools.iter().flatten().map(OutTool::Raw));
 
     let mut tool_choice = match encode_tool_choice(req) {
         Some(choice) if !tools.is_empty() => Some(choice),
@@ -482,21 +564,22 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
         None => extra_tool_choice,
     };
 
-    let (thinking, max_tokens) = encode_thinking(req, extra_thinking)?;
-    if req.response_format == Some(ResponseFormat::JsonObject) {
+    let (mut thinking, max_tokens) = encode_thinking(req, extra_thinking, same_family)?;
+    // An Anthropic client's own `output_config.format` goes back as it came; for another client's
+    // schema, the model must take native structured output.
+    let native_schema = target == Target::Anthropic && (same_family || native_json_schema(model));
+    if let Some(schema) = forced_json_schema(req, native_schema)? {
         if req.tools.iter().any(|t| t.name == JSON_OUTPUT_TOOL) {
-            return Err(unsupported(
-                "tools".into(),
-                "a tool named `json_output` cannot be combined with `json_object` output",
-            ));
+            return Err(unsupported("tools".into(), "a tool named `json_output` cannot be combined with JSON output"));
         }
         let alone = tools.is_empty();
         tools.push(OutTool::Custom(OutCustomTool {
             name: JSON_OUTPUT_TOOL,
             description: Some(JSON_OUTPUT_DESCRIPTION),
-            input_schema: Cow::Owned(json!({"type": "object"})),
+            input_schema: schema,
             strict: None,
             cache_control: None,
+            hints: None,
         }));
         // Forced when it is the only tool and thinking allows it (Anthropic refuses a forced
         // tool with extended thinking); otherwise the model may still choose a client's tool.
@@ -508,11 +591,35 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
     if let Some(user) = &req.user {
         metadata.get_or_insert_with(Map::new).insert("user_id".into(), Value::String(user.clone()));
     }
-    if let Some(format) = encode_response_format(req)? {
-        output_config.get_or_insert_with(Map::new).insert("format".into(), format);
+    if native_schema {
+        if let Some(format) = encode_response_format(req)? {
+            output_config.get_or_insert_with(Map::new).insert("format".into(), format);
+        }
+    }
+    for (key, value) in hints {
+        match (key.as_str(), value) {
+            ("metadata", Value::Object(m)) => metadata.get_or_insert_with(Map::new).extend(m.clone()),
+            // The effort itself is canonical (the gateway may have cleared it for a model that
+            // does not reason); the hint says the client sent it here.
+            ("output_config", _) => {
+                if let Some(effort) = &req.reasoning_effort {
+                    output_config.get_or_insert_with(Map::new).insert("effort".into(), json!(effort));
+                }
+            }
+            ("thinking", Value::Object(t)) => {
+                if let Some(Value::Object(thinking)) = &mut thinking {
+                    thinking.extend(t.clone());
+                }
+            }
+            _ => {
+                extra.insert(key.clone(), value.clone());
+            }
+        }
     }
 
-    let (messages, later_system) = encode_messages(&req.messages, req.extra_dialect == Some(Dialect::Anthropic))?;
+    // Only Anthropic's own API takes `system` turns, and only with the client's beta header.
+    let system_in_place = req.extra_dialect == Some(Dialect::Anthropic) && target == Target::Anthropic;
+    let (messages, later_system) = encode_messages(&req.messages, system_in_place)?;
     let out = OutRequest {
         model,
         max_tokens,
@@ -532,6 +639,20 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
         extra,
     };
     serde_json::to_vec(&out).map_err(|e| unsupported("request".into(), &e.to_string()))
+}
+
+/// The input schema of the forced [`JSON_OUTPUT_TOOL`] when JSON output is answered through it:
+/// `json_object` always (Claude has no JSON mode for arbitrary objects), `json_schema` where
+/// native structured output is not available. None: no such tool.
+fn forced_json_schema(req: &ChatRequest, native_schema: bool) -> Result<Option<Cow<'_, Value>>, EncodeError> {
+    Ok(match &req.response_format {
+        Some(ResponseFormat::JsonObject) => Some(Cow::Owned(json!({"type": "object"}))),
+        Some(ResponseFormat::JsonSchema { schema: Some(schema), .. }) if !native_schema => Some(Cow::Borrowed(schema)),
+        Some(ResponseFormat::JsonSchema { schema: None, .. }) if !native_schema => {
+            return Err(unsupported("response_format.json_schema.schema".into(), "JSON output needs a schema"))
+        }
+        _ => None,
+    })
 }
 
 fn unsupported(field: String, reason: &str) -> EncodeError {
@@ -564,9 +685,29 @@ fn refuse_inexpressible(req: &ChatRequest) -> Result<(), EncodeError> {
 /// explicit budget; then a budget derived from `reasoning_effort`. Anthropic requires
 /// `max_tokens`, so an absent cap becomes [`DEFAULT_MAX_TOKENS`] (plus the thinking budget, which
 /// counts towards it).
-fn encode_thinking(req: &ChatRequest, same_dialect: Option<Value>) -> Result<(Option<Value>, u64), EncodeError> {
-    if let Some(thinking) = same_dialect {
+///
+/// From an Anthropic client, adaptive thinking goes back as it came and its effort travels in
+/// `output_config` (see `encode`), so no budget is derived; from any other, adaptive thinking
+/// becomes a budget (see [`adaptive_budget`]).
+fn encode_thinking(
+    req: &ChatRequest,
+    verbatim: Option<Value>,
+    same_family: bool,
+) -> Result<(Option<Value>, u64), EncodeError> {
+    if let Some(thinking) = verbatim {
         return Ok((Some(thinking), req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
+    }
+    if same_family && req.reasoning_budget_tokens.is_none() {
+        let thinking = req.reasoning_adaptive.then(|| json!({"type": "adaptive"}));
+        return Ok((thinking, req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
+    }
+    if req.reasoning_adaptive && req.reasoning_budget_tokens.is_none() {
+        let max_tokens = req.max_tokens;
+        let Some(budget) = adaptive_budget(req.reasoning_effort.as_deref(), max_tokens) else {
+            return Ok((None, max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
+        };
+        let max_tokens = max_tokens.unwrap_or(budget.saturating_add(DEFAULT_MAX_TOKENS));
+        return Ok((Some(json!({"type": "enabled", "budget_tokens": budget})), max_tokens));
     }
     let budget = match (req.reasoning_budget_tokens, req.reasoning_effort.as_deref()) {
         (Some(budget), _) => {
@@ -581,7 +722,7 @@ fn encode_thinking(req: &ChatRequest, same_dialect: Option<Value>) -> Result<(Op
             None => {
                 return Err(unsupported(
                     "reasoning_effort".into(),
-                    &format!("`{effort}` is not a reasoning effort (none, minimal, low, medium, high, xhigh)"),
+                    &format!("`{effort}` is not a reasoning effort ({EFFORT_LEVELS})"),
                 ))
             }
         },

@@ -493,9 +493,13 @@ fn anthropic_request_decodes_to_canonical() {
     assert!(matches!(req.response_format, Some(ResponseFormat::JsonSchema { schema: Some(_), .. })));
     assert_eq!((req.top_k, req.stop.as_slice()), (Some(40), ["\n\nHuman:".to_owned()].as_slice()));
     let extra: Vec<&str> = req.extra.keys().map(String::as_str).collect();
-    assert_eq!(extra, ["container", "mcp_servers", "output_config", "service_tier", "tools"]);
-    assert_eq!(req.extra["tools"], json!([{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]));
-    assert_eq!(req.extra["output_config"], json!({"effort": "medium"}));
+    assert_eq!(extra, ["container", "mcp_servers", "tools"]);
+    // A server tool keeps the whole list, in order, for an Anthropic upstream.
+    assert_eq!(req.extra["tools"], rich_anthropic_request()["tools"]);
+    // `service_tier` is a hint; the effort is canonical, its hint only marks where it came from.
+    assert_eq!(req.hint_paths, ["service_tier", "cache_control"]);
+    assert_eq!(req.hints["output_config"], json!({"effort": "medium"}));
+    assert_eq!(req.first_extra_field(), "container");
 }
 
 #[test]
@@ -724,7 +728,7 @@ fn anthropic_only_content_is_refused_by_the_openai_egress() {
     assert_eq!(named(send(user(doc))), "content block `document`");
     let mut server_tool = user(json!("hi"));
     server_tool["tools"] = json!([{"type": "web_search_20250305", "name": "web_search"}]);
-    assert_eq!(named(send(server_tool)), "tools");
+    assert_eq!(named(send(server_tool)), "tools[0].type");
 
     // What canonical holds crosses over: system blocks, metadata.user_id, a thinking budget.
     let body = json!({"model": "m", "max_tokens": 8000,
@@ -981,4 +985,200 @@ fn the_forced_tool_streams_as_text_deltas() {
         events.iter().any(|e| matches!(e, StreamEvent::Finish { reason: crate::FinishReason::Stop, .. })),
         "{events:?}"
     );
+}
+
+// ---------- Claude Code, and JSON output ----------
+
+/// Claude Code's request as it sends it with a model name that is not Claude's: hints
+/// (`context_management`, `eager_input_streaming`), effort, adaptive thinking, cache markers and
+/// a mid-conversation system message.
+pub(crate) fn claude_code_request() -> Value {
+    serde_json::from_str(include_str!("../../tests/fixtures/claude_code/request.json")).unwrap()
+}
+
+pub(crate) fn claude_code() -> ChatRequest {
+    Anthropic.decode_request(claude_code_request().to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn claude_code_request_decodes_its_hints_effort_and_adaptive_thinking() {
+    let req = claude_code();
+    assert!(req.extra.is_empty(), "{:?}", req.extra);
+    assert_eq!(req.hint_paths, ["tools[0].eager_input_streaming", "context_management", "cache_control"]);
+    assert_eq!(req.tools[0].hints, json!({"eager_input_streaming": true}).as_object().cloned().unwrap());
+    assert_eq!((req.reasoning_effort.as_deref(), req.reasoning_adaptive), (Some("high"), true));
+    assert_eq!(req.reasoning_budget_tokens, None);
+    assert_eq!(req.messages[1].role, Role::System);
+    // Every other egress drops the hints and names them; Anthropic's own family takes them.
+    for dialect in [Dialect::OpenaiChat, Dialect::Gemini] {
+        assert_eq!(
+            dialect.egress().dropped(&req),
+            ["tools[0].eager_input_streaming", "context_management", "cache_control"]
+        );
+    }
+    // Converse keeps the cache markers, as cache points.
+    assert_eq!(Dialect::Bedrock.egress().dropped(&req), ["tools[0].eager_input_streaming", "context_management"]);
+    assert!(Anthropic.dropped(&req).is_empty());
+    assert!(super::AnthropicVertex.dropped(&req).is_empty());
+}
+
+#[test]
+fn claude_code_request_round_trips_to_anthropic_unchanged() {
+    let sent: Value =
+        serde_json::from_slice(&Anthropic.encode_request(&claude_code(), "gpt-5", true).unwrap()).unwrap();
+    assert_eq!(sent, claude_code_request());
+}
+
+#[test]
+fn a_cleared_effort_is_not_sent_back() {
+    // The gateway clears reasoning controls for a model that does not reason.
+    let mut req = claude_code();
+    (req.reasoning_effort, req.reasoning_adaptive) = (None, false);
+    let sent: Value =
+        serde_json::from_slice(&Anthropic.encode_request(&req, "claude-3-5-haiku", false).unwrap()).unwrap();
+    assert!(sent.get("output_config").is_none() && sent.get("thinking").is_none(), "{sent}");
+}
+
+#[test]
+fn thinking_display_and_metadata_tags_are_hints() {
+    let body = json!({"model": "claude-opus-4-6", "max_tokens": 4000, "messages": [{"role": "user", "content": "hi"}],
+        "thinking": {"type": "enabled", "budget_tokens": 2000, "display": "omitted"},
+        "metadata": {"user_id": "u", "trace": "t-1"}, "service_tier": "standard_only",
+        "cache_control": {"type": "ephemeral"}});
+    let req = Anthropic.decode_request(body.to_string().as_bytes()).unwrap();
+    assert_eq!(req.hint_paths, ["thinking.display", "cache_control", "service_tier", "metadata.trace"]);
+    assert_eq!((req.reasoning_budget_tokens, req.user.as_deref()), (Some(2000), Some("u")));
+    let sent: Value =
+        serde_json::from_slice(&Anthropic.encode_request(&req, "claude-opus-4-6", false).unwrap()).unwrap();
+    assert_eq!(sent, body);
+    let openai: Value = serde_json::from_slice(&OpenAi.encode_request(&req, "gpt-5", false).unwrap()).unwrap();
+    assert_eq!((&openai["reasoning_effort"], &openai["user"]), (&json!("low"), &json!("u")));
+    assert!(openai.get("metadata").is_none() && openai.get("service_tier").is_none(), "{openai}");
+}
+
+#[test]
+fn on_vertex_mid_conversation_system_messages_join_the_system_prompt() {
+    let sent: Value = serde_json::from_slice(
+        &super::AnthropicVertex.encode_request(&claude_code(), "claude-sonnet-4-5", true).unwrap(),
+    )
+    .unwrap();
+    let roles: Vec<&Value> = sent["messages"].as_array().unwrap().iter().map(|m| &m["role"]).collect();
+    assert_eq!(roles, [&json!("user"), &json!("assistant"), &json!("user")]);
+    assert_eq!(sent["system"][2], json!({"type": "text", "text": "Plan mode is active: do not edit files yet."}));
+    // Hints are Anthropic's: Vertex takes them.
+    assert_eq!(sent["context_management"], claude_code_request()["context_management"]);
+    assert_eq!(sent["tools"][0]["eager_input_streaming"], true);
+    // From another dialect, system messages are folded on Anthropic's own API too.
+    let openai = OpenAi
+        .decode_request(
+            json!({"model": "m", "messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    let sent: Value = serde_json::from_slice(&Anthropic.encode_request(&openai, "m", false).unwrap()).unwrap();
+    assert_eq!((&sent["system"], sent["messages"].as_array().map(Vec::len)), (&json!("b"), Some(1)));
+}
+
+#[test]
+fn effort_levels_and_adaptive_thinking_from_other_clients_become_budgets() {
+    let openai = |effort: &str| {
+        let body = json!({"model": "m", "max_completion_tokens": 20000, "reasoning_effort": effort,
+            "messages": [{"role": "user", "content": "a"}]});
+        OpenAi.decode_request(body.to_string().as_bytes()).unwrap()
+    };
+    let thinking = |req: &ChatRequest| {
+        let sent: Value =
+            serde_json::from_slice(&Anthropic.encode_request(req, "claude-opus-4-1", false).unwrap()).unwrap();
+        sent["thinking"].clone()
+    };
+    assert_eq!(thinking(&openai("high")), json!({"type": "enabled", "budget_tokens": 16384}));
+    // Above the cap, the budget stays below it.
+    assert_eq!(thinking(&openai("xhigh")), json!({"type": "enabled", "budget_tokens": 19999}));
+    let mut adaptive = openai("medium");
+    (adaptive.reasoning_effort, adaptive.reasoning_adaptive) = (None, true);
+    assert_eq!(thinking(&adaptive), json!({"type": "enabled", "budget_tokens": 8192}));
+    adaptive.max_tokens = Some(1000);
+    assert_eq!(thinking(&adaptive), Value::Null, "no budget fits: adaptive thinking may not think");
+}
+
+#[test]
+fn unknown_output_config_and_custom_tool_fields_are_refused_with_their_paths() {
+    let body = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+        "output_config": {"effort": "low", "task_budget": 5}});
+    let req = Anthropic.decode_request(body.to_string().as_bytes()).unwrap();
+    let Err(EncodeError::Unsupported { field, .. }) = OpenAi.encode_request(&req, "gpt-5", false) else {
+        unreachable!()
+    };
+    assert_eq!(field, "output_config.task_budget");
+    let body = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"name": "a", "input_schema": {"type": "object"}, "eager_input_streaming": true},
+                  {"name": "b", "input_schema": {"type": "object"}, "defer_loading": true}]});
+    let req = Anthropic.decode_request(body.to_string().as_bytes()).unwrap();
+    for egress in [Dialect::OpenaiChat, Dialect::Gemini, Dialect::Bedrock] {
+        let Err(err) = egress.egress().encode_request(&req, "m", false) else { unreachable!("{egress:?}") };
+        let EncodeError::Unsupported { field, .. } = &err;
+        assert_eq!(field, "tools[1].defer_loading", "{egress:?}");
+        let client = ClientFacingError::from(err);
+        assert_eq!(client.param.as_deref(), Some("tools[1].defer_loading"));
+        assert!(client.message.starts_with("`tools[1].defer_loading` is not supported by "), "{}", client.message);
+    }
+    // The Anthropic upstream gets the list as sent, in order.
+    let sent: Value = serde_json::from_slice(&Anthropic.encode_request(&req, "m", false).unwrap()).unwrap();
+    assert_eq!(sent["tools"], body["tools"]);
+}
+
+fn json_schema_request() -> ChatRequest {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "Name a city."}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "city", "strict": true,
+            "schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}});
+    OpenAi.decode_request(body.to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn json_schema_is_native_where_the_model_takes_it_and_a_forced_tool_elsewhere() {
+    let req = json_schema_request();
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+    let native: Value =
+        serde_json::from_slice(&Anthropic.encode_request(&req, "claude-sonnet-4-5-20250929", false).unwrap()).unwrap();
+    assert_eq!(native["output_config"], json!({"format": {"type": "json_schema", "schema": schema}}));
+    assert!(native.get("tools").is_none());
+    for (egress, model) in
+        [(Dialect::Anthropic, "claude-3-5-haiku-20241022"), (Dialect::AnthropicVertex, "claude-sonnet-4-5@20250929")]
+    {
+        let sent: Value = serde_json::from_slice(&egress.egress().encode_request(&req, model, false).unwrap()).unwrap();
+        assert!(sent.get("output_config").is_none(), "{egress:?}: {sent}");
+        assert_eq!(sent["tools"][0]["input_schema"], schema, "{egress:?}");
+        assert_eq!(sent["tool_choice"], json!({"type": "tool", "name": "json_output"}), "{egress:?}");
+    }
+}
+
+#[test]
+fn the_forced_schema_tool_comes_back_as_text_whole_and_streamed_on_vertex() {
+    let reply = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": "json_output", "input": {"city": "Paris"}}],
+        "stop_reason": "tool_use", "usage": {"input_tokens": 5, "output_tokens": 7}});
+    let got = super::AnthropicVertex.decode_response(reply.to_string().as_bytes()).unwrap();
+    assert_eq!(got.choices[0].content, [Part::text(r#"{"city":"Paris"}"#)]);
+    assert_eq!(got.choices[0].finish_reason, Some(crate::FinishReason::Stop));
+    let wire = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"json_output\",\"input\":{}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"Paris\\\"}\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":7}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let events = decode_with(&super::AnthropicVertex, &[wire.as_bytes()]).unwrap();
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, r#"{"city": "Paris"}"#);
+    assert!(events.iter().any(|e| matches!(e, StreamEvent::Finish { reason: crate::FinishReason::Stop, .. })));
+    assert!(!events.iter().any(|e| matches!(e, StreamEvent::ToolCallStart { .. })));
 }

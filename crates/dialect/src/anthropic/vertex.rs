@@ -43,7 +43,7 @@ impl Egress for AnthropicVertex {
         format!("/publishers/anthropic/models/{model}:{method}")
     }
     fn encode_request(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
-        let body = Anthropic.encode_request(req, model, stream)?;
+        let body = super::request::encode(req, model, stream, super::request::Target::Vertex)?;
         let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(&body) else {
             return Ok(body); // unreachable: the encoder writes an object
         };

@@ -160,6 +160,9 @@ pub struct OutCustomTool<'a> {
     pub strict: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_control: Option<&'a Value>,
+    /// The tool's hints from an Anthropic client (`eager_input_streaming`), sent back as they came.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub hints: Option<&'a Map<String, Value>>,
 }
 
 // ---------- responses, as upstreams send them ----------

@@ -58,8 +58,8 @@ impl Egress for Bedrock {
         }
     }
     /// Converse and ConverseStream take the same body; the path alone says which is meant.
-    fn encode_request(&self, req: &ChatRequest, _model: &str, _stream: bool) -> Result<Vec<u8>, EncodeError> {
-        request::encode(req)
+    fn encode_request(&self, req: &ChatRequest, model: &str, _stream: bool) -> Result<Vec<u8>, EncodeError> {
+        request::encode(req, model)
     }
     fn decode_response(&self, body: &[u8]) -> Result<ChatResponse, DecodeError> {
         response::decode(body)
@@ -75,6 +75,16 @@ impl Egress for Bedrock {
     }
     fn decode_embedding_response(&self, body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
         embeddings::decode(body)
+    }
+    /// Another dialect's hints, except the cache markers on blocks and tools, which become
+    /// `cachePoint`s; a top-level `cache_control` (Anthropic's automatic caching) has no
+    /// Converse form and is dropped.
+    fn dropped(&self, req: &ChatRequest) -> Vec<String> {
+        let mut out = req.hint_paths.clone();
+        if !req.hints.contains_key("cache_control") {
+            out.retain(|p| p != "cache_control");
+        }
+        out
     }
 }
 

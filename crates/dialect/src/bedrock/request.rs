@@ -2,9 +2,8 @@
 //! `converse-stream`).
 //!
 //! Encoding decisions:
-//! - refused by name: `n` > 1, `seed`, `logprobs`, `top_logprobs`, non-zero penalties, `json_object`
-//!   response format, image URLs (Converse takes bytes only; data URLs arrive here as bytes
-//!   already), image types other than png/jpeg/gif/webp, tool arguments that are not a JSON
+//! - refused by name: `n` > 1, `seed`, `logprobs`, `top_logprobs`, non-zero penalties, image
+//!   URLs (Converse takes bytes only; data URLs arrive here as bytes already), image types other than png/jpeg/gif/webp, tool arguments that are not a JSON
 //!   object, any `extra` field and `Part::Raw` (no dialect's extras are Converse fields), and
 //!   `tool_choice: none` while the conversation carries tool calls (see below);
 //! - mapped: `max_tokens` → `inferenceConfig.maxTokens`; `stop` → `stopSequences`; `temperature`
@@ -12,7 +11,10 @@
 //!   `additionalModelRequestFields.top_k` and a reasoning budget (explicit or derived from
 //!   `reasoning_effort` as for Anthropic) → `additionalModelRequestFields.thinking`, the
 //!   Anthropic-on-Bedrock conventions (other model families reject them, upstream);
-//!   `json_schema` → `outputConfig.textFormat` (schema as a string); `cache_control` on a
+//!   `json_schema` → `outputConfig.textFormat` (schema as a string) on Claude models that take
+//!   native structured output, else (and `json_object` always) a forced `json_output` tool whose
+//!   input schema is the requested one, its call read back as the message's text; adaptive
+//!   thinking → a budget that fits `maxTokens`; `cache_control` on a
 //!   text, image or tool-result part or a tool → a `cachePoint` right after it (`ttl` kept when
 //!   it is `5m` or `1h`); late system messages → the top-level `system`; tool messages → a user
 //!   turn of `toolResult`s; same-role neighbours merged; allowed-tools choice → filtered tools +
@@ -40,14 +42,15 @@ use super::wire::{
 };
 use crate::canonical::tool_input;
 use crate::claude::{
-    budget_for_effort, EffortBudget, DEFAULT_MAX_TOKENS, JSON_OUTPUT_DESCRIPTION, JSON_OUTPUT_TOOL, MIN_THINKING_BUDGET,
+    adaptive_budget, budget_for_effort, native_json_schema, EffortBudget, DEFAULT_MAX_TOKENS, EFFORT_LEVELS,
+    JSON_OUTPUT_DESCRIPTION, JSON_OUTPUT_TOOL, MIN_THINKING_BUDGET,
 };
 use crate::{ChatRequest, EncodeError, ImageSource, Message, Part, ResponseFormat, Role, ToolChoice};
 
-pub fn encode(req: &ChatRequest) -> Result<Vec<u8>, EncodeError> {
+pub fn encode(req: &ChatRequest, model: &str) -> Result<Vec<u8>, EncodeError> {
     refuse_inexpressible(req)?;
-    if let Some(field) = req.extra.keys().next() {
-        return Err(unsupported(field.clone(), "the field has no equivalent in the Bedrock Converse API"));
+    if !req.extra.is_empty() {
+        return Err(unsupported(req.first_extra_field(), "the field has no equivalent in the Bedrock Converse API"));
     }
 
     let mut system = Vec::new();
@@ -82,8 +85,9 @@ pub fn encode(req: &ChatRequest) -> Result<Vec<u8>, EncodeError> {
     };
 
     let mut tool_config = encode_tool_config(req, &messages)?;
-    if req.response_format == Some(ResponseFormat::JsonObject) {
-        tool_config = Some(with_json_output_tool(req, tool_config, thinks)?);
+    let native_schema = native_json_schema(model);
+    if let Some(schema) = forced_json_schema(req, native_schema)? {
+        tool_config = Some(with_json_output_tool(req, tool_config, schema, thinks, model)?);
     }
     let out = OutRequest {
         tool_config,
@@ -91,7 +95,7 @@ pub fn encode(req: &ChatRequest) -> Result<Vec<u8>, EncodeError> {
         system,
         inference_config: Some(inference).filter(|c| !c.is_empty()),
         additional_model_request_fields: additional,
-        output_config: encode_response_format(req)?,
+        output_config: if native_schema { encode_response_format(req)? } else { None },
     };
     serde_json::to_vec(&out).map_err(|e| unsupported("request", &e.to_string()))
 }
@@ -123,9 +127,17 @@ fn refuse_inexpressible(req: &ChatRequest) -> Result<(), EncodeError> {
 /// `additionalModelRequestFields.thinking` and the `maxTokens` it needs. An explicit budget
 /// wins over one derived from `reasoning_effort`. Anthropic models need the budget below
 /// `maxTokens`, so an absent cap becomes the budget plus [`DEFAULT_MAX_TOKENS`].
+/// Adaptive thinking gets the effort's budget, or a middling one, within `maxTokens` (see
+/// [`adaptive_budget`]); none when no budget fits, which adaptive thinking allows.
 fn encode_thinking(req: &ChatRequest) -> Result<(Option<Value>, Option<u64>), EncodeError> {
     let thinking = |budget: u64| Some(json!({"type": "enabled", "budget_tokens": budget}));
     if let Some(budget) = req.reasoning_budget_tokens {
+        return Ok((thinking(budget), Some(req.max_tokens.unwrap_or(budget.saturating_add(DEFAULT_MAX_TOKENS)))));
+    }
+    if req.reasoning_adaptive {
+        let Some(budget) = adaptive_budget(req.reasoning_effort.as_deref(), req.max_tokens) else {
+            return Ok((None, req.max_tokens));
+        };
         return Ok((thinking(budget), Some(req.max_tokens.unwrap_or(budget.saturating_add(DEFAULT_MAX_TOKENS)))));
     }
     let Some(effort) = req.reasoning_effort.as_deref() else {
@@ -137,7 +149,7 @@ fn encode_thinking(req: &ChatRequest) -> Result<(Option<Value>, Option<u64>), En
         None => {
             return Err(unsupported(
                 "reasoning_effort",
-                &format!("`{effort}` is not a reasoning effort (none, minimal, low, medium, high, xhigh)"),
+                &format!("`{effort}` is not a reasoning effort ({EFFORT_LEVELS})"),
             ))
         }
     };
@@ -154,6 +166,21 @@ fn encode_thinking(req: &ChatRequest) -> Result<(Option<Value>, Option<u64>), En
     Ok((thinking(budget), Some(max_tokens)))
 }
 
+/// The input schema of the forced [`JSON_OUTPUT_TOOL`] when JSON output is answered through it:
+/// `json_object` always, `json_schema` on models without native structured output. None: no
+/// such tool.
+fn forced_json_schema(req: &ChatRequest, native_schema: bool) -> Result<Option<Cow<'_, Value>>, EncodeError> {
+    Ok(match &req.response_format {
+        Some(ResponseFormat::JsonObject) => Some(Cow::Owned(json!({"type": "object"}))),
+        Some(ResponseFormat::JsonSchema { schema: Some(schema), .. }) if !native_schema => Some(Cow::Borrowed(schema)),
+        Some(ResponseFormat::JsonSchema { schema: None, .. }) => {
+            return Err(unsupported("response_format.json_schema.schema", "Converse JSON output needs a schema"))
+        }
+        _ => None,
+    })
+}
+
+/// `outputConfig.textFormat`, on models with native structured output.
 fn encode_response_format(req: &ChatRequest) -> Result<Option<Value>, EncodeError> {
     match &req.response_format {
         None | Some(ResponseFormat::Text) => Ok(None),
@@ -296,30 +323,39 @@ fn encode_image<'a>(source: &'a ImageSource, param: &dyn Fn() -> String) -> Resu
     }
 }
 
-/// `json_object` through one tool the model must call, whose input comes back as the message's
-/// JSON text (see [`JSON_OUTPUT_TOOL`]). `any` forces it when it is the only tool, on every
-/// Converse model that takes tools; with a client's own tools, or with thinking (which refuses
-/// a forced tool), the choice stays the client's.
+/// JSON output through one tool the model must call, whose input schema is the requested one
+/// and whose input comes back as the message's JSON text (see [`JSON_OUTPUT_TOOL`]). `any`
+/// forces it when it is the only tool, on models whose Converse tool use takes a forced choice
+/// (Claude, Nova, Mistral); elsewhere (Llama, ...) a forced choice is refused, so the model is
+/// offered the tool alone. With a client's own tools, or with thinking (which refuses a forced
+/// tool), the choice stays the client's.
 fn with_json_output_tool<'a>(
     req: &ChatRequest,
     config: Option<OutToolConfig<'a>>,
+    schema: Cow<'a, Value>,
     thinks: bool,
+    model: &str,
 ) -> Result<OutToolConfig<'a>, EncodeError> {
     if req.tools.iter().any(|t| t.name == JSON_OUTPUT_TOOL) {
-        return Err(unsupported("tools", "a tool named `json_output` cannot be combined with `json_object` output"));
+        return Err(unsupported("tools", "a tool named `json_output` cannot be combined with JSON output"));
     }
     let mut config = config.unwrap_or(OutToolConfig { tools: Vec::new(), tool_choice: None });
     let alone = config.tools.is_empty();
     config.tools.push(OutTool::ToolSpec(OutToolSpec {
         name: JSON_OUTPUT_TOOL,
         description: Some(JSON_OUTPUT_DESCRIPTION),
-        input_schema: OutInputSchema { json: Cow::Owned(json!({"type": "object"})) },
+        input_schema: OutInputSchema { json: schema },
         strict: None,
     }));
-    if alone && !thinks {
+    if alone && !thinks && takes_forced_tool(model) {
         config.tool_choice = Some(json!({"any": {}}));
     }
     Ok(config)
+}
+
+/// Model families whose Converse tool use takes `toolChoice` `any` or `tool`.
+fn takes_forced_tool(model: &str) -> bool {
+    ["anthropic.", "amazon.nova", "mistral."].iter().any(|family| model.contains(family))
 }
 
 /// `toolConfig`: the declared tools (filtered by an allowed-tools choice) and the choice; stub

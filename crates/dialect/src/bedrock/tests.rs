@@ -385,11 +385,16 @@ fn json_schema_becomes_output_config_with_the_schema_as_a_string() {
         }),
         ..ChatRequest::default()
     };
+    let sent: Value = serde_json::from_slice(
+        &Bedrock.encode_request(&req, "us.anthropic.claude-sonnet-4-5-20250929-v1:0", false).unwrap(),
+    )
+    .unwrap();
     assert_eq!(
-        encode(&req).unwrap()["outputConfig"],
+        sent["outputConfig"],
         json!({"textFormat": {"type": "json_schema",
                               "structure": {"jsonSchema": {"schema": "{\"type\":\"object\"}", "name": "answer"}}}})
     );
+    assert!(sent.get("toolConfig").is_none(), "{sent}");
 }
 
 #[test]
@@ -890,4 +895,113 @@ fn json_object_goes_through_a_tool_the_model_must_call_and_comes_back_as_text() 
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"answer": 42}));
     assert!(!events.iter().any(|e| matches!(e, StreamEvent::ToolCallStart { .. })), "{events:?}");
     assert!(events.iter().any(|e| matches!(e, StreamEvent::Finish { reason: crate::FinishReason::Stop, .. })));
+}
+
+// ---------- Claude Code, and JSON output on every Converse model ----------
+
+fn claude_code() -> ChatRequest {
+    let body = include_str!("../../tests/fixtures/claude_code/request.json");
+    crate::anthropic::Anthropic.decode_request(body.as_bytes()).unwrap()
+}
+
+#[test]
+fn claude_code_request_encodes_for_converse() {
+    let req = claude_code();
+    let sent: Value = serde_json::from_slice(
+        &Bedrock.encode_request(&req, "us.anthropic.claude-sonnet-4-5-20250929-v1:0", true).unwrap(),
+    )
+    .unwrap();
+    let expected = json!({
+        "messages": [
+            {"role": "user", "content": [
+                {"text": "<system-reminder>As you answer, use the context below.</system-reminder>"},
+                {"text": "Why does the parser test fail?"},
+                {"cachePoint": {"type": "default"}}
+            ]},
+            {"role": "assistant", "content": [
+                {"text": "Let me read the parser."},
+                {"toolUse": {"toolUseId": "toolu_01Read", "name": "Read", "input": {"file_path": "/repo/src/parser.rs"}}}
+            ]},
+            {"role": "user", "content": [
+                {"toolResult": {"toolUseId": "toolu_01Read", "content": [{"text": "fn parse() {}"}], "status": "success"}},
+                {"cachePoint": {"type": "default"}}
+            ]}
+        ],
+        // The later instruction joins `system`, after the cached prefix.
+        "system": [
+            {"text": "You are Claude Code, Anthropic's official CLI for Claude."},
+            {"text": "You are an interactive CLI tool that helps users with software engineering tasks."},
+            {"cachePoint": {"type": "default"}},
+            {"text": "Plan mode is active: do not edit files yet."}
+        ],
+        "inferenceConfig": {"maxTokens": 32000},
+        "toolConfig": {"tools": [
+            {"toolSpec": {"name": "Read", "description": "Reads a file from the local filesystem.",
+                "inputSchema": {"json": {"type": "object", "properties": {"file_path": {"type": "string"}},
+                    "required": ["file_path"], "additionalProperties": false,
+                    "$schema": "http://json-schema.org/draft-07/schema#"}}}},
+            {"toolSpec": {"name": "Bash", "description": "Executes a bash command.",
+                "inputSchema": {"json": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}}},
+            {"cachePoint": {"type": "default"}}
+        ]},
+        // Adaptive thinking at `high` effort: that effort's budget, below `maxTokens`.
+        "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 16384}}
+    });
+    assert_eq!(sent, expected);
+    assert_eq!(Bedrock.dropped(&req), ["tools[0].eager_input_streaming", "context_management"]);
+}
+
+#[test]
+fn adaptive_thinking_without_effort_gets_a_budget_that_fits() {
+    let mut req = claude_code();
+    req.reasoning_effort = None;
+    let thinking = |req: &ChatRequest| encode(req).unwrap()["additionalModelRequestFields"]["thinking"].clone();
+    assert_eq!(thinking(&req), json!({"type": "enabled", "budget_tokens": 8192}));
+    req.max_tokens = Some(3000);
+    assert_eq!(thinking(&req), json!({"type": "enabled", "budget_tokens": 2999}));
+    req.max_tokens = Some(800);
+    assert_eq!(thinking(&req), Value::Null);
+    req.reasoning_effort = Some("max".into());
+    req.max_tokens = Some(64000);
+    assert_eq!(thinking(&req), json!({"type": "enabled", "budget_tokens": 32768}));
+}
+
+fn json_schema_request() -> ChatRequest {
+    openai_request(json!({"model": "m", "messages": [{"role": "user", "content": "Name a city."}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "city",
+            "schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}}))
+}
+
+#[test]
+fn json_schema_goes_through_a_forced_tool_on_models_without_native_structured_output() {
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+    for (model, forced) in [
+        ("anthropic.claude-3-5-sonnet-20240620-v1:0", true),
+        ("us.amazon.nova-pro-v1:0", true),
+        // Llama's Converse tool use refuses a forced choice: the tool is offered alone.
+        ("meta.llama3-3-70b-instruct-v1:0", false),
+    ] {
+        let body: Value =
+            serde_json::from_slice(&Bedrock.encode_request(&json_schema_request(), model, false).unwrap()).unwrap();
+        assert!(body.get("outputConfig").is_none(), "{model}: {body}");
+        let spec = &body["toolConfig"]["tools"][0]["toolSpec"];
+        assert_eq!((&spec["name"], &spec["inputSchema"]["json"]), (&json!("json_output"), &schema), "{model}");
+        let choice = body["toolConfig"].get("toolChoice");
+        assert_eq!(choice, forced.then_some(&json!({"any": {}})), "{model}");
+    }
+    let object = openai_request(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_object"}}));
+    let body: Value =
+        serde_json::from_slice(&Bedrock.encode_request(&object, "amazon.nova-lite-v1:0", false).unwrap()).unwrap();
+    assert_eq!(body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"], json!({"type": "object"}));
+    assert_eq!(body["toolConfig"]["toolChoice"], json!({"any": {}}));
+}
+
+#[test]
+fn a_native_structured_reply_is_the_message_text() {
+    let reply = json!({"output": {"message": {"role": "assistant", "content": [{"text": "{\"city\":\"Paris\"}"}]}},
+        "stopReason": "end_turn", "usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 8}});
+    let resp = Bedrock.decode_response(reply.to_string().as_bytes()).unwrap();
+    assert_eq!(resp.choices[0].content, [Part::text("{\"city\":\"Paris\"}")]);
+    assert_eq!(resp.choices[0].finish_reason, Some(crate::FinishReason::Stop));
 }

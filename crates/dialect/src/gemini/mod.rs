@@ -15,7 +15,9 @@
 //!
 //! Decisions: `parallel_tool_calls` and `user` have no equivalent and are ignored (neither
 //! changes what a correct answer is); `reasoning_effort` becomes a `thinkingBudget`
-//! (minimal 0, low 1,024, medium 8,192, high 24,576); an image URL goes as `fileData` when its
+//! (minimal 0, low 1,024, medium 8,192, high and above 24,576), adaptive thinking the dynamic
+//! budget -1; mid-conversation system messages join `systemInstruction` in order (Gemini has
+//! no system turn); `cache_control` markers are left out and named by `dropped`; an image URL goes as `fileData` when its
 //! type shows in the URL (the Gemini API takes only Files-API URIs there, Vertex any URL), and is
 //! refused otherwise; another dialect's unmodelled fields and `Part::Raw` are refused by name.
 
@@ -80,5 +82,8 @@ impl Egress for Gemini {
     }
     fn decode_embedding_response(&self, body: &[u8]) -> Result<EmbeddingResponse, DecodeError> {
         embeddings::decode_response(body)
+    }
+    fn dropped(&self, req: &ChatRequest) -> Vec<String> {
+        request::dropped(req)
     }
 }

@@ -15,10 +15,10 @@ fn unsupported(field: impl Into<String>, reason: &str) -> EncodeError {
 }
 
 pub fn encode(req: &ChatRequest) -> Result<Vec<u8>, EncodeError> {
-    if let Some(field) = req.extra.keys().next() {
+    if !req.extra.is_empty() {
         // No client dialect's unmodelled fields are Gemini fields.
         let from = req.extra_dialect.map_or("the client", Dialect::as_str);
-        return Err(unsupported(field.clone(), &format!("a {from} field with no Gemini equivalent")));
+        return Err(unsupported(req.first_extra_field(), &format!("a {from} field with no Gemini equivalent")));
     }
     let mut system: Vec<Value> = Vec::new();
     for (i, part) in req.system.iter().enumerate() {
@@ -143,18 +143,38 @@ fn generation_config(req: &ChatRequest) -> Map<String, Value> {
         }
         Some(ResponseFormat::Text) | None => {}
     }
-    let budget = req.reasoning_budget_tokens.or_else(|| {
-        req.reasoning_effort.as_deref().map(|effort| match effort {
-            "none" | "minimal" => 0,
-            "low" => 1_024,
-            "high" => 24_576,
-            _ => 8_192,
-        })
-    });
-    if let Some(budget) = budget {
-        put("thinkingConfig", json!({"thinkingBudget": budget, "includeThoughts": budget > 0}));
+    if let Some(budget) = thinking_budget(req) {
+        put("thinkingConfig", json!({"thinkingBudget": budget, "includeThoughts": budget != 0}));
     }
     g
+}
+
+/// `thinkingBudget`: the client's own budget; -1 (dynamic: the model decides) for adaptive
+/// thinking; else the effort's budget. Levels above `high` (`xhigh`, Anthropic's `max`) get
+/// 24,576, the most every Gemini 2.5 model takes. None: the model's default.
+fn thinking_budget(req: &ChatRequest) -> Option<i64> {
+    if let Some(budget) = req.reasoning_budget_tokens {
+        return Some(i64::try_from(budget).unwrap_or(i64::MAX));
+    }
+    if req.reasoning_adaptive {
+        return Some(-1);
+    }
+    req.reasoning_effort.as_deref().map(|effort| match effort {
+        "none" | "minimal" => 0,
+        "low" => 1_024,
+        "high" | "xhigh" | "max" => 24_576,
+        _ => 8_192,
+    })
+}
+
+/// What Gemini leaves out without changing the answer: another dialect's hints, and
+/// `cache_control` markers (Gemini caches implicitly, or through cached contents made apart).
+pub(crate) fn dropped(req: &ChatRequest) -> Vec<String> {
+    let mut out = req.hint_paths.clone();
+    if crate::claude::carries_cache_control(req) && !out.iter().any(|p| p == "cache_control") {
+        out.push("cache_control".into());
+    }
+    out
 }
 
 fn text_only(part: &Part, at: &str) -> Result<Value, EncodeError> {

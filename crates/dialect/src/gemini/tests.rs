@@ -380,3 +380,62 @@ fn regression_a_huge_candidate_index_allocates_nothing() {
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
 }
+
+// ---------- Claude Code against Gemini ----------
+
+fn claude_code() -> ChatRequest {
+    let body = include_str!("../../tests/fixtures/claude_code/request.json");
+    crate::anthropic::Anthropic.decode_request(body.as_bytes()).unwrap()
+}
+
+#[test]
+fn claude_code_request_encodes_for_gemini() {
+    let req = claude_code();
+    let sent: Value = serde_json::from_slice(&Gemini.encode_request(&req, "gemini-2.5-pro", true).unwrap()).unwrap();
+    let expected = json!({
+        "contents": [
+            {"role": "user", "parts": [
+                {"text": "<system-reminder>As you answer, use the context below.</system-reminder>"},
+                {"text": "Why does the parser test fail?"}
+            ]},
+            {"role": "model", "parts": [
+                {"text": "Let me read the parser."},
+                {"functionCall": {"name": "Read", "args": {"file_path": "/repo/src/parser.rs"}},
+                 "thoughtSignature": SKIP_SIGNATURE}
+            ]},
+            {"role": "user", "parts": [
+                {"functionResponse": {"name": "Read", "response": {"output": "fn parse() {}"}}}
+            ]}
+        ],
+        // Gemini has no system turn: the later instruction joins the system instruction, in order.
+        "systemInstruction": {"parts": [
+            {"text": "You are Claude Code, Anthropic's official CLI for Claude."},
+            {"text": "You are an interactive CLI tool that helps users with software engineering tasks."},
+            {"text": "Plan mode is active: do not edit files yet."}
+        ]},
+        "tools": [{"functionDeclarations": [
+            {"name": "Read", "description": "Reads a file from the local filesystem.",
+             "parametersJsonSchema": {"type": "object", "properties": {"file_path": {"type": "string"}},
+                 "required": ["file_path"], "additionalProperties": false,
+                 "$schema": "http://json-schema.org/draft-07/schema#"}},
+            {"name": "Bash", "description": "Executes a bash command.",
+             "parametersJsonSchema": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}
+        ]}],
+        // Adaptive thinking: the dynamic budget.
+        "generationConfig": {"maxOutputTokens": 32000, "thinkingConfig": {"thinkingBudget": -1, "includeThoughts": true}}
+    });
+    assert_eq!(sent, expected);
+    assert_eq!(Gemini.dropped(&req), ["tools[0].eager_input_streaming", "context_management", "cache_control"]);
+}
+
+#[test]
+fn effort_levels_above_high_get_the_largest_common_budget() {
+    let mut req = claude_code();
+    req.reasoning_adaptive = false;
+    for (effort, budget) in [("max", 24_576), ("xhigh", 24_576), ("low", 1_024), ("none", 0)] {
+        req.reasoning_effort = Some(effort.into());
+        let sent: Value =
+            serde_json::from_slice(&Gemini.encode_request(&req, "gemini-2.5-pro", false).unwrap()).unwrap();
+        assert_eq!(sent["generationConfig"]["thinkingConfig"]["thinkingBudget"], budget, "{effort}");
+    }
+}

@@ -253,11 +253,17 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
     let mut extra = Map::new();
     if !req.extra.is_empty() {
         if req.extra_dialect != Some(Dialect::OpenaiChat) {
-            let field = req.extra.keys().next().cloned().unwrap_or_default();
-            return Err(unsupported(field, "the field has no equivalent in the OpenAI Chat Completions API"));
+            return Err(unsupported(
+                req.first_extra_field(),
+                "the field has no equivalent in the OpenAI Chat Completions API",
+            ));
         }
         extra = req.extra.clone();
     }
+    // `cache_control` markers reach OpenAI-compatible servers that take them (OpenRouter, LiteLLM)
+    // only from clients of this dialect, which chose them; OpenAI itself rejects them, and
+    // caches prompts without markers.
+    let keep_cache_control = req.extra_dialect == Some(Dialect::OpenaiChat);
     let mut stream_options = None;
     if let Some(Value::Object(opts)) = extra.remove("stream_options") {
         stream_options = Some(opts);
@@ -275,13 +281,13 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
     };
 
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    let enc = Encoder { keep_cache_control, system_role: if req.system_is_developer { "developer" } else { "system" } };
     if !req.system.is_empty() {
-        let role = if req.system_is_developer { "developer" } else { "system" };
         let system: Vec<&Part> = req.system.iter().collect();
-        messages.push(message(role, encode_content(&system, true)?));
+        messages.push(message(enc.system_role, enc.content(&system, true)?));
     }
     for m in &req.messages {
-        encode_message(m, &mut messages)?;
+        enc.message(m, &mut messages)?;
     }
     let out = OutRequest {
         model,
@@ -315,7 +321,7 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
         tool_choice: req.tool_choice.as_ref().map(encode_tool_choice),
         parallel_tool_calls: req.parallel_tool_calls,
         response_format: req.response_format.as_ref().map(encode_response_format),
-        reasoning_effort: req.reasoning_effort.as_deref(),
+        reasoning_effort: reasoning_effort(req),
         user: req.user.as_deref(),
         extra,
     };
@@ -330,101 +336,127 @@ fn message<'a>(role: &'static str, content: OutContent<'a>) -> OutMessage<'a> {
     OutMessage { role, content, name: None, refusal: None, tool_calls: Vec::new(), tool_call_id: None }
 }
 
-fn encode_message<'a>(m: &'a Message, out: &mut Vec<OutMessage<'a>>) -> Result<(), EncodeError> {
-    match m.role {
-        Role::System | Role::User => {
-            let role = if m.role == Role::System { "system" } else { "user" };
-            let parts: Vec<&Part> = m.content.iter().collect();
-            let mut msg = message(role, encode_content(&parts, m.content_was_string)?);
-            msg.name = m.name.as_deref();
-            out.push(msg);
-        }
-        Role::Assistant => {
-            let mut msg = message("assistant", OutContent::Null);
-            msg.name = m.name.as_deref();
-            let mut content: Vec<&Part> = Vec::new();
-            for p in &m.content {
-                match p {
-                    Part::ToolCall { id, name, arguments } => msg.tool_calls.push(OutToolCall {
-                        id,
-                        kind: "function",
-                        function: OutFunctionCall { name, arguments },
-                    }),
-                    Part::Refusal { text } => msg.refusal = Some(text),
-                    // Chat Completions takes no reasoning back in history; providers ignore it.
-                    Part::Reasoning { .. } => {}
-                    other => content.push(other),
-                }
-            }
-            if !content.is_empty() {
-                msg.content = encode_content(&content, m.content_was_string)?;
-            }
-            out.push(msg);
-        }
-        Role::Tool => {
-            for p in &m.content {
-                let Part::ToolResult { tool_call_id, content, .. } = p else {
-                    return Err(unsupported("messages".into(), "a tool message may hold only tool results"));
-                };
-                let parts: Vec<&Part> = content.iter().collect();
-                let mut msg = message("tool", encode_content(&parts, true)?);
-                msg.tool_call_id = Some(tool_call_id);
+/// The effort as OpenAI takes it. Another dialect's levels above `high` (Anthropic's `xhigh`
+/// and `max`) become `high`, the highest every OpenAI reasoning model takes; adaptive thinking
+/// with no effort is the model's default, so none is sent.
+fn reasoning_effort(req: &ChatRequest) -> Option<&str> {
+    let effort = req.reasoning_effort.as_deref()?;
+    match (req.extra_dialect.map(Dialect::wire_family), effort) {
+        (Some(Dialect::Anthropic), "xhigh" | "max") => Some("high"),
+        _ => Some(effort),
+    }
+}
+
+/// How one request's messages are written.
+struct Encoder {
+    keep_cache_control: bool,
+    /// The role of instructions: `developer` when the client used it.
+    system_role: &'static str,
+}
+
+impl Encoder {
+    fn message<'a>(&self, m: &'a Message, out: &mut Vec<OutMessage<'a>>) -> Result<(), EncodeError> {
+        match m.role {
+            Role::System | Role::User => {
+                // A system message stays where it is: Chat Completions takes instructions anywhere.
+                let role = if m.role == Role::System { self.system_role } else { "user" };
+                let parts: Vec<&Part> = m.content.iter().collect();
+                let mut msg = message(role, self.content(&parts, m.content_was_string)?);
+                msg.name = m.name.as_deref();
                 out.push(msg);
             }
-        }
-    }
-    Ok(())
-}
-
-/// Content for one message. `as_string`: plain text goes out as a string (several text
-/// blocks joined by newlines), which every OpenAI-compatible server accepts.
-fn encode_content<'a>(parts: &[&'a Part], as_string: bool) -> Result<OutContent<'a>, EncodeError> {
-    let plain = |p: &&'a Part| match p {
-        Part::Text { text, cache_control: None } => Some(text.as_str()),
-        _ => None,
-    };
-    if as_string && !parts.is_empty() {
-        if let Some(texts) = parts.iter().map(plain).collect::<Option<Vec<&str>>>() {
-            return Ok(match texts.as_slice() {
-                [one] => OutContent::Text(Cow::Borrowed(one)),
-                many => OutContent::Text(Cow::Owned(many.join("\n"))),
-            });
-        }
-    }
-    Ok(OutContent::Parts(parts.iter().map(|p| encode_part(p)).collect::<Result<_, _>>()?))
-}
-
-fn encode_part(p: &Part) -> Result<Value, EncodeError> {
-    let with_cc = |mut v: Value, cc: &Option<Value>| {
-        if let (Some(cc), Some(o)) = (cc, v.as_object_mut()) {
-            o.insert("cache_control".into(), cc.clone());
-        }
-        v
-    };
-    Ok(match p {
-        Part::Text { text, cache_control } => with_cc(json!({"type": "text", "text": text}), cache_control),
-        Part::Image { source, detail, cache_control } => {
-            let url = match source {
-                ImageSource::Url { url } => url.clone(),
-                ImageSource::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
-            };
-            let mut image = json!({"url": url});
-            if let (Some(d), Some(o)) = (detail, image.as_object_mut()) {
-                o.insert("detail".into(), Value::String(d.clone()));
+            Role::Assistant => {
+                let mut msg = message("assistant", OutContent::Null);
+                msg.name = m.name.as_deref();
+                let mut content: Vec<&Part> = Vec::new();
+                for p in &m.content {
+                    match p {
+                        Part::ToolCall { id, name, arguments } => msg.tool_calls.push(OutToolCall {
+                            id,
+                            kind: "function",
+                            function: OutFunctionCall { name, arguments },
+                        }),
+                        Part::Refusal { text } => msg.refusal = Some(text),
+                        // Chat Completions takes no reasoning back in history; providers ignore it.
+                        Part::Reasoning { .. } => {}
+                        other => content.push(other),
+                    }
+                }
+                if !content.is_empty() {
+                    msg.content = self.content(&content, m.content_was_string)?;
+                }
+                out.push(msg);
             }
-            with_cc(json!({"type": "image_url", "image_url": image}), cache_control)
-        }
-        Part::Refusal { text } => json!({"type": "refusal", "refusal": text}),
-        Part::Raw { dialect, kind, value } => {
-            if *dialect != Dialect::OpenaiChat {
-                return Err(unsupported(kind.clone(), "it has no OpenAI equivalent"));
+            Role::Tool => {
+                for p in &m.content {
+                    let Part::ToolResult { tool_call_id, content, .. } = p else {
+                        return Err(unsupported("messages".into(), "a tool message may hold only tool results"));
+                    };
+                    let parts: Vec<&Part> = content.iter().collect();
+                    let mut msg = message("tool", self.content(&parts, true)?);
+                    msg.tool_call_id = Some(tool_call_id);
+                    out.push(msg);
+                }
             }
-            value.clone()
         }
-        Part::ToolCall { .. } | Part::ToolResult { .. } | Part::Reasoning { .. } => {
-            return Err(unsupported("content".into(), "tool calls, tool results and reasoning cannot be content parts"))
+        Ok(())
+    }
+
+    /// Content for one message. `as_string`: plain text goes out as a string (several text
+    /// blocks joined by newlines), which every OpenAI-compatible server accepts.
+    fn content<'a>(&self, parts: &[&'a Part], as_string: bool) -> Result<OutContent<'a>, EncodeError> {
+        let plain = |p: &&'a Part| match p {
+            Part::Text { text, cache_control } if cache_control.is_none() || !self.keep_cache_control => {
+                Some(text.as_str())
+            }
+            _ => None,
+        };
+        if as_string && !parts.is_empty() {
+            if let Some(texts) = parts.iter().map(plain).collect::<Option<Vec<&str>>>() {
+                return Ok(match texts.as_slice() {
+                    [one] => OutContent::Text(Cow::Borrowed(one)),
+                    many => OutContent::Text(Cow::Owned(many.join("\n"))),
+                });
+            }
         }
-    })
+        Ok(OutContent::Parts(parts.iter().map(|p| self.part(p)).collect::<Result<_, _>>()?))
+    }
+
+    fn part(&self, p: &Part) -> Result<Value, EncodeError> {
+        let with_cc = |mut v: Value, cc: &Option<Value>| {
+            if let (Some(cc), Some(o), true) = (cc, v.as_object_mut(), self.keep_cache_control) {
+                o.insert("cache_control".into(), cc.clone());
+            }
+            v
+        };
+        Ok(match p {
+            Part::Text { text, cache_control } => with_cc(json!({"type": "text", "text": text}), cache_control),
+            Part::Image { source, detail, cache_control } => {
+                let url = match source {
+                    ImageSource::Url { url } => url.clone(),
+                    ImageSource::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
+                };
+                let mut image = json!({"url": url});
+                if let (Some(d), Some(o)) = (detail, image.as_object_mut()) {
+                    o.insert("detail".into(), Value::String(d.clone()));
+                }
+                with_cc(json!({"type": "image_url", "image_url": image}), cache_control)
+            }
+            Part::Refusal { text } => json!({"type": "refusal", "refusal": text}),
+            Part::Raw { dialect, kind, value } => {
+                if *dialect != Dialect::OpenaiChat {
+                    return Err(unsupported(kind.clone(), "it has no OpenAI equivalent"));
+                }
+                value.clone()
+            }
+            Part::ToolCall { .. } | Part::ToolResult { .. } | Part::Reasoning { .. } => {
+                return Err(unsupported(
+                    "content".into(),
+                    "tool calls, tool results and reasoning cannot be content parts",
+                ))
+            }
+        })
+    }
 }
 
 fn encode_tool_choice(c: &ToolChoice) -> Value {

@@ -308,3 +308,91 @@ fn chat_completions_has_no_count_tokens_path() {
     assert_eq!(OpenAi.path("text-embedding-3-small", Operation::Embeddings), "/embeddings");
     assert_eq!(OpenAi.path("gpt-4o", Operation::CountTokens), "");
 }
+
+// ---------- Claude Code against an OpenAI-compatible upstream ----------
+
+fn claude_code() -> crate::ChatRequest {
+    let body = include_str!("../../tests/fixtures/claude_code/request.json");
+    crate::anthropic::Anthropic.decode_request(body.as_bytes()).unwrap()
+}
+
+#[test]
+fn claude_code_request_encodes_for_openai_chat() {
+    let req = claude_code();
+    let sent: Value = serde_json::from_slice(&OpenAi.encode_request(&req, "gpt-5", true).unwrap()).unwrap();
+    let read_schema = json!({"type": "object", "properties": {"file_path": {"type": "string"}}, "required": ["file_path"],
+        "additionalProperties": false, "$schema": "http://json-schema.org/draft-07/schema#"});
+    let expected = json!({
+        "model": "gpt-5",
+        "messages": [
+            {"role": "system", "content": "You are Claude Code, Anthropic's official CLI for Claude.\nYou are an interactive CLI tool that helps users with software engineering tasks."},
+            {"role": "user", "content": [
+                {"type": "text", "text": "<system-reminder>As you answer, use the context below.</system-reminder>"},
+                {"type": "text", "text": "Why does the parser test fail?"}
+            ]},
+            // In place: Chat Completions takes instructions anywhere.
+            {"role": "system", "content": "Plan mode is active: do not edit files yet."},
+            {"role": "assistant", "content": [{"type": "text", "text": "Let me read the parser."}],
+             "tool_calls": [{"id": "toolu_01Read", "type": "function",
+                             "function": {"name": "Read", "arguments": "{\"file_path\":\"/repo/src/parser.rs\"}"}}]},
+            {"role": "tool", "tool_call_id": "toolu_01Read", "content": "fn parse() {}"}
+        ],
+        "max_completion_tokens": 32000,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "tools": [
+            {"type": "function", "function": {"name": "Read", "description": "Reads a file from the local filesystem.",
+                                              "parameters": read_schema}},
+            {"type": "function", "function": {"name": "Bash", "description": "Executes a bash command.",
+                "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}}
+        ],
+        "reasoning_effort": "high",
+        "user": "user_2f1c_account_7d9e_session_0b6a"
+    });
+    assert_eq!(sent, expected);
+    // What was left out, for the reply to name: the hints, and the cache markers.
+    assert_eq!(OpenAi.dropped(&req), ["tools[0].eager_input_streaming", "context_management", "cache_control"]);
+}
+
+#[test]
+fn anthropic_effort_levels_map_onto_openai_levels() {
+    let mut req = claude_code();
+    let effort = |req: &crate::ChatRequest| {
+        let sent: Value = serde_json::from_slice(&OpenAi.encode_request(req, "o3", false).unwrap()).unwrap();
+        sent.get("reasoning_effort").cloned()
+    };
+    req.reasoning_effort = Some("max".into());
+    assert_eq!(effort(&req), Some(json!("high")));
+    // Adaptive thinking alone: the model's default effort.
+    req.reasoning_effort = None;
+    assert_eq!(effort(&req), None);
+    // From an OpenAI client, the level goes as it came.
+    let mut own = openai_body_request(
+        json!({"model": "m", "reasoning_effort": "xhigh", "messages": [{"role": "user", "content": "a"}]}),
+    );
+    assert_eq!(effort(&own), Some(json!("xhigh")));
+    own.reasoning_effort = None;
+    assert_eq!(effort(&own), None);
+}
+
+#[test]
+fn mid_conversation_developer_instructions_keep_the_developer_role() {
+    let req = openai_body_request(json!({"model": "m", "messages": [
+        {"role": "developer", "content": "a"}, {"role": "user", "content": "b"}, {"role": "developer", "content": "c"}]}));
+    let sent: Value = serde_json::from_slice(&OpenAi.encode_request(&req, "m", false).unwrap()).unwrap();
+    let roles: Vec<&Value> = sent["messages"].as_array().unwrap().iter().map(|m| &m["role"]).collect();
+    assert_eq!(roles, [&json!("developer"), &json!("user"), &json!("developer")]);
+}
+
+#[test]
+fn an_openai_clients_cache_markers_still_reach_openai_compatible_servers() {
+    let req = openai_body_request(json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}]}]}));
+    let sent: Value = serde_json::from_slice(&OpenAi.encode_request(&req, "m", false).unwrap()).unwrap();
+    assert_eq!(sent["messages"][0]["content"][0]["cache_control"], json!({"type": "ephemeral"}));
+    assert!(OpenAi.dropped(&req).is_empty());
+}
+
+fn openai_body_request(body: Value) -> crate::ChatRequest {
+    OpenAi.decode_request(body.to_string().as_bytes()).unwrap()
+}
