@@ -37,13 +37,23 @@ async fn handle(app: Arc<App>, dialect: Dialect, headers: HeaderMap, body: Body)
         Err(e) => {
             // Refused before the pipeline (key, body, decoding, allowlist): counted here, since
             // no finalizer exists yet.
-            RequestFinished::refused(&id, e.error.status.as_u16(), started.elapsed()).emit();
+            RequestFinished::refused(&id, endpoint(dialect), e.error.status.as_u16(), started.elapsed()).emit();
             return error_response(dialect, e, &id);
         }
     };
-    match pipeline::chat(app, req, Forwarded::from_client(&headers), narrowing, &caller, id.clone()).await {
+    match pipeline::chat(app, req, Forwarded::from_client(&headers), narrowing, &caller, id.clone(), endpoint(dialect))
+        .await
+    {
         Ok(reply) => render::chat(dialect, reply),
         Err(e) => error_response(dialect, e, &id),
+    }
+}
+
+/// The endpoint a dialect's chat requests arrive at, for the request log.
+fn endpoint(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Anthropic => "/v1/messages",
+        _ => "/v1/chat/completions",
     }
 }
 

@@ -26,6 +26,7 @@ use crate::telemetry::RequestFinished;
 use crate::upstream::Forwarded;
 
 const DIALECT: Dialect = Dialect::OpenaiResponses;
+const ROUTE: &str = "/v1/responses";
 
 /// Whose stored responses a caller sees: a virtual key its own; the master key (and local use
 /// without keys) those made without a virtual key.
@@ -39,7 +40,7 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
     let prepared = match prepare(&app, &headers, body).await {
         Ok(prepared) => prepared,
         Err(e) => {
-            RequestFinished::refused(&id, e.error.status.as_u16(), started.elapsed()).emit();
+            RequestFinished::refused(&id, ROUTE, e.error.status.as_u16(), started.elapsed()).emit();
             return error_response(DIALECT, e, &id);
         }
     };
@@ -56,7 +57,7 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
         previous_id: envelope.previous_response_id,
         input_items: with_ids(&response_id, envelope.input_items),
     });
-    match pipeline::chat(app, req, Forwarded::from_client(&headers), narrowing, &caller, id.clone()).await {
+    match pipeline::chat(app, req, Forwarded::from_client(&headers), narrowing, &caller, id.clone(), ROUTE).await {
         Ok(reply) => render_reply(reply, meta, saver),
         Err(e) => error_response(DIALECT, e, &id),
     }

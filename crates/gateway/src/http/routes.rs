@@ -50,7 +50,7 @@ async fn health() -> Response {
 /// listener is configured (its names of aliases, providers and keys are the operator's).
 async fn metrics(State(app): State<Arc<App>>, headers: http::HeaderMap) -> Response {
     if app.config.metrics_listen.is_some() {
-        return not_found(http::Uri::from_static("/metrics")).await;
+        return not_found(http::Method::GET, http::Uri::from_static("/metrics")).await;
     }
     if let Err(e) = super::auth::check(app.config.master_key.as_ref(), &headers) {
         return error_response(dialect::Dialect::OpenaiChat, ErrorReply::from(e), &super::request_id());
@@ -71,14 +71,29 @@ pub fn metrics_router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn not_found(uri: http::Uri) -> Response {
+async fn not_found(method: http::Method, uri: http::Uri) -> Response {
     let path = uri.path();
     let err = ClientFacingError::new(ErrorKind::NotFound, format!("Unknown path `{}`.", echo(path)));
-    error_response(dialect_for_path(path), ErrorReply::from(err), &super::request_id())
+    answer_unrouted(&method, path, err)
 }
 
-async fn method_not_allowed(uri: http::Uri) -> Response {
+async fn method_not_allowed(method: http::Method, uri: http::Uri) -> Response {
     let err = ClientFacingError::new(ErrorKind::InvalidRequest, "Method not allowed on this path.")
         .with_status(StatusCode::METHOD_NOT_ALLOWED);
-    error_response(dialect_for_path(uri.path()), ErrorReply::from(err), &super::request_id())
+    answer_unrouted(&method, uri.path(), err)
+}
+
+/// A request no route takes: answered in the dialect its path suggests, with a request id, and
+/// logged like every other request (the path bounded, since the client chose it).
+fn answer_unrouted(method: &http::Method, path: &str, err: ClientFacingError) -> Response {
+    let id = super::request_id();
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        path = %echo(path),
+        status = err.status.as_u16(),
+        outcome = "refused",
+        "request finished"
+    );
+    error_response(dialect_for_path(path), ErrorReply::from(err), &id)
 }

@@ -35,6 +35,7 @@ impl Winner {
 pub struct Finalizer {
     app: Arc<App>,
     pub(super) request_id: String,
+    route: &'static str,
     key: Option<Arc<KeyRecord>>,
     started: Instant,
     stream: bool,
@@ -52,10 +53,11 @@ pub struct Finalizer {
 }
 
 impl Finalizer {
-    pub fn new(app: Arc<App>, caller: &Caller, request_id: String, stream: bool) -> Finalizer {
+    pub fn new(app: Arc<App>, caller: &Caller, request_id: String, route: &'static str, stream: bool) -> Finalizer {
         Finalizer {
             app,
             request_id,
+            route,
             key: caller.key_arc(),
             started: Instant::now(),
             stream,
@@ -193,6 +195,7 @@ impl Drop for Finalizer {
         }
         RequestFinished {
             request_id: &self.request_id,
+            route: self.route,
             alias: &self.alias,
             provider: provider.as_deref().unwrap_or(""),
             status: self.status.as_u16(),

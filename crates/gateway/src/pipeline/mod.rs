@@ -50,8 +50,9 @@ pub async fn chat(
     narrowing: Narrowing,
     caller: &Caller,
     request_id: String,
+    endpoint: &'static str,
 ) -> Result<Reply<ChatBody>, ErrorReply> {
-    let mut finalizer = Finalizer::new(app.clone(), caller, request_id, req.stream);
+    let mut finalizer = Finalizer::new(app.clone(), caller, request_id, endpoint, req.stream);
     let plan = route(&app, &req, &narrowing).map_err(|e| {
         // A configured alias is a safe label even when routing refuses the request.
         if let Some(alias) = app.aliases.get(&req.model) {
@@ -107,8 +108,9 @@ pub async fn embeddings(
     narrowing: Narrowing,
     caller: &Caller,
     request_id: String,
+    endpoint: &'static str,
 ) -> Result<Reply<EmbeddingResponse>, ErrorReply> {
-    let mut finalizer = Finalizer::new(app.clone(), caller, request_id, false);
+    let mut finalizer = Finalizer::new(app.clone(), caller, request_id, endpoint, false);
     let plan = route_model(&app, &req.model, &Needs::default(), &narrowing)
         .map_err(|e| refuse(&mut finalizer, admit::route_refused(e)))?;
     finalizer.alias = plan.alias.clone();

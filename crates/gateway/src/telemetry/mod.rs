@@ -98,6 +98,8 @@ impl UpstreamAttemptFinished<'_> {
 /// A client request is over: answered, failed, or abandoned by the client.
 pub struct RequestFinished<'a> {
     pub request_id: &'a str,
+    /// The endpoint asked (`/v1/chat/completions`, `/v1/messages`, ...); every one is a POST.
+    pub route: &'a str,
     pub alias: &'a str,
     /// Empty when no upstream was reached.
     pub provider: &'a str,
@@ -114,9 +116,10 @@ pub const UNROUTED: &str = "unrouted";
 
 impl<'a> RequestFinished<'a> {
     /// A request refused before routing: wrong key, unreadable body, a model the key may not use.
-    pub fn refused(request_id: &'a str, status: u16, duration: Duration) -> RequestFinished<'a> {
+    pub fn refused(request_id: &'a str, route: &'a str, status: u16, duration: Duration) -> RequestFinished<'a> {
         RequestFinished {
             request_id,
+            route,
             alias: UNROUTED,
             provider: "",
             status,
@@ -158,6 +161,8 @@ impl<'a> RequestFinished<'a> {
         }
         tracing::info!(
             request_id = self.request_id,
+            method = "POST",
+            path = self.route,
             alias = self.alias,
             provider = self.provider,
             status = self.status,
