@@ -110,6 +110,42 @@ impl ChatRequest {
     }
 }
 
+/// Why a verbatim part of another dialect cannot be sent to `api`: names what it is, from its
+/// `type` (`a \`web_search_call\` item`), so a refusal that names only its path still says
+/// what the client sent there.
+pub fn raw_reason(value: &Value, api: &str) -> String {
+    match value.get("type").and_then(Value::as_str) {
+        Some(kind) => format!("a `{}` has no {api} equivalent", crate::truncate_for_echo(kind, 64)),
+        None => format!("it has no {api} equivalent"),
+    }
+}
+
+impl ChatRequest {
+    /// Why the first `extra` field cannot be sent to `api` (see [`Self::first_extra_field`]): a
+    /// tool that runs on its own provider's servers (OpenAI's `web_search`, Anthropic's
+    /// `web_search_20250305`) is named with who runs it; any other field has no equivalent.
+    pub fn extra_reason(&self, api: &str) -> String {
+        let hosted = self.extra.get("tools").and_then(Value::as_array).and_then(|tools| {
+            tools.iter().find_map(|t| {
+                let kind = t.get("type").and_then(Value::as_str)?;
+                (!matches!(kind, "custom" | "function")).then_some(kind)
+            })
+        });
+        let runs_it = match self.extra_dialect {
+            Some(Dialect::OpenaiResponses | Dialect::OpenaiChat) => "OpenAI and Azure OpenAI deployments",
+            Some(Dialect::Anthropic | Dialect::AnthropicVertex) => "Anthropic",
+            _ => "its own provider",
+        };
+        match hosted {
+            Some(kind) if self.first_extra_field().starts_with("tools[") => format!(
+                "`{}` is a tool that runs on its provider's servers, which only {runs_it} have; {api} has no equivalent",
+                crate::truncate_for_echo(kind, 64)
+            ),
+            _ => format!("the field has no equivalent in {api}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MaxTokensField {
     #[default]

@@ -509,10 +509,7 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool, target: Target) -> R
     let mut extra = Map::new();
     if !req.extra.is_empty() {
         if !same_family {
-            return Err(unsupported(
-                req.first_extra_field(),
-                "the field has no equivalent in the Anthropic Messages API",
-            ));
+            return Err(unsupported(req.first_extra_field(), &req.extra_reason("the Anthropic Messages API")));
         }
         extra = req.extra.clone();
     }
@@ -918,7 +915,7 @@ fn encode_part<'a>(p: &'a Part, out: &mut Vec<OutBlock<'a>>) -> Result<(), Encod
         Part::Reasoning { .. } => return Ok(()),
         Part::Raw { dialect, kind, value } => {
             if *dialect != Dialect::Anthropic {
-                return Err(unsupported(kind.clone(), "it has no Anthropic equivalent"));
+                return Err(unsupported(kind.clone(), &crate::canonical::raw_reason(value, "Anthropic Messages")));
             }
             out.push(OutBlock::Raw(value));
             return Ok(());

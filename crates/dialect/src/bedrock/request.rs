@@ -50,7 +50,7 @@ use crate::{ChatRequest, EncodeError, ImageSource, Message, Part, ResponseFormat
 pub fn encode(req: &ChatRequest, model: &str) -> Result<Vec<u8>, EncodeError> {
     refuse_inexpressible(req)?;
     if !req.extra.is_empty() {
-        return Err(unsupported(req.first_extra_field(), "the field has no equivalent in the Bedrock Converse API"));
+        return Err(unsupported(req.first_extra_field(), &req.extra_reason("the Bedrock Converse API")));
     }
 
     let mut system = Vec::new();
@@ -290,7 +290,9 @@ fn encode_part<'a>(p: &'a Part, param: &dyn Fn() -> String, out: &mut Vec<OutBlo
         }
         // Bedrock accepts only reasoning it signed; earlier turns' reasoning does not steer.
         Part::Reasoning { .. } => return Ok(()),
-        Part::Raw { kind, .. } => return Err(unsupported(kind.clone(), "it has no Bedrock Converse equivalent")),
+        Part::Raw { kind, value, .. } => {
+            return Err(unsupported(kind.clone(), &crate::canonical::raw_reason(value, "Bedrock Converse")))
+        }
     };
     out.push(block);
     if let Some(cp) = cache_point(cache_control) {

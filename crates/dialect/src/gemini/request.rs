@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::SKIP_SIGNATURE;
 use crate::canonical::tool_input;
-use crate::{ChatRequest, Dialect, EncodeError, ImageSource, Part, ResponseFormat, Role, ToolChoice};
+use crate::{ChatRequest, EncodeError, ImageSource, Part, ResponseFormat, Role, ToolChoice};
 
 const TARGET: &str = "Google Gemini";
 
@@ -17,8 +17,7 @@ fn unsupported(field: impl Into<String>, reason: &str) -> EncodeError {
 pub fn encode(req: &ChatRequest) -> Result<Vec<u8>, EncodeError> {
     if !req.extra.is_empty() {
         // No client dialect's unmodelled fields are Gemini fields.
-        let from = req.extra_dialect.map_or("the client", Dialect::as_str);
-        return Err(unsupported(req.first_extra_field(), &format!("a {from} field with no Gemini equivalent")));
+        return Err(unsupported(req.first_extra_field(), &req.extra_reason("the Gemini API")));
     }
     let mut system: Vec<Value> = Vec::new();
     for (i, part) in req.system.iter().enumerate() {
@@ -290,6 +289,10 @@ fn tool_result_parts(
 
 fn inexpressible(part: &Part, at: &str) -> EncodeError {
     let what = match part {
+        // A kind that is already the client's path (`input[3]`) is named as it is.
+        Part::Raw { kind, value, .. } if kind.contains('[') => {
+            return unsupported(kind.clone(), &crate::canonical::raw_reason(value, "Gemini"))
+        }
         Part::Raw { kind, .. } => return unsupported(format!("{at}.{kind}"), "this content has no Gemini equivalent"),
         Part::Image { .. } => "an image in this role",
         Part::ToolCall { .. } => "a tool call outside an assistant turn",

@@ -253,10 +253,7 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
     let mut extra = Map::new();
     if !req.extra.is_empty() {
         if req.extra_dialect != Some(Dialect::OpenaiChat) {
-            return Err(unsupported(
-                req.first_extra_field(),
-                "the field has no equivalent in the OpenAI Chat Completions API",
-            ));
+            return Err(unsupported(req.first_extra_field(), &req.extra_reason("the OpenAI Chat Completions API")));
         }
         extra = req.extra.clone();
     }
@@ -445,7 +442,10 @@ impl Encoder {
             Part::Refusal { text } => json!({"type": "refusal", "refusal": text}),
             Part::Raw { dialect, kind, value } => {
                 if *dialect != Dialect::OpenaiChat {
-                    return Err(unsupported(kind.clone(), "it has no OpenAI equivalent"));
+                    return Err(unsupported(
+                        kind.clone(),
+                        &crate::canonical::raw_reason(value, "OpenAI Chat Completions"),
+                    ));
                 }
                 value.clone()
             }

@@ -9,9 +9,12 @@ use serde_json::{json, Map, Value};
 
 use crate::{ChatRequest, DecodeError, Dialect, EncodeError, ImageSource, Message, Part, Role};
 
-/// The `kind` of a `Part::Raw` that is a whole input item (a hosted tool's call), as opposed to
-/// a content part inside a message: the encoder writes it back as an item of its own.
-pub(super) const ITEM_KIND_PREFIX: &str = "input item `";
+/// Whether a `Part::Raw`'s `kind` (the client's path to it) is a whole input item (a hosted
+/// tool's call, `input[3]`), as opposed to a content part inside one (`input[3].content[1]`):
+/// the encoder writes a whole item back as an item of its own.
+pub(super) fn is_whole_item(kind: &str) -> bool {
+    !kind.contains(".content[") && !kind.contains(".output[")
+}
 
 const TARGET: &str = "OpenAI Responses";
 
@@ -123,11 +126,7 @@ impl ItemDecoder {
             )),
             other => {
                 // Hosted tools' calls and their outputs: only OpenAI can take them.
-                let part = Part::Raw {
-                    dialect: Dialect::OpenaiResponses,
-                    kind: format!("{ITEM_KIND_PREFIX}{}`", quote(other)),
-                    value: item.clone(),
-                };
+                let part = Part::Raw { dialect: Dialect::OpenaiResponses, kind: at.item(), value: item.clone() };
                 // Where it sits: by its role when it has one (Codex's `additional_tools` is a
                 // developer item), else outputs are the client's and calls the model's.
                 match obj.get("role").and_then(Value::as_str) {
@@ -319,7 +318,7 @@ fn decode_part(part: &Value, param: &str) -> Result<Part, DecodeError> {
                     Ok(Part::Image { source, detail, cache_control: None })
                 }
                 None | Some(Value::Null) if obj.get("file_id").is_some_and(Value::is_string) => {
-                    Ok(raw_part("input_image` with `file_id", part))
+                    Ok(raw_part(param, part))
                 }
                 None | Some(Value::Null) => Err(invalid(
                     format!("Invalid '{param}': an `input_image` part needs `image_url` or `file_id`."),
@@ -329,16 +328,12 @@ fn decode_part(part: &Value, param: &str) -> Result<Part, DecodeError> {
             }
         }
         // input_file, input_audio, ...: only OpenAI can read them.
-        other => Ok(raw_part(other, part)),
+        _ => Ok(raw_part(param, part)),
     }
 }
 
-fn raw_part(kind: &str, part: &Value) -> Part {
-    Part::Raw {
-        dialect: Dialect::OpenaiResponses,
-        kind: format!("content part `{}`", quote(kind)),
-        value: part.clone(),
-    }
+fn raw_part(param: &str, part: &Value) -> Part {
+    Part::Raw { dialect: Dialect::OpenaiResponses, kind: param.to_owned(), value: part.clone() }
 }
 
 /// An `https://` (or `http://`) URL, or a `data:<mime>;base64,<data>` URL. None: neither.
@@ -411,7 +406,7 @@ pub(super) fn encode_messages(req: &ChatRequest, items: &mut Vec<Value>) -> Resu
                         items.push(json!({"type": "reasoning", "summary": summary, "encrypted_content": encrypted}));
                     }
                 }
-                Part::Raw { dialect: Dialect::OpenaiResponses, kind, value } if kind.starts_with(ITEM_KIND_PREFIX) => {
+                Part::Raw { dialect: Dialect::OpenaiResponses, kind, value } if is_whole_item(kind) => {
                     item.flush(items);
                     items.push(value.clone());
                 }

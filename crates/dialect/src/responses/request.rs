@@ -351,7 +351,7 @@ fn object(v: Option<Value>) -> Map<String, Value> {
 /// What a request from another dialect asks for that the Responses API cannot give.
 fn refuse_inexpressible(req: &ChatRequest) -> Result<(), EncodeError> {
     if !req.extra.is_empty() {
-        return Err(unsupported(req.first_extra_field(), "the field has no equivalent in the OpenAI Responses API"));
+        return Err(unsupported(req.first_extra_field(), &req.extra_reason("the OpenAI Responses API")));
     }
     if req.n.is_some_and(|n| n > 1) {
         return Err(unsupported("n", "the Responses API returns exactly one answer"));
@@ -392,9 +392,7 @@ fn encode_system(req: &ChatRequest, input: &mut Vec<Value>) -> Result<Option<Str
     };
     for part in rest {
         match part {
-            Part::Raw { dialect: Dialect::OpenaiResponses, kind, value }
-                if kind.starts_with(items::ITEM_KIND_PREFIX) =>
-            {
+            Part::Raw { dialect: Dialect::OpenaiResponses, kind, value } if items::is_whole_item(kind) => {
                 flush(&mut content, input);
                 input.push(value.clone());
             }
