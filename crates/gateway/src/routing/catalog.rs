@@ -50,8 +50,9 @@ impl Entry {
             tools: has("tools"),
             images: has("images"),
             json_schema: has("json_schema"),
-            // Only a positive: entries that predate the feature name say nothing about it.
-            reasoning: self.features.iter().any(|x| x == "reasoning").then_some(true),
+            // Without the feature, the model's name decides: entries that predate the feature
+            // name say nothing about it.
+            reasoning: self.features.iter().any(|x| x == "reasoning").then_some(true).or_else(|| reasons(&self.model)),
         }
     }
 
@@ -77,6 +78,10 @@ pub struct Catalog {
 impl Catalog {
     /// A deployment's settings with what the config leaves out — prices, context window,
     /// features, tier — taken from this catalog's entry for the provider kind and model.
+    ///
+    /// JSON schema output is also known where the dialect answers it through a forced tool
+    /// (Claude everywhere, Converse models that take a forced tool choice), and whether a model
+    /// reasons is read from its name when no entry says ([`reasons`]).
     pub fn complete(&self, provider_kind: &str, model: &str, mut settings: DeploymentSettings) -> DeploymentSettings {
         if let Some(entry) = self.lookup(provider_kind, model) {
             settings.prices = settings.prices.or(Some(entry.prices()));
@@ -86,9 +91,13 @@ impl Catalog {
             caps.max_output = caps.max_output.or(known.max_output);
             caps.tools = caps.tools.or(known.tools);
             caps.images = caps.images.or(known.images);
-            caps.json_schema = caps.json_schema.or(known.json_schema);
+            let through_tool = known.tools == Some(true) && json_through_tool(provider_kind, model);
+            caps.json_schema = caps.json_schema.or(known.json_schema.map(|native| native || through_tool));
+            caps.reasoning = caps.reasoning.or(known.reasoning);
             settings.tier = settings.tier.or(entry.tier());
         }
+        let caps = &mut settings.capabilities;
+        caps.reasoning = caps.reasoning.or_else(|| reasons(model));
         settings
     }
 
@@ -141,6 +150,81 @@ impl Catalog {
     }
 }
 
+/// Whether a model reasons (takes a reasoning effort or a thinking budget), from its name, for
+/// the families whose names say: OpenAI's gpt-5 and o-series, Claude 3.7 and 4 onwards, Gemini
+/// 2.5 onwards, DeepSeek's reasoner and R1, Grok 3 mini and Grok 4, Qwen's QwQ and Qwen 3,
+/// Magistral, gpt-oss; and the families known not to (GPT-4 and 3.5, older Claude and Gemini,
+/// DeepSeek's chat, Llama, Nova but Nova 2, Mistral's others, GPT-5's chat snapshot). None: the
+/// name does not say. `model` may carry a provider's prefix (`us.anthropic.`, `openai/`), a
+/// version (`@20250929`) or a date.
+pub fn reasons(model: &str) -> Option<bool> {
+    let m = model.to_ascii_lowercase();
+    let name = m.rsplit('/').next().unwrap_or(&m);
+    let has = |s: &str| name.contains(s);
+    const REASONING: &[&str] = &[
+        "gpt-5",
+        "gpt-oss",
+        "claude-3-7",
+        "claude-opus-4",
+        "claude-sonnet-4",
+        "claude-haiku-4",
+        "claude-opus-5",
+        "claude-sonnet-5",
+        "claude-haiku-5",
+        "gemini-2.5",
+        "gemini-3",
+        "deepseek-reasoner",
+        "deepseek-r1",
+        "grok-3-mini",
+        "grok-4",
+        "qwq",
+        "qwen3",
+        "magistral",
+        "nova-2",
+    ];
+    const PLAIN: &[&str] = &[
+        "gpt-4",
+        "gpt-3.5",
+        "claude-3",
+        "claude-2",
+        "claude-instant",
+        "gemini-1",
+        "gemini-2.0",
+        "deepseek-chat",
+        "llama",
+        "nova-",
+        "mistral-",
+        "mixtral",
+        "codestral",
+        "titan",
+    ];
+    // The o-series is named by its first two letters (`o3-mini`, `o1-2024-12-17`), after any
+    // provider prefix (`openai.o3`).
+    let o_series = name.split(['.', ':']).any(|part| {
+        ["o1", "o3", "o4"].iter().any(|o| part == *o || part.strip_prefix(o).is_some_and(|rest| rest.starts_with('-')))
+    });
+    // GPT-5's chat snapshot is the one GPT-5 that does not reason.
+    if has("gpt-5-chat") {
+        return Some(false);
+    }
+    if o_series || REASONING.iter().any(|r| has(r)) {
+        return Some(true);
+    }
+    PLAIN.iter().any(|p| has(p)).then_some(false)
+}
+
+/// Whether a provider kind's model answers a JSON schema through a forced tool where it has no
+/// native structured output: Claude on Anthropic, Vertex and Bedrock, and Converse models whose
+/// tool use takes a forced choice (Nova, Mistral). Mirrors the dialects' encoders.
+fn json_through_tool(provider_kind: &str, model: &str) -> bool {
+    match provider_kind {
+        "anthropic" => true,
+        "vertex" => model.contains("claude"),
+        "bedrock" => ["anthropic.", "amazon.nova", "mistral."].iter().any(|f| model.contains(f)),
+        _ => false,
+    }
+}
+
 /// `-2024-11-20`, `-20250929`, `-latest`: a dated or floating snapshot of the same model.
 fn is_snapshot_suffix(rest: &str) -> bool {
     let Some(rest) = rest.strip_prefix('-') else { return false };
@@ -188,6 +272,65 @@ mod tests {
         assert_eq!(c.lookup("anthropic", "claude-sonnet-4-5-20250929").map(|e| e.input), Some(usd(3_000_000_000)));
         assert!(c.lookup("openai", "gpt-4o-audio-preview").is_none(), "not a snapshot of gpt-4o");
         assert!(c.lookup("groq", "gpt-4o").is_none(), "prices are per provider");
+    }
+
+    #[test]
+    fn whether_a_model_reasons_is_read_from_its_name() {
+        for model in [
+            "gpt-5",
+            "gpt-5-mini-2025-08-07",
+            "o3",
+            "o4-mini",
+            "o1-2024-12-17",
+            "openai/gpt-oss-120b",
+            "claude-sonnet-4-5@20250929",
+            "us.anthropic.claude-opus-4-1-20250805-v1:0",
+            "claude-3-7-sonnet-latest",
+            "gemini-2.5-flash",
+            "gemini-3-pro-preview",
+            "deepseek-reasoner",
+            "grok-4",
+        ] {
+            assert_eq!(reasons(model), Some(true), "{model}");
+        }
+        for model in [
+            "gpt-4o",
+            "gpt-4.1-mini",
+            "gpt-5-chat-latest",
+            "claude-3-5-haiku-20241022",
+            "gemini-2.0-flash",
+            "meta.llama3-3-70b-instruct-v1:0",
+            "amazon.nova-pro-v1:0",
+            "deepseek-chat",
+        ] {
+            assert_eq!(reasons(model), Some(false), "{model}");
+        }
+        for model in ["my-finetune", "local-model", "solar-pro", "o3ish"] {
+            assert_eq!(reasons(model), None, "{model}");
+        }
+    }
+
+    #[test]
+    fn completed_settings_say_whether_the_model_reasons_and_takes_a_json_schema() {
+        let c = Catalog::embedded();
+        let caps = |kind: &str, model: &str| c.complete(kind, model, DeploymentSettings::default()).capabilities;
+        assert_eq!(caps("openai", "gpt-5").reasoning, Some(true));
+        assert_eq!(caps("openai", "gpt-4o-2024-11-20").reasoning, Some(false));
+        assert_eq!(caps("groq", "unlisted-model").reasoning, None);
+        assert_eq!(caps("together", "Qwen/Qwen3-235B-A22B").reasoning, Some(true), "no entry: the name decides");
+        for (kind, model) in [
+            ("bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+            ("bedrock", "amazon.nova-lite-v1:0"),
+            ("anthropic", "claude-opus-4-1"),
+            ("vertex", "claude-3-5-haiku@20241022"),
+        ] {
+            assert_eq!(caps(kind, model).json_schema, Some(true), "{kind}/{model}");
+        }
+        assert_eq!(caps("bedrock", "meta.llama3-3-70b-instruct-v1:0").json_schema, Some(false));
+        // A deployment's own setting wins.
+        let mut own = DeploymentSettings::default();
+        own.capabilities.reasoning = Some(false);
+        assert_eq!(c.complete("openai", "gpt-5", own).capabilities.reasoning, Some(false));
     }
 
     #[test]

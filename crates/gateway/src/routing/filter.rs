@@ -2,6 +2,11 @@
 //! zero data retention), narrowed — never widened — by the request, and the request's needs
 //! (tools, images, JSON schema, context length). A request nothing can serve gets a 4xx that
 //! says why.
+//!
+//! Reasoning is not a need: a request that asks for it may still go to a model that does not
+//! reason, which gets it without the reasoning controls (see `Deployment::fit`). JSON schema
+//! output is one wherever the catalog says the deployment cannot give it, natively or through
+//! a forced tool (see `Catalog::complete`).
 
 use dialect::{ChatRequest, ClientFacingError, ErrorKind, Part, ResponseFormat};
 use serde_json::Value;
@@ -209,4 +214,98 @@ fn why_not(policy: &RoutePolicy, narrowing: &Narrowing, needs: &Needs, d: &Deplo
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use dialect::{Message, Role};
+
+    use super::*;
+    use crate::routing::catalog::Catalog;
+    use crate::routing::health::HealthRegistry;
+    use crate::routing::DeploymentSettings;
+    use crate::upstream::provider_kind::ProviderKind;
+
+    fn deployment(kind: ProviderKind, kind_name: &str, model: &str) -> Deployment {
+        let provider = Arc::new(crate::upstream::Provider {
+            name: kind_name.into(),
+            kind,
+            dialect: kind.dialect(),
+            base_url: "http://127.0.0.1:9".into(),
+            auth: crate::upstream::auth::Auth::None,
+            headers: Vec::new(),
+            region: None,
+            model_patterns: vec!["*".into()],
+            api_version: None,
+            zero_data_retention: false,
+        });
+        let settings = Catalog::embedded().complete(kind_name, model, DeploymentSettings::default());
+        Deployment::new(provider, model, settings, &HealthRegistry::default())
+    }
+
+    fn request(response_format: Option<ResponseFormat>, reasoning_effort: Option<&str>) -> ChatRequest {
+        ChatRequest {
+            messages: vec![Message {
+                role: Role::User,
+                content: vec![Part::text("hi")],
+                name: None,
+                content_was_string: true,
+            }],
+            response_format,
+            reasoning_effort: reasoning_effort.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    fn kept(req: &ChatRequest, deployments: Vec<Deployment>) -> Result<Vec<String>, ClientFacingError> {
+        let needs = Needs::of(req);
+        eligible("a", &RoutePolicy::default(), &Narrowing::default(), &needs, deployments)
+            .map(|ds| ds.iter().map(|d| d.model.to_string()).collect())
+    }
+
+    #[test]
+    fn json_schema_reaches_claude_everywhere_and_converse_models_that_take_a_forced_tool() {
+        let schema = Some(ResponseFormat::JsonSchema {
+            name: "x".into(),
+            description: None,
+            schema: Some(serde_json::json!({"type": "object"})),
+            strict: None,
+        });
+        let all = || {
+            vec![
+                deployment(ProviderKind::Bedrock, "bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+                deployment(ProviderKind::Bedrock, "bedrock", "amazon.nova-pro-v1:0"),
+                deployment(ProviderKind::Anthropic, "anthropic", "claude-3-5-haiku"),
+                deployment(ProviderKind::Anthropic, "anthropic", "claude-opus-4-1"),
+                deployment(ProviderKind::Bedrock, "bedrock", "meta.llama3-3-70b-instruct-v1:0"),
+            ]
+        };
+        let got = kept(&request(schema, None), all());
+        assert_eq!(
+            got.as_deref().ok(),
+            Some(
+                &[
+                    "us.anthropic.claude-sonnet-4-5-20250929-v1:0".to_owned(),
+                    "amazon.nova-pro-v1:0".into(),
+                    "claude-3-5-haiku".into(),
+                    "claude-opus-4-1".into(),
+                ][..]
+            ),
+            "Llama on Converse takes no forced tool"
+        );
+        assert_eq!(kept(&request(Some(ResponseFormat::JsonObject), None), all()).map(|k| k.len()).ok(), Some(5));
+    }
+
+    #[test]
+    fn a_reasoning_request_keeps_deployments_that_do_not_reason() {
+        let ds = vec![
+            deployment(ProviderKind::Openai, "openai", "gpt-4o"),
+            deployment(ProviderKind::Openai, "openai", "gpt-5"),
+        ];
+        assert_eq!(ds[0].settings.capabilities.reasoning, Some(false));
+        assert_eq!(ds[1].settings.capabilities.reasoning, Some(true));
+        assert_eq!(kept(&request(None, Some("high")), ds).map(|k| k.len()).ok(), Some(2));
+    }
 }
