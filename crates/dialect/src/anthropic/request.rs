@@ -223,7 +223,8 @@ fn decode_message(m: InMessage, i: usize, out: &mut Vec<Message>) -> Result<(), 
 }
 
 /// Decodes one content block. A block whose every field canonical can hold becomes that part;
-/// anything else is kept verbatim as `Part::Raw`.
+/// anything else is kept verbatim as `Part::Raw`, its `kind` the client's path of the block or
+/// of its first unmodelled field, for a refusal elsewhere to name.
 fn decode_block(value: Value, param: &dyn Fn() -> String) -> Result<Part, DecodeError> {
     let Some(obj) = value.as_object() else {
         return Err(DecodeError::invalid("a content block must be an object", Some(param())));
@@ -246,10 +247,10 @@ fn decode_block(value: Value, param: &dyn Fn() -> String) -> Result<Part, Decode
                 Some(_) => false,
             };
             if !no_citations {
-                return raw("content block `text` with `citations`".into());
+                return raw(format!("{}.citations", param()));
             }
             if !only(&["type", "text", "cache_control", "citations"]) {
-                return raw(with_unknown_fields("text", obj));
+                return raw(with_unknown_fields(&param(), "text", obj));
             }
             Ok(Part::Text { text, cache_control: cache_control() })
         }
@@ -278,7 +279,7 @@ fn decode_block(value: Value, param: &dyn Fn() -> String) -> Result<Part, Decode
                     Ok(Part::Image { source, detail: None, cache_control: cache_control() })
                 }
                 // `file` sources (Files API) and anything unusual stay Anthropic-only.
-                _ => raw("content block `image` with this `source`".into()),
+                _ => raw(format!("{}.source", param())),
             }
         }
         "tool_use" => {
@@ -292,10 +293,10 @@ fn decode_block(value: Value, param: &dyn Fn() -> String) -> Result<Part, Decode
             };
             if obj.contains_key("cache_control") {
                 // Canonical tool calls have no cache marker; keep the block whole.
-                return raw("content block `tool_use` with `cache_control`".into());
+                return raw(format!("{}.cache_control", param()));
             }
             if !only(&["type", "id", "name", "input"]) {
-                return raw(with_unknown_fields("tool_use", obj));
+                return raw(with_unknown_fields(&param(), "tool_use", obj));
             }
             Ok(Part::ToolCall { id, name, arguments: input.to_string() })
         }
@@ -304,7 +305,7 @@ fn decode_block(value: Value, param: &dyn Fn() -> String) -> Result<Part, Decode
                 return Err(DecodeError::invalid("a `tool_result` block needs a string `tool_use_id`", Some(param())));
             };
             if !only(&["type", "tool_use_id", "content", "is_error", "cache_control"]) {
-                return raw(with_unknown_fields("tool_result", obj));
+                return raw(with_unknown_fields(&param(), "tool_result", obj));
             }
             let content = match obj.get("content") {
                 None | Some(Value::Null) => Vec::new(),
@@ -338,7 +339,7 @@ fn decode_block(value: Value, param: &dyn Fn() -> String) -> Result<Part, Decode
                 ));
             };
             if !only(&["type", "thinking", "signature"]) {
-                return raw(with_unknown_fields("thinking", obj));
+                return raw(with_unknown_fields(&param(), "thinking", obj));
             }
             let signature = Some(signature).filter(|s| !s.is_empty());
             Ok(Part::Reasoning { text, signature, redacted: None })
@@ -348,16 +349,17 @@ fn decode_block(value: Value, param: &dyn Fn() -> String) -> Result<Part, Decode
                 return Err(DecodeError::invalid("a `redacted_thinking` block needs a string `data`", Some(param())));
             };
             if !only(&["type", "data"]) {
-                return raw(with_unknown_fields("redacted_thinking", obj));
+                return raw(with_unknown_fields(&param(), "redacted_thinking", obj));
             }
             Ok(Part::Reasoning { text: String::new(), signature: None, redacted: Some(data) })
         }
         // document, search_result, server_tool_use, web_search_tool_result, container_upload, ...
-        other => raw(format!("content block `{other}`")),
+        _ => raw(param()),
     }
 }
 
-fn with_unknown_fields(kind: &str, obj: &Map<String, Value>) -> String {
+/// The client's path of a block's first field canonical does not model (`messages[0].content[1].x`).
+fn with_unknown_fields(path: &str, kind: &str, obj: &Map<String, Value>) -> String {
     let known: &[&str] = match kind {
         "text" => &["type", "text", "cache_control", "citations"],
         "tool_use" => &["type", "id", "name", "input"],
@@ -366,7 +368,7 @@ fn with_unknown_fields(kind: &str, obj: &Map<String, Value>) -> String {
         _ => &["type", "data"],
     };
     let unknown = obj.keys().find(|k| !known.contains(&k.as_str())).map(String::as_str).unwrap_or_default();
-    format!("content block `{kind}` with `{unknown}`")
+    format!("{path}.{unknown}")
 }
 
 /// `Ok(Ok(tool))` for a plain custom tool, `Ok(Err(value))` for one canonical cannot hold.

@@ -462,7 +462,7 @@ fn anthropic_request_decodes_to_canonical() {
         matches!(&req.messages[0].content[1], Part::Image { source: ImageSource::Base64 { media_type, .. }, .. } if media_type == "image/png")
     );
     assert!(
-        matches!(&req.messages[0].content[3], Part::Raw { dialect: Dialect::Anthropic, kind, .. } if kind == "content block `document`")
+        matches!(&req.messages[0].content[3], Part::Raw { dialect: Dialect::Anthropic, kind, .. } if kind == "messages[0].content[3]")
     );
     assert_eq!(
         req.messages[1].content[..2],
@@ -482,7 +482,7 @@ fn anthropic_request_decodes_to_canonical() {
         matches!(&req.messages[2].content[1], Part::ToolResult { tool_call_id, is_error: true, cache_control: Some(_), content, .. } if tool_call_id == "toolu_01B" && content.len() == 2)
     );
     assert!(
-        matches!(&req.messages[6].content[0], Part::Raw { kind, .. } if kind == "content block `tool_use` with `cache_control`")
+        matches!(&req.messages[6].content[0], Part::Raw { kind, .. } if kind == "messages[5].content[0].cache_control")
     );
     assert!(req.messages[4].content_was_string);
     assert_eq!(req.tools.len(), 2);
@@ -725,7 +725,7 @@ fn anthropic_only_content_is_refused_by_the_openai_egress() {
     with_container["container"] = json!("container_1");
     assert_eq!(named(send(with_container)), "container");
     let doc = json!([{"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}]);
-    assert_eq!(named(send(user(doc))), "content block `document`");
+    assert_eq!(named(send(user(doc))), "messages[0].content[0]");
     let mut server_tool = user(json!("hi"));
     server_tool["tools"] = json!([{"type": "web_search_20250305", "name": "web_search"}]);
     assert_eq!(named(send(server_tool)), "tools[0].type");

@@ -293,7 +293,7 @@ fn inexpressible(part: &Part, at: &str) -> EncodeError {
         Part::Raw { kind, value, .. } if kind.contains('[') => {
             return unsupported(kind.clone(), &crate::canonical::raw_reason(value, "Gemini"))
         }
-        Part::Raw { kind, .. } => return unsupported(format!("{at}.{kind}"), "this content has no Gemini equivalent"),
+        Part::Raw { kind, .. } => return unsupported(at.to_owned(), &format!("a {kind} has no Gemini equivalent")),
         Part::Image { .. } => "an image in this role",
         Part::ToolCall { .. } => "a tool call outside an assistant turn",
         Part::ToolResult { .. } => "a tool result outside a tool turn",
