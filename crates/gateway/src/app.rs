@@ -87,9 +87,7 @@ impl App {
         crate::ledger::spawn_compaction(writer.store.clone(), app.config.ledger_retention);
         let responses = ResponseStore(writer.store.clone());
         responses.migrate().await?;
-        app.conversations =
-            Arc::new(Conversations::new(app.config.store_responses, app.config.response_retention, Some(responses)));
-        app.conversations.spawn_retention();
+        app.conversations = Conversations::start(app.config.store_responses, app.config.response_retention, responses);
         app.key_store = Some(key_store);
         Ok((app, writer))
     }

@@ -61,16 +61,33 @@ const RECENT_BYTES: usize = 32 * 1024 * 1024;
 /// The longest the gateway waits for the database on a client's behalf.
 const DB_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Responses waiting to be written; beyond this, a response is kept in memory only (and the
+/// loss logged) rather than holding up a reply.
+const WRITE_QUEUE: usize = 4096;
+
 pub struct Conversations {
     enabled: bool,
     retention: Duration,
     db: Option<ResponseStore>,
     recent: Mutex<Recent>,
+    /// To the one task that writes stored responses, in the order they were saved.
+    writes: Option<tokio::sync::mpsc::Sender<Arc<Stored>>>,
 }
 
 impl Conversations {
+    /// Without a database: responses are kept in memory only (unit tests, apps without a ledger).
     pub fn new(enabled: bool, retention: Duration, db: Option<ResponseStore>) -> Conversations {
-        Conversations { enabled, retention, db, recent: Mutex::default() }
+        Conversations { enabled, retention, db, recent: Mutex::default(), writes: None }
+    }
+
+    /// With a database, and the task that writes to it and deletes what is past retention.
+    pub fn start(enabled: bool, retention: Duration, db: ResponseStore) -> Arc<Conversations> {
+        let (tx, rx) = tokio::sync::mpsc::channel(WRITE_QUEUE);
+        let this =
+            Conversations { enabled, retention, db: Some(db.clone()), recent: Mutex::default(), writes: Some(tx) };
+        spawn_writer(db.clone(), rx);
+        spawn_retention(db, retention);
+        Arc::new(this)
     }
 
     pub fn enabled(&self) -> bool {
@@ -113,20 +130,22 @@ impl Conversations {
                 }
             }
         }
-        if let Some(db) = self.db.clone() {
-            tokio::spawn(async move {
-                if let Err(e) = db.insert(&s).await {
-                    tracing::warn!(response_id = %s.id, error = %e, "a stored response was not written to the database");
-                }
-            });
+        if let Some(writes) = &self.writes {
+            if let Err(e) = writes.try_send(s) {
+                let id = match &e {
+                    tokio::sync::mpsc::error::TrySendError::Full(s)
+                    | tokio::sync::mpsc::error::TrySendError::Closed(s) => s.id.clone(),
+                };
+                tracing::warn!(response_id = %id, "the stored-response writer is behind; this response is kept in memory only");
+            }
         }
     }
 
-    fn from_memory(&self, id: &str) -> Option<Arc<Stored>> {
+    fn in_memory(&self, id: &str) -> Option<Arc<Stored>> {
         self.recent().by_id.get(id).map(|(s, _)| s.clone())
     }
 
-    async fn from_db(&self, owner: &str, id: &str) -> Result<Vec<Stored>, ConversationError> {
+    async fn read_chain(&self, owner: &str, id: &str) -> Result<Vec<Stored>, ConversationError> {
         let Some(db) = &self.db else { return Ok(Vec::new()) };
         match tokio::time::timeout(DB_TIMEOUT, db.chain(owner, id)).await {
             Ok(Ok(rows)) => Ok(rows),
@@ -146,14 +165,14 @@ impl Conversations {
             if newest_first.len() as i64 >= MAX_TURNS {
                 break;
             }
-            match self.from_memory(&current) {
+            match self.in_memory(&current) {
                 Some(s) if s.owner == owner => {
                     next.clone_from(&s.previous_id);
                     newest_first.push(s);
                 }
                 Some(_) => break,
                 None => {
-                    let rows = self.from_db(owner, &current).await?;
+                    let rows = self.read_chain(owner, &current).await?;
                     newest_first.extend(rows.into_iter().rev().map(Arc::new));
                 }
             }
@@ -175,7 +194,7 @@ impl Conversations {
         if !self.enabled {
             return Err(ConversationError::Disabled);
         }
-        if let Some(s) = self.from_memory(id).filter(|s| s.owner == owner) {
+        if let Some(s) = self.in_memory(id).filter(|s| s.owner == owner) {
             return if self.expired(&s) { Err(ConversationError::NotFound) } else { Ok(s) };
         }
         let Some(db) = &self.db else { return Err(ConversationError::NotFound) };
@@ -251,24 +270,36 @@ impl Conversations {
             None => Ok(0),
         }
     }
+}
 
-    /// Deletes responses older than the retention period, hourly.
-    pub fn spawn_retention(self: &Arc<Self>) {
-        let Some(db) = self.db.clone() else { return };
-        let retention = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                every.tick().await;
-                let before = crate::keys::now_ms().saturating_sub(retention);
-                match db.delete_before(before).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "stored responses past their retention deleted"),
-                    Err(e) => tracing::warn!(error = %e, "stored responses past their retention could not be deleted"),
-                }
+/// Writes saved responses one after another, for the life of the runtime.
+fn spawn_writer(db: ResponseStore, mut rx: tokio::sync::mpsc::Receiver<Arc<Stored>>) {
+    #[expect(clippy::disallowed_methods, reason = "the one writer of stored responses; ends with the app")]
+    tokio::spawn(async move {
+        while let Some(s) = rx.recv().await {
+            if let Err(e) = db.insert(&s).await {
+                tracing::warn!(response_id = %s.id, error = %e, "a stored response was not written to the database");
             }
-        });
-    }
+        }
+    });
+}
+
+/// Deletes stored responses older than the retention period, hourly.
+fn spawn_retention(db: ResponseStore, retention: Duration) {
+    let retention = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    #[expect(clippy::disallowed_methods, reason = "background upkeep for the life of the runtime")]
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let before = crate::keys::now_ms().saturating_sub(retention);
+            match db.delete_before(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "stored responses past their retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "stored responses past their retention could not be deleted"),
+            }
+        }
+    });
 }
 
 /// `resp_<hex>` for an item id `<prefix>_<hex>_<n>` the gateway gave; None for any other id.

@@ -214,9 +214,9 @@ fn json_response(status: StatusCode, body: Vec<u8>, headers: Vec<(HeaderName, He
     resp
 }
 
-/// The caller, or the error to answer with.
-fn caller(app: &App, headers: &HeaderMap, id: &str) -> Result<Caller, Response> {
-    auth::identify(app, headers).map_err(|e| error_response(DIALECT, e.into(), id))
+/// The caller, or the error to answer with (boxed: a response is large, a caller small).
+fn caller(app: &App, headers: &HeaderMap, id: &str) -> Result<Caller, Box<Response>> {
+    auth::identify(app, headers).map_err(|e| Box::new(error_response(DIALECT, e.into(), id)))
 }
 
 fn lookup_error(e: ConversationError, response_id: &str, id: &str) -> Response {
@@ -234,7 +234,7 @@ pub async fn retrieve(State(app): State<Arc<App>>, headers: HeaderMap, Path(resp
     let id = request_id();
     let caller = match caller(&app, &headers, &id) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match app.conversations.get(&owner_of(&caller), &response_id).await {
         Ok(stored) => json_response(StatusCode::OK, stored.response.to_string().into_bytes(), request_header(&id)),
@@ -246,7 +246,7 @@ pub async fn delete(State(app): State<Arc<App>>, headers: HeaderMap, Path(respon
     let id = request_id();
     let caller = match caller(&app, &headers, &id) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match app.conversations.delete(&owner_of(&caller), &response_id).await {
         Ok(()) => {
@@ -275,7 +275,7 @@ pub async fn input_items(
     let id = request_id();
     let caller = match caller(&app, &headers, &id) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let stored = match app.conversations.get(&owner_of(&caller), &response_id).await {
         Ok(stored) => stored,
