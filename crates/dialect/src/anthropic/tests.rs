@@ -993,7 +993,7 @@ fn the_forced_tool_streams_as_text_deltas() {
 /// (`context_management`, `eager_input_streaming`), effort, adaptive thinking, cache markers and
 /// a mid-conversation system message.
 pub(crate) fn claude_code_request() -> Value {
-    serde_json::from_str(include_str!("../../tests/fixtures/claude_code/request.json")).unwrap()
+    serde_json::from_str(include_str!("../../fixtures/claude_code/request.json")).unwrap()
 }
 
 pub(crate) fn claude_code() -> ChatRequest {

@@ -900,7 +900,7 @@ fn json_object_goes_through_a_tool_the_model_must_call_and_comes_back_as_text() 
 // ---------- Claude Code, and JSON output on every Converse model ----------
 
 fn claude_code() -> ChatRequest {
-    let body = include_str!("../../tests/fixtures/claude_code/request.json");
+    let body = include_str!("../../fixtures/claude_code/request.json");
     crate::anthropic::Anthropic.decode_request(body.as_bytes()).unwrap()
 }
 

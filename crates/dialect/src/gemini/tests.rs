@@ -384,7 +384,7 @@ fn regression_a_huge_candidate_index_allocates_nothing() {
 // ---------- Claude Code against Gemini ----------
 
 fn claude_code() -> ChatRequest {
-    let body = include_str!("../../tests/fixtures/claude_code/request.json");
+    let body = include_str!("../../fixtures/claude_code/request.json");
     crate::anthropic::Anthropic.decode_request(body.as_bytes()).unwrap()
 }
 

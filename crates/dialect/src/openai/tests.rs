@@ -312,7 +312,7 @@ fn chat_completions_has_no_count_tokens_path() {
 // ---------- Claude Code against an OpenAI-compatible upstream ----------
 
 fn claude_code() -> crate::ChatRequest {
-    let body = include_str!("../../tests/fixtures/claude_code/request.json");
+    let body = include_str!("../../fixtures/claude_code/request.json");
     crate::anthropic::Anthropic.decode_request(body.as_bytes()).unwrap()
 }
 

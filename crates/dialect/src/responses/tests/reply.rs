@@ -1,7 +1,7 @@
 //! Reply-side tests: response objects and typed event streams, written and read.
 //!
 //! Whole event sequences are compared with checked-in files under
-//! `tests/fixtures/responses/`; `BLESS=1` rewrites them from the current output (review the
+//! `fixtures/responses/`; `BLESS=1` rewrites them from the current output (review the
 //! diff). The structure that SDKs depend on (order, sequence numbers, indices, ids) is also
 //! asserted inline, so a blessed mistake still fails.
 
@@ -20,7 +20,7 @@ mod decoding;
 // ---------- helpers ----------
 
 fn fixture_path(name: &str) -> String {
-    format!("{}/tests/fixtures/responses/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/fixtures/responses/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn fixture(name: &str) -> String {

@@ -1,7 +1,7 @@
 //! Request-side tests: what Responses clients send, decoded; what OpenAI gets, encoded.
 //! Client shapes follow Codex CLI (`codex-rs` `ResponsesApiRequest` / `ResponseItem`), the
 //! OpenAI Agents SDK (`models/openai_responses.py`) and the Vercel AI SDK (`@ai-sdk/openai`'s
-//! responses provider), and the captures in `tests/fixtures/clients/`.
+//! responses provider), and the captures in `fixtures/clients/`.
 
 use std::collections::HashMap;
 
@@ -64,7 +64,7 @@ fn without_paths(req: &ChatRequest) -> ChatRequest {
 }
 
 fn client_fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/clients/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/fixtures/clients/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
 }
 
