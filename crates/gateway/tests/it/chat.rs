@@ -7,7 +7,7 @@ use serde_json::json;
 use testkit::openai_wire::{self as wire, data, sse_json, streamed_text};
 use testkit::{FakeUpstream, Reply};
 
-use crate::common::{gateway_for, post, post_json, user, UPSTREAM_KEY};
+use crate::common::{gateway_for, gateway_with, post, post_json, user, UPSTREAM_KEY};
 
 #[tokio::test]
 async fn plain_completion_reaches_the_alias_deployment_with_the_provider_key() {
@@ -49,7 +49,8 @@ async fn plain_completion_reaches_the_alias_deployment_with_the_provider_key() {
     assert_eq!(sent["max_completion_tokens"], 50);
     assert_eq!(sent["logprobs"], true);
     assert_eq!(sent["top_logprobs"], 2);
-    assert_eq!(sent["reasoning_effort"], "low");
+    // gpt-4o-mini does not reason (the catalog knows): the control is left out, not sent to fail.
+    assert!(sent.get("reasoning_effort").is_none(), "{sent}");
     assert_eq!(sent["response_format"]["json_schema"]["schema"]["required"], json!(["a"]));
     assert_eq!(sent["user"], "u-1");
     assert_eq!(sent["metadata"], json!({"team": "x"}));
@@ -314,4 +315,22 @@ async fn embeddings_are_relayed() {
     let got = up.only_request();
     assert_eq!(got.uri, "/v1/embeddings");
     assert_eq!(got.json(), json!({"model": "text-embedding-3-small", "input": ["a", "b"], "dimensions": 2}));
+}
+
+#[tokio::test]
+async fn reasoning_controls_reach_a_model_that_reasons_and_max_tokens_is_clamped_to_its_maximum() {
+    let up = FakeUpstream::always(Reply::json(wire::completion("o4-mini", "ok"))).await;
+    let alias = "[models.reasoner]\ndeployments = [{ provider = \"up\", model = \"o4-mini\", max_output = 100000 }]";
+    let gw = gateway_with(&up, alias).await;
+    let (status, _, body) = post_json(
+        &gw,
+        "/v1/chat/completions",
+        &json!({"model": "reasoner", "messages": [{"role": "user", "content": "Hi"}],
+                "reasoning_effort": "high", "max_completion_tokens": 500000}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = up.only_request().json();
+    assert_eq!(sent["reasoning_effort"], "high", "{sent}");
+    assert_eq!(sent["max_completion_tokens"], 100000, "clamped to the model's maximum output: {sent}");
 }
