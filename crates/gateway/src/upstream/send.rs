@@ -45,13 +45,37 @@ impl Forwarded {
     }
 
     fn apply(&self, dialect: Dialect, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        if dialect.wire_family() == Dialect::Anthropic {
-            if let Some(beta) = &self.anthropic_beta {
-                req = req.header("anthropic-beta", beta);
+        let Some(beta) = &self.anthropic_beta else { return req };
+        match dialect {
+            Dialect::Anthropic => req = req.header("anthropic-beta", beta),
+            // Vertex AI refuses beta flags it does not offer; mid-conversation system messages
+            // are folded into `system` for it, so their flag has nothing left to switch on.
+            Dialect::AnthropicVertex => {
+                if let Some(kept) = without_flags(beta, &["mid-conversation-system-"]) {
+                    req = req.header("anthropic-beta", kept);
+                }
             }
+            _ => {}
         }
         req
     }
+}
+
+/// `flags` (comma-separated) without those starting with any of `prefixes`; None when none are left.
+fn without_flags(flags: &HeaderValue, prefixes: &[&str]) -> Option<HeaderValue> {
+    let text = flags.to_str().ok()?;
+    if !prefixes.iter().any(|p| text.contains(p)) {
+        return Some(flags.clone());
+    }
+    let kept: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty() && !prefixes.iter().any(|p| f.starts_with(p)))
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept.join(",")).ok()
 }
 
 pub enum ChatReply {
@@ -221,6 +245,16 @@ mod tests {
     use super::*;
     use dialect::Dialect;
     use http::StatusCode;
+
+    #[test]
+    fn vertex_is_not_sent_the_mid_conversation_system_flag() {
+        let flags = HeaderValue::from_static("interleaved-thinking-2025-05-14, mid-conversation-system-2026-04-07");
+        let kept = without_flags(&flags, &["mid-conversation-system-"]).unwrap();
+        assert_eq!(kept, "interleaved-thinking-2025-05-14");
+        assert_eq!(without_flags(&HeaderValue::from_static("mid-conversation-system-2026-04-07"), &["mid-"]), None);
+        let untouched = HeaderValue::from_static("context-1m-2025-08-07");
+        assert_eq!(without_flags(&untouched, &["mid-conversation-system-"]), Some(untouched));
+    }
 
     #[test]
     fn rate_limits_and_outages_are_retryable_bad_requests_are_not() {
