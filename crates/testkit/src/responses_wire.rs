@@ -69,8 +69,12 @@ fn message_item(text: &str, status: &str) -> Value {
 }
 
 fn call_item(call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
+    call_item_at(CALL_ITEM_ID, call_id, name, arguments, status)
+}
+
+fn call_item_at(item_id: &str, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
     json!({
-        "id": CALL_ITEM_ID,
+        "id": item_id,
         "type": "function_call",
         "status": status,
         "arguments": arguments,
@@ -158,6 +162,45 @@ pub fn function_call_stream(model: &str, call_id: &str, name: &str, argument_chu
     let done = call_item(call_id, name, &arguments, "completed");
     out.push(json!({"type": "response.output_item.done", "output_index": 0, "item": done}));
     let last = response_object(model, "completed", json!([done]), usage(40, 18));
+    out.push(json!({"type": "response.completed", "response": last}));
+    events(&out)
+}
+
+/// A whole reply calling several functions at once: `(call_id, name, arguments)` each.
+pub fn function_calls_response(model: &str, calls: &[(&str, &str, &str)]) -> Value {
+    let items: Vec<Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, (call_id, name, args))| call_item_at(&format!("{CALL_ITEM_ID}{i}"), call_id, name, args, "completed"))
+        .collect();
+    response_object(model, "completed", Value::Array(items), usage(40, 30))
+}
+
+/// A stream calling several functions at once, one after another, each call's arguments sent
+/// in `argument_chunks`.
+pub fn function_calls_stream(model: &str, calls: &[(&str, &str)], argument_chunks: &[&str]) -> Vec<Bytes> {
+    let arguments = argument_chunks.concat();
+    let mut out = opening(model);
+    let mut done_items = Vec::new();
+    for (i, (call_id, name)) in calls.iter().enumerate() {
+        let item_id = format!("{CALL_ITEM_ID}{i}");
+        let added = call_item_at(&item_id, call_id, name, "", "in_progress");
+        out.push(json!({"type": "response.output_item.added", "output_index": i, "item": added}));
+        for chunk in argument_chunks {
+            out.push(json!({"type": "response.function_call_arguments.delta", "item_id": item_id, "output_index": i, "delta": chunk}));
+        }
+        out.push(json!({
+            "type": "response.function_call_arguments.done",
+            "item_id": item_id,
+            "output_index": i,
+            "arguments": arguments,
+            "name": name
+        }));
+        let done = call_item_at(&item_id, call_id, name, &arguments, "completed");
+        out.push(json!({"type": "response.output_item.done", "output_index": i, "item": done}));
+        done_items.push(done);
+    }
+    let last = response_object(model, "completed", Value::Array(done_items), usage(40, 30));
     out.push(json!({"type": "response.completed", "response": last}));
     events(&out)
 }

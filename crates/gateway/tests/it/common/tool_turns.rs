@@ -23,8 +23,9 @@ enum Turn {
 /// What the conversation calls for, from any dialect's request body.
 fn turn(body: &Value) -> Turn {
     let text = body.to_string();
-    let has_results =
-        ["\"role\":\"tool\"", "tool_result", "toolResult", "functionResponse"].iter().any(|k| text.contains(k));
+    let has_results = ["\"role\":\"tool\"", "tool_result", "toolResult", "functionResponse", "function_call_output"]
+        .iter()
+        .any(|k| text.contains(k));
     let has_tools = body.get("tools").is_some_and(|t| !t.is_null()) || body.get("toolConfig").is_some();
     match (has_tools, has_results) {
         (_, true) => Turn::Final,
@@ -38,7 +39,11 @@ fn wants_stream(req: &Received, body: &Value) -> bool {
         || ["converse-stream", "streamRawPredict", "streamGenerateContent"].iter().any(|k| req.uri.contains(k))
 }
 
+/// OpenAI and Azure: Chat Completions, or the Responses API when the request came to `/responses`.
 pub fn openai(req: &Received) -> Reply {
+    if req.uri.split('?').next().is_some_and(|path| path.ends_with("/responses")) {
+        return openai_responses(req);
+    }
     let body = req.json();
     let model = body["model"].as_str().unwrap_or("gpt-4o-2024-11-20").to_owned();
     let stream = wants_stream(req, &body);
@@ -79,6 +84,29 @@ pub fn openai(req: &Received) -> Reply {
 }
 
 /// Anthropic's own API and Anthropic models on Vertex (`rawPredict`) speak the same replies.
+fn openai_responses(req: &Received) -> Reply {
+    use testkit::responses_wire as responses;
+    let body = req.json();
+    let model = body["model"].as_str().unwrap_or("gpt-4o-2024-11-20").to_owned();
+    let stream = wants_stream(req, &body);
+    let calls: Vec<(&str, &str, String)> = CALLS.iter().map(|(name, id)| (*id, *name, ARG_PARTS.concat())).collect();
+    match (turn(&body), stream) {
+        (Turn::Hello, false) => Reply::json(responses::response(&model, HELLO)),
+        (Turn::Hello, true) => responses::reply(responses::text_stream(&model, &["Bon", "jour."])),
+        (Turn::Final, false) => Reply::json(responses::response(&model, FINAL)),
+        (Turn::Final, true) => responses::reply(responses::text_stream(&model, &[FINAL])),
+        (Turn::CallTools, false) => {
+            let calls: Vec<(&str, &str, &str)> =
+                calls.iter().map(|(id, name, args)| (*id, *name, args.as_str())).collect();
+            Reply::json(responses::function_calls_response(&model, &calls))
+        }
+        (Turn::CallTools, true) => {
+            let names: Vec<(&str, &str)> = calls.iter().map(|(id, name, _)| (*id, *name)).collect();
+            responses::reply(responses::function_calls_stream(&model, &names, &ARG_PARTS))
+        }
+    }
+}
+
 pub fn anthropic(req: &Received) -> Reply {
     let body = req.json();
     let model = body["model"].as_str().unwrap_or("claude-sonnet-4-5-20250929").to_owned();
