@@ -382,7 +382,7 @@ mod tests {
             .with_code(name.clone());
         let mut same_dialect = err.clone();
         same_dialect.upstream_type = Some(name.clone());
-        for dialect in [Dialect::OpenaiChat, Dialect::Anthropic] {
+        for dialect in [Dialect::OpenaiChat, Dialect::OpenaiResponses, Dialect::Anthropic] {
             let Some(ingress) = dialect.ingress() else { unreachable!() };
             for err in [&err, &same_dialect] {
                 let (_, out) = ingress.encode_error(err);
@@ -390,9 +390,14 @@ mod tests {
             }
         }
         let upstream = json!({"error": {"message": name, "type": name, "code": name, "param": name}}).to_string();
-        for dialect in
-            [Dialect::OpenaiChat, Dialect::Anthropic, Dialect::AnthropicVertex, Dialect::Gemini, Dialect::Bedrock]
-        {
+        for dialect in [
+            Dialect::OpenaiChat,
+            Dialect::OpenaiResponses,
+            Dialect::Anthropic,
+            Dialect::AnthropicVertex,
+            Dialect::Gemini,
+            Dialect::Bedrock,
+        ] {
             let got = dialect.egress().decode_error(http::StatusCode::NOT_FOUND, upstream.as_bytes());
             assert!(got.message.len() <= MAX_ERROR_MESSAGE_BYTES + 40, "{dialect:?}");
             for field in [&got.error_type, &got.code, &got.param].into_iter().flatten() {
@@ -410,7 +415,7 @@ mod tests {
         let event = crate::StreamEvent::Error {
             error: crate::StreamError { kind: ErrorKind::Upstream, message: "\u{1}".repeat(MB) },
         };
-        for dialect in [Dialect::OpenaiChat, Dialect::Anthropic] {
+        for dialect in [Dialect::OpenaiChat, Dialect::OpenaiResponses, Dialect::Anthropic] {
             let Some(ingress) = dialect.ingress() else { unreachable!() };
             let mut enc = ingress.stream_encoder(&crate::ResponseMeta::default());
             let mut out = Vec::new();

@@ -27,9 +27,15 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{json, Value};
 
-const DIALECTS: [Dialect; 5] =
-    [Dialect::OpenaiChat, Dialect::Anthropic, Dialect::AnthropicVertex, Dialect::Bedrock, Dialect::Gemini];
-const INGRESSES: [Dialect; 2] = [Dialect::OpenaiChat, Dialect::Anthropic];
+const DIALECTS: [Dialect; 6] = [
+    Dialect::OpenaiChat,
+    Dialect::OpenaiResponses,
+    Dialect::Anthropic,
+    Dialect::AnthropicVertex,
+    Dialect::Bedrock,
+    Dialect::Gemini,
+];
+const INGRESSES: [Dialect; 3] = [Dialect::OpenaiChat, Dialect::OpenaiResponses, Dialect::Anthropic];
 
 /// Cases per property when `PROPTEST_CASES` is unset: the whole suite stays near 10 s in a
 /// debug build on two cores.
