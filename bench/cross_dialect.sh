@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Time to first token when the gateway translates between dialects: an OpenAI client
-# (Chat Completions SSE) served by an Anthropic-format upstream (Messages SSE), against the
-# same client served by an OpenAI-format upstream, and both upstreams called directly.
+# Time to first token when the gateway translates between dialects: OpenAI Chat Completions,
+# Anthropic Messages and OpenAI Responses API clients, each served by an OpenAI-format and an
+# Anthropic-format upstream, and both upstreams called directly. Responses API clients'
+# replies are stored (the API's default), so their rows include that.
 # The fake upstream answers both formats with the same paced stream. Manual; see bench/README.md.
 #
 #   cargo build --release && bench/cross_dialect.sh
@@ -61,3 +62,5 @@ run "openai client → openai upstream"     http://127.0.0.1:9103/v1/chat/comple
 run "openai client → anthropic upstream"  http://127.0.0.1:9103/v1/chat/completions claude
 run "anthropic client → openai upstream"  http://127.0.0.1:9103/v1/messages gpt bench/request_anthropic.json
 run "anthropic client → anthropic upstream" http://127.0.0.1:9103/v1/messages claude bench/request_anthropic.json
+run "responses client → openai upstream"  http://127.0.0.1:9103/v1/responses gpt bench/request_responses.json
+run "responses client → anthropic upstream" http://127.0.0.1:9103/v1/responses claude bench/request_responses.json

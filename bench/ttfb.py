@@ -132,7 +132,7 @@ def main() -> int:
     req["stream"] = True
     if args.model:
         req["model"] = args.model
-    if not path.endswith("/messages"):  # Anthropic's API has no stream_options
+    if path.endswith("/chat/completions"):  # the other APIs have no stream_options
         req["stream_options"] = {"include_usage": True}
     body = json.dumps(req, separators=(",", ":")).encode()
     head = [
