@@ -90,9 +90,11 @@ impl ChatRequest {
             ("tools", Value::Array(tools)) => {
                 const PLAIN: &[&str] =
                     &["type", "name", "description", "input_schema", "cache_control", "strict", "function"];
+                // A Responses API `namespace` groups client-run tools, which are canonical.
                 let canonical = |t: &Value| {
                     let name = t.get("name").and_then(Value::as_str);
-                    self.tools.iter().any(|c| Some(c.name.as_str()) == name)
+                    t.get("type").and_then(Value::as_str) == Some("namespace")
+                        || self.tools.iter().any(|c| Some(c.name.as_str()) == name)
                 };
                 let Some((i, tool)) = tools.iter().enumerate().find(|(_, t)| !canonical(t)) else {
                     return bounded(key.clone());
@@ -128,7 +130,7 @@ impl ChatRequest {
         let hosted = self.extra.get("tools").and_then(Value::as_array).and_then(|tools| {
             tools.iter().find_map(|t| {
                 let kind = t.get("type").and_then(Value::as_str)?;
-                (!matches!(kind, "custom" | "function")).then_some(kind)
+                (!matches!(kind, "custom" | "function" | "namespace")).then_some(kind)
             })
         });
         let runs_it = match self.extra_dialect {

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
+use super::tools::{self, Kind, ToolSet};
 use crate::{ChatRequest, DecodeError, Dialect, EncodeError, ImageSource, Message, Part, Role};
 
 /// Whether a `Part::Raw`'s `kind` (the client's path to it) is a whole input item (a hosted
@@ -84,6 +85,29 @@ pub(super) fn item_type(item: &Value) -> Option<&str> {
     }
 }
 
+/// Codex's `additional_tools` input item, whose tools join the request's: where it sat, for the
+/// Responses API egress to put it back there (`{"system": k}`: before instruction part k,
+/// `{"message": m}`: before message m), and the path of its `tools`.
+pub(super) struct Additional {
+    pub place: Value,
+    pub path: String,
+    pub item: Value,
+}
+
+/// Whether an `additional_tools` item holds only client-run tools, which other providers can
+/// be given too. One with a hosted tool stays whole, for OpenAI alone.
+fn additional_tools_are_client_run(obj: &Map<String, Value>) -> bool {
+    obj.get("tools").and_then(Value::as_array).is_some_and(|t| t.iter().all(tools::is_client_tool))
+}
+
+/// The `tools` of each `additional_tools` item among `items` that joins the request's tools.
+pub(super) fn additional_tool_lists(items: &[Value]) -> impl Iterator<Item = &Value> {
+    items.iter().filter_map(|item| {
+        let obj = item.as_object().filter(|_| item_type(item) == Some("additional_tools"))?;
+        obj.get("tools").filter(|_| additional_tools_are_client_run(obj))
+    })
+}
+
 /// Decoding state across the stored conversation and the request's own input.
 #[derive(Default)]
 pub(super) struct ItemDecoder {
@@ -91,6 +115,9 @@ pub(super) struct ItemDecoder {
     pub system_is_developer: bool,
     pub messages: Vec<Message>,
     pub reasoning_origin: Option<Dialect>,
+    /// Every client-run tool of the request, to name calls the client sends back.
+    pub tools: ToolSet,
+    pub additional: Vec<Additional>,
     /// No user, assistant or tool item yet: system and developer messages are instructions.
     started: bool,
     /// The call ids of every function call so far, which a function call output must name.
@@ -110,15 +137,36 @@ impl ItemDecoder {
         };
         match kind {
             "message" => self.message(obj, at),
-            "function_call" => {
+            "function_call" | "custom_tool_call" => {
                 let id = string_field(obj, "call_id", at)?;
                 let name = string_field(obj, "name", at)?;
-                let arguments = string_field(obj, "arguments", at)?;
+                let namespace = match obj.get("namespace") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(ns)) => Some(ns.as_str()),
+                    Some(other) => return Err(wrong_type(at.field("namespace"), "a string", other)),
+                };
+                let name = self.tools.canonical_name(namespace, &name);
+                let arguments = if kind == "custom_tool_call" {
+                    tools::custom_arguments(&string_field(obj, "input", at)?)
+                } else {
+                    string_field(obj, "arguments", at)?
+                };
                 self.call_ids.insert(id.clone());
                 self.assistant(vec![Part::ToolCall { id, name, arguments }], false);
                 Ok(())
             }
-            "function_call_output" => self.call_output(obj, at),
+            "function_call_output" | "custom_tool_call_output" => self.call_output(obj, at),
+            "additional_tools" if additional_tools_are_client_run(obj) => {
+                let place = match obj.get("role").and_then(Value::as_str) {
+                    Some(role @ ("system" | "developer")) if !self.started => {
+                        self.system_is_developer |= role == "developer";
+                        json!({"system": self.system.len()})
+                    }
+                    _ => json!({"message": self.messages.len()}),
+                };
+                self.additional.push(Additional { place, path: at.field("tools"), item: item.clone() });
+                Ok(())
+            }
             "reasoning" => self.reasoning(obj, at),
             "item_reference" => Err(invalid(
                 format!("Invalid '{}': an item reference must name a stored item, not another reference.", at.item()),
@@ -186,11 +234,15 @@ impl ItemDecoder {
     }
 
     fn call_output(&mut self, obj: &Map<String, Value>, at: At<'_>) -> Result<(), DecodeError> {
+        let (call, output) = match obj.get("type").and_then(Value::as_str) {
+            Some("custom_tool_call_output") => ("custom tool call", "custom_tool_call_output"),
+            _ => ("function call", "function_call_output"),
+        };
         let tool_call_id = string_field(obj, "call_id", at)?;
         if !self.call_ids.contains(&tool_call_id) {
             return Err(invalid(
                 format!(
-                    "Invalid '{}': no function call with call_id '{}' precedes this function_call_output.",
+                    "Invalid '{}': no {call} with call_id '{}' precedes this {output}.",
                     at.field("call_id"),
                     quote(&tool_call_id)
                 ),
@@ -375,25 +427,56 @@ fn unsupported(field: impl Into<String>, reason: &str) -> EncodeError {
     EncodeError::Unsupported { field: field.into(), target: TARGET, reason: reason.to_owned() }
 }
 
-/// Appends the items of every message to `items`, in order.
-pub(super) fn encode_messages(req: &ChatRequest, items: &mut Vec<Value>) -> Result<(), EncodeError> {
+/// The items a request kept whole in `hints["additional_tools"]` whose place is `key` (`system`
+/// or `message`) `at`; `at: None` takes those at or past `last`.
+pub(super) fn placed<'a>(
+    placed: &'a [Value],
+    key: &'a str,
+    at: Option<usize>,
+    last: usize,
+) -> impl Iterator<Item = Value> + 'a {
+    placed.iter().filter_map(move |p| {
+        let index = p.get(key)?.as_u64().and_then(|i| usize::try_from(i).ok())?;
+        let here = match at {
+            Some(at) => index == at,
+            None => index >= last,
+        };
+        here.then(|| p.get("item").cloned()).flatten()
+    })
+}
+
+/// Appends the items of every message to `items`, in order. `tools` names the calls (a custom
+/// tool's call is a `custom_tool_call`, a namespaced one says its namespace); `additional` are
+/// the `additional_tools` items placed among the messages.
+pub(super) fn encode_messages(
+    req: &ChatRequest,
+    tools: &ToolSet,
+    additional: &[Value],
+    items: &mut Vec<Value>,
+) -> Result<(), EncodeError> {
     // Encrypted reasoning is only OpenAI's to read back; the gateway's own tokens say whose.
     let reasoning_is_openais = matches!(req.reasoning_origin, None | Some(Dialect::OpenaiResponses));
-    for m in &req.messages {
+    let mut custom_calls = HashSet::new();
+    for (i, m) in req.messages.iter().enumerate() {
+        items.extend(placed(additional, "message", Some(i), req.messages.len()));
         let mut item = MessageItem::new(m);
         for p in &m.content {
             match p {
                 Part::ToolCall { id, name, arguments } => {
                     item.flush(items);
-                    items.push(json!({"type": "function_call", "call_id": id, "name": name, "arguments": arguments}));
+                    if tools.get(name).is_some_and(|e| e.kind == Kind::Custom) {
+                        custom_calls.insert(id.as_str());
+                    }
+                    items.push(tools::call_item(tools, id, name, arguments));
                 }
                 Part::ToolResult { tool_call_id, content, .. } => {
                     item.flush(items);
-                    items.push(json!({
-                        "type": "function_call_output",
-                        "call_id": tool_call_id,
-                        "output": encode_output(content)?,
-                    }));
+                    let kind = if custom_calls.contains(tool_call_id.as_str()) {
+                        "custom_tool_call_output"
+                    } else {
+                        "function_call_output"
+                    };
+                    items.push(json!({"type": kind, "call_id": tool_call_id, "output": encode_output(content)?}));
                 }
                 Part::Reasoning { text, redacted, .. } => {
                     item.flush(items);
@@ -415,6 +498,7 @@ pub(super) fn encode_messages(req: &ChatRequest, items: &mut Vec<Value>) -> Resu
         }
         item.flush(items);
     }
+    items.extend(placed(additional, "message", None, req.messages.len()));
     Ok(())
 }
 

@@ -14,13 +14,21 @@
 //!   `encrypted_content` carries the part's `signature` and `redacted` as one opaque token
 //!   ([`reasoning_token`]), so a thinking signature from Anthropic or Gemini survives a round
 //!   trip through a Responses client and OpenAI's own encrypted reasoning reaches OpenAI again.
+//! - Client-run tools ([`tools`]): `function` tools, freeform `custom` tools (canonically a
+//!   function of one string, `input`) and `namespace` groups of both, flattened (a namespaced
+//!   tool keeps its own name unless another has it: `<namespace>__<name>`); Codex's
+//!   `additional_tools` input item adds its tools to them. Calls come back as `function_call`
+//!   (with its `namespace`) or `custom_tool_call` items, named from the request's tools as the
+//!   response object repeats them (`ResponseMeta::echo`). For the Responses API egress the
+//!   client's `tools` and `additional_tools` items are kept whole in `hints`, sent as they came.
 //! - Output items and tools only OpenAI can serve (hosted tools' calls: `web_search_call`, …)
 //!   → `Part::Raw { dialect: OpenaiResponses }` / `StreamEvent::RawItem`, written back verbatim;
 //!   hosted tools in `tools` → `extra["tools"]`, refused by name by any other egress.
 //! - Fields that tune OpenAI's service without changing the answer (`include`,
-//!   `prompt_cache_key`, `truncation`, `service_tier`, `reasoning.summary`, `text.verbosity`,
+//!   `prompt_cache_key`, `truncation`, `service_tier`, `reasoning.summary`, `reasoning.context`,
+//!   `text.verbosity`,
 //!   `metadata`, `safety_identifier`, `background: false`) → `ChatRequest::hints`.
-//! - Item ids the gateway writes: `msg_`, `fc_`, `rs_` + the response id's hex + `_` + the
+//! - Item ids the gateway writes: `msg_`, `fc_`, `ctc_`, `rs_` + the response id's hex + `_` + the
 //!   output index, so a stored response's items have stable, unique ids.
 
 mod items;
@@ -28,6 +36,7 @@ mod params;
 mod request;
 mod response;
 mod stream;
+mod tools;
 
 #[cfg(test)]
 mod tests;

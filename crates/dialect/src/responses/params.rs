@@ -6,6 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::items::{invalid, wrong_type};
+use super::tools::ToolSet;
 use crate::{ChatRequest, DecodeError, EncodeError, ResponseFormat, Tool, ToolChoice};
 
 /// A field's value, None when absent or null (OpenAI treats both as not sent).
@@ -86,69 +87,27 @@ pub(super) fn echo(
     echo
 }
 
-/// Function tools are canonical; hosted tools (web search, file search, MCP, ...) go to
-/// `extra["tools"]` as sent.
-pub(super) fn decode_tools(obj: &Map<String, Value>, req: &mut ChatRequest) -> Result<(), DecodeError> {
+/// Client-run tools (function, custom, namespace) are canonical ([`super::tools`]); with a
+/// hosted tool (web search, file search, MCP, ...) among them the whole list also goes to
+/// `extra["tools"]`, in the client's order, so another egress's refusal names the client's
+/// own index (`tools[8].type`).
+pub(super) fn decode_tools(obj: &Map<String, Value>, set: &ToolSet, req: &mut ChatRequest) -> Result<(), DecodeError> {
     let tools = match present(obj, "tools") {
         None => return Ok(()),
         Some(Value::Array(tools)) => tools,
         Some(other) => return Err(wrong_type("tools".into(), "an array", other)),
     };
-    let mut hosted = Vec::new();
-    for (j, tool) in tools.iter().enumerate() {
-        let param = |key: &str| format!("tools[{j}].{key}");
-        let Some(t) = tool.as_object() else {
-            return Err(wrong_type(format!("tools[{j}]"), "a tool object", tool));
-        };
-        match t.get("type") {
-            Some(Value::String(kind)) if kind == "function" => {}
-            Some(Value::String(_)) => {
-                hosted.push(tool.clone());
-                continue;
-            }
-            None | Some(Value::Null) => {
-                return Err(invalid(format!("Missing required parameter: '{}'.", param("type")), param("type")))
-            }
-            Some(other) => return Err(wrong_type(param("type"), "a string", other)),
-        }
-        let name = match t.get("name") {
-            Some(Value::String(n)) if !n.is_empty() => n.clone(),
-            Some(Value::String(_)) | None | Some(Value::Null) => {
-                return Err(invalid(format!("Missing required parameter: '{}'.", param("name")), param("name")))
-            }
-            Some(other) => return Err(wrong_type(param("name"), "a string", other)),
-        };
-        let description = match t.get("description") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(d)) => Some(d.clone()),
-            Some(other) => return Err(wrong_type(param("description"), "a string", other)),
-        };
-        let parameters = match t.get("parameters") {
-            None | Some(Value::Null) => None,
-            Some(p @ Value::Object(_)) => Some(p.clone()),
-            Some(other) => return Err(wrong_type(param("parameters"), "an object", other)),
-        };
-        let strict = match t.get("strict") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(other) => return Err(wrong_type(param("strict"), "a boolean", other)),
-        };
-        let mut hints = Map::new();
-        for (key, value) in t {
-            if !matches!(key.as_str(), "type" | "name" | "description" | "parameters" | "strict") {
-                hints.insert(key.clone(), value.clone());
-                req.hint_paths.push(param(key));
-            }
-        }
-        req.tools.push(Tool { name, description, parameters, strict, cache_control: None, hints });
-    }
-    if !hosted.is_empty() {
-        req.extra.insert("tools".into(), Value::Array(hosted));
+    if super::tools::decode_list(tools, "tools", set, req)? {
+        req.extra.insert("tools".into(), Value::Array(tools.clone()));
     }
     Ok(())
 }
 
-pub(super) fn decode_tool_choice(obj: &Map<String, Value>, req: &mut ChatRequest) -> Result<(), DecodeError> {
+pub(super) fn decode_tool_choice(
+    obj: &Map<String, Value>,
+    set: &ToolSet,
+    req: &mut ChatRequest,
+) -> Result<(), DecodeError> {
     let Some(choice) = present(obj, "tool_choice") else { return Ok(()) };
     let bad = || {
         invalid(
@@ -158,8 +117,11 @@ pub(super) fn decode_tool_choice(obj: &Map<String, Value>, req: &mut ChatRequest
             "tool_choice".into(),
         )
     };
+    // A custom tool is a function elsewhere; a namespaced one is named as its calls are.
     let function_name = |t: &Value| match (t.get("type").and_then(Value::as_str), t.get("name")) {
-        (Some("function"), Some(Value::String(n))) => Some(n.clone()),
+        (Some("function" | "custom"), Some(Value::String(n))) => {
+            Some(set.canonical_name(t.get("namespace").and_then(Value::as_str), n))
+        }
         _ => None,
     };
     req.tool_choice = Some(match choice {
@@ -170,7 +132,7 @@ pub(super) fn decode_tool_choice(obj: &Map<String, Value>, req: &mut ChatRequest
             _ => return Err(bad()),
         },
         Value::Object(o) => match o.get("type").and_then(Value::as_str) {
-            Some("function") => ToolChoice::Named(function_name(choice).ok_or_else(bad)?),
+            Some("function" | "custom") => ToolChoice::Named(function_name(choice).ok_or_else(bad)?),
             Some("allowed_tools") => {
                 let required = match o.get("mode").and_then(Value::as_str) {
                     Some("required") => true,
@@ -274,8 +236,9 @@ fn decode_format(format: &Value) -> Result<Option<ResponseFormat>, DecodeError> 
     }
 }
 
-/// `reasoning.effort` → `reasoning_effort`; `reasoning.summary` is a hint (the reply's summary
-/// is OpenAI's to write); anything else in `reasoning` is OpenAI's alone.
+/// `reasoning.effort` → `reasoning_effort`; `reasoning.summary` and `reasoning.context` (which
+/// turns' reasoning OpenAI keeps) are hints (the reply's summary is OpenAI's to write); anything
+/// else in `reasoning` is OpenAI's alone.
 pub(super) fn decode_reasoning(obj: &Map<String, Value>, req: &mut ChatRequest) -> Result<(), DecodeError> {
     let reasoning = match present(obj, "reasoning") {
         None => return Ok(()),
@@ -289,7 +252,7 @@ pub(super) fn decode_reasoning(obj: &Map<String, Value>, req: &mut ChatRequest) 
             (_, Value::Null) => {}
             ("effort", Value::String(e)) => req.reasoning_effort = Some(e.clone()),
             ("effort", other) => return Err(wrong_type("reasoning.effort".into(), "a string", other)),
-            ("summary" | "generate_summary", _) => {
+            ("summary" | "generate_summary" | "context", _) => {
                 hint.insert(key.clone(), value.clone());
                 req.hint_paths.push(format!("reasoning.{key}"));
             }

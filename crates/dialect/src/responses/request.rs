@@ -23,6 +23,7 @@ use super::params::{
     decode_reasoning, decode_text, decode_tool_choice, decode_tools, echo, encode_format, encode_tool,
     encode_tool_choice, opt_bool, opt_f64, opt_string, opt_u64, present,
 };
+use super::tools::{self, ToolSet, ECHO_ADDITIONAL_TOOLS};
 use crate::{ChatRequest, DecodeError, Dialect, EncodeError, Part};
 
 pub(super) const TARGET: &str = "OpenAI Responses";
@@ -133,7 +134,18 @@ pub fn decode_request(
         ..ChatRequest::default()
     };
 
+    // Every client-run tool, before any item: calls the client sends back are named by it.
+    let input_array = obj.get("input").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let additional_lists: Vec<&Value> =
+        items::additional_tool_lists(history).chain(items::additional_tool_lists(input_array)).collect();
+    let set = ToolSet::new(obj.get("tools").into_iter().chain(additional_lists.iter().copied()));
+    let mut echo = echo;
+    if !additional_lists.is_empty() {
+        let all: Vec<Value> = additional_lists.iter().filter_map(|l| l.as_array()).flatten().cloned().collect();
+        echo.insert(ECHO_ADDITIONAL_TOOLS.into(), Value::Array(all));
+    }
     let mut decoder = ItemDecoder::default();
+    decoder.tools = set.clone();
     match obj.get("instructions") {
         None | Some(Value::Null) => {}
         Some(Value::String(text)) => decoder.system.push(Part::text(text.clone())),
@@ -171,8 +183,25 @@ pub fn decode_request(
     req.messages = decoder.messages;
     req.reasoning_origin = decoder.reasoning_origin;
 
-    decode_tools(&obj, &mut req)?;
-    decode_tool_choice(&obj, &mut req)?;
+    decode_tools(&obj, &set, &mut req)?;
+    // The Responses API egress sends the client's tools back as they came.
+    if let Some(list @ Value::Array(_)) = present(&obj, "tools") {
+        req.hints.insert("tools".into(), list.clone());
+    }
+    let mut placed = Vec::with_capacity(decoder.additional.len());
+    for additional in std::mem::take(&mut decoder.additional) {
+        let list = additional.item.get("tools").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        tools::decode_list(list, &additional.path, &set, &mut req)?;
+        let mut entry = additional.place;
+        if let Some(obj) = entry.as_object_mut() {
+            obj.insert("item".into(), additional.item);
+        }
+        placed.push(entry);
+    }
+    if !placed.is_empty() {
+        req.hints.insert("additional_tools".into(), Value::Array(placed));
+    }
+    decode_tool_choice(&obj, &set, &mut req)?;
     decode_text(&obj, &mut req)?;
     decode_reasoning(&obj, &mut req)?;
     for key in HINTS {
@@ -268,14 +297,22 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
     }
     let mut extra = if same { req.extra.clone() } else { Map::new() };
     let mut hints = if same { req.hints.clone() } else { Map::new() };
+    // What the decoder kept whole for this egress: the client's tools and additional_tools items.
+    let verbatim_tools = hints.remove("tools");
+    let additional = match hints.remove("additional_tools") {
+        Some(Value::Array(placed)) => placed,
+        _ => Vec::new(),
+    };
+    let additional_lists = additional.iter().filter_map(|p| p.get("item").and_then(|i| i.get("tools")));
+    let tool_set = ToolSet::new(verbatim_tools.iter().chain(additional_lists));
 
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
     let mut input = Vec::with_capacity(req.messages.len() + 1);
-    if let Some(instructions) = encode_system(req, &mut input)? {
+    if let Some(instructions) = encode_system(req, &additional, &mut input)? {
         body.insert("instructions".into(), json!(instructions));
     }
-    items::encode_messages(req, &mut input)?;
+    items::encode_messages(req, &tool_set, &additional, &mut input)?;
     body.insert("input".into(), Value::Array(input));
     if let Some(n) = req.max_tokens {
         body.insert("max_output_tokens".into(), json!(n));
@@ -290,12 +327,14 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
         body.insert("top_logprobs".into(), json!(n));
     }
 
-    let mut tools: Vec<Value> = req.tools.iter().map(|t| encode_tool(t, same)).collect();
-    match extra.remove("tools") {
-        Some(Value::Array(hosted)) => tools.extend(hosted),
-        Some(other) => tools.push(other),
-        None => {}
-    }
+    // A Responses client's tools go back as it sent them (none when it sent its tools only in
+    // `additional_tools` items); another dialect's are encoded from canonical.
+    extra.remove("tools");
+    let tools: Vec<Value> = match verbatim_tools {
+        Some(Value::Array(tools)) => tools,
+        _ if same => Vec::new(),
+        _ => req.tools.iter().map(|t| encode_tool(t, same)).collect(),
+    };
     if !tools.is_empty() {
         body.insert("tools".into(), Value::Array(tools));
     }
@@ -377,8 +416,12 @@ fn refuse_inexpressible(req: &ChatRequest) -> Result<(), EncodeError> {
 /// The instructions. Developer instructions go out as they came from Codex and the Vercel AI
 /// SDK: one `developer` message per part; others as `instructions` (the first text, as the
 /// Agents SDK sends them) followed by a `system` message with the rest. Items kept whole among
-/// them (Codex's `additional_tools`) go back in their place.
-fn encode_system(req: &ChatRequest, input: &mut Vec<Value>) -> Result<Option<String>, EncodeError> {
+/// them (Codex's `additional_tools`, in `additional` or as raw parts) go back in their place.
+fn encode_system(
+    req: &ChatRequest,
+    additional: &[Value],
+    input: &mut Vec<Value>,
+) -> Result<Option<String>, EncodeError> {
     let (instructions, rest) = match req.system.split_first() {
         Some((Part::Text { text, .. }, rest)) if !req.system_is_developer => (Some(text.clone()), rest),
         _ => (None, req.system.as_slice()),
@@ -390,7 +433,16 @@ fn encode_system(req: &ChatRequest, input: &mut Vec<Value>) -> Result<Option<Str
             input.push(json!({"type": "message", "role": role, "content": std::mem::take(content)}));
         }
     };
-    for part in rest {
+    let skipped = req.system.len() - rest.len();
+    for k in 0..skipped {
+        input.extend(items::placed(additional, "system", Some(k), req.system.len()));
+    }
+    for (k, part) in rest.iter().enumerate() {
+        let placed: Vec<Value> = items::placed(additional, "system", Some(k + skipped), req.system.len()).collect();
+        if !placed.is_empty() {
+            flush(&mut content, input);
+            input.extend(placed);
+        }
         match part {
             Part::Raw { dialect: Dialect::OpenaiResponses, kind, value } if items::is_whole_item(kind) => {
                 flush(&mut content, input);
@@ -406,5 +458,6 @@ fn encode_system(req: &ChatRequest, input: &mut Vec<Value>) -> Result<Option<Str
         }
     }
     flush(&mut content, input);
+    input.extend(items::placed(additional, "system", None, req.system.len()));
     Ok(instructions)
 }

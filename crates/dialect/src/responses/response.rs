@@ -10,6 +10,7 @@
 use serde_json::{json, Map, Value};
 
 use super::reasoning_token;
+use super::tools::{self, Kind, ToolSet, ECHO_ADDITIONAL_TOOLS};
 use crate::{ChatResponse, Choice, DecodeError, Dialect, FinishReason, Part, ResponseMeta, Usage};
 
 /// Fields of the object that describe the reply itself; a request field of the same name in
@@ -82,7 +83,7 @@ pub(super) fn finished_object(reply: &Reply<'_>, meta: &ResponseMeta) -> Value {
     };
     let mut obj = envelope(reply.id, reply.created, reply.model, status, meta);
     let hex = id_hex(reply.id);
-    let items = output_items(reply.parts, &hex, meta.upstream);
+    let items = output_items(reply.parts, &hex, meta);
     obj.insert("incomplete_details".into(), incomplete);
     obj.insert("output_text".into(), Value::String(output_text(&items)));
     obj.insert("output".into(), Value::Array(items));
@@ -93,7 +94,7 @@ pub(super) fn finished_object(reply: &Reply<'_>, meta: &ResponseMeta) -> Value {
 /// The object of a reply that failed after it began: what was written so far, and the error.
 pub(super) fn failed_object(reply: &Reply<'_>, meta: &ResponseMeta, code: &str, message: &str) -> Value {
     let mut obj = envelope(reply.id, reply.created, reply.model, "failed", meta);
-    let items = output_items(reply.parts, &id_hex(reply.id), meta.upstream);
+    let items = output_items(reply.parts, &id_hex(reply.id), meta);
     obj.insert("error".into(), json!({"code": code, "message": message}));
     obj.insert("output_text".into(), Value::String(output_text(&items)));
     obj.insert("output".into(), Value::Array(items));
@@ -132,7 +133,7 @@ pub(super) fn envelope(id: &str, created: u64, model: &str, status: &str, meta: 
         return Map::new();
     };
     for (key, value) in &meta.echo {
-        if !OWN_FIELDS.contains(&key.as_str()) {
+        if !OWN_FIELDS.contains(&key.as_str()) && key != ECHO_ADDITIONAL_TOOLS {
             obj.insert(key.clone(), value.clone());
         }
     }
@@ -165,7 +166,8 @@ fn output_text(items: &[Value]) -> String {
 
 /// The output items of `parts`, numbered from 0. Consecutive text and refusal parts share one
 /// `message` item; parts of another dialect are skipped.
-pub(super) fn output_items(parts: &[Part], hex: &str, upstream: Option<Dialect>) -> Vec<Value> {
+fn output_items(parts: &[Part], hex: &str, meta: &ResponseMeta) -> Vec<Value> {
+    let tools = ToolSet::from_echo(&meta.echo);
     let mut items = Vec::new();
     let mut rest = parts;
     while let Some(first) = rest.first() {
@@ -178,7 +180,7 @@ pub(super) fn output_items(parts: &[Part], hex: &str, upstream: Option<Dialect>)
         let (group, tail) = rest.split_at(len);
         rest = tail;
         let index = u32::try_from(items.len()).unwrap_or(u32::MAX);
-        if let Some(item) = item_json(group, hex, index, upstream) {
+        if let Some(item) = item_json(group, hex, index, meta.upstream, &tools) {
             items.push(item);
         }
     }
@@ -186,8 +188,15 @@ pub(super) fn output_items(parts: &[Part], hex: &str, upstream: Option<Dialect>)
 }
 
 /// One output item, complete: a message (`group` is its text and refusal parts) or the one
-/// part `group` holds. None for a part a Responses client cannot be shown.
-pub(super) fn item_json(group: &[Part], hex: &str, index: u32, upstream: Option<Dialect>) -> Option<Value> {
+/// part `group` holds. None for a part a Responses client cannot be shown. A call of a custom
+/// tool is a `custom_tool_call`, a call of a namespaced one names its namespace (`tools`).
+pub(super) fn item_json(
+    group: &[Part],
+    hex: &str,
+    index: u32,
+    upstream: Option<Dialect>,
+    tools: &ToolSet,
+) -> Option<Value> {
     match group.first()? {
         Part::Text { .. } | Part::Refusal { .. } => Some(json!({
             "id": item_id("msg_", hex, index),
@@ -196,14 +205,15 @@ pub(super) fn item_json(group: &[Part], hex: &str, index: u32, upstream: Option<
             "role": "assistant",
             "content": message_content(group),
         })),
-        Part::ToolCall { id, name, arguments } => Some(json!({
-            "id": item_id("fc_", hex, index),
-            "type": "function_call",
-            "status": "completed",
-            "arguments": arguments,
-            "call_id": id,
-            "name": name,
-        })),
+        Part::ToolCall { id, name, arguments } => {
+            let mut item = tools::call_item(tools, id, name, arguments);
+            if let Some(obj) = item.as_object_mut() {
+                let custom = obj.get("type").and_then(Value::as_str) == Some("custom_tool_call");
+                obj.insert("id".into(), json!(item_id(call_prefix(custom), hex, index)));
+                obj.insert("status".into(), json!("completed"));
+            }
+            Some(item)
+        }
         Part::Reasoning { text, signature, redacted } => Some(json!({
             "id": item_id("rs_", hex, index),
             "type": "reasoning",
@@ -213,6 +223,21 @@ pub(super) fn item_json(group: &[Part], hex: &str, index: u32, upstream: Option<
         Part::Raw { dialect: Dialect::OpenaiResponses, value, .. } => Some(value.clone()),
         Part::Raw { .. } | Part::Image { .. } | Part::ToolResult { .. } => None,
     }
+}
+
+/// The id prefix of a call item: OpenAI's `ctc_` for a custom tool's call, `fc_` for a
+/// function's.
+pub(super) fn call_prefix(custom: bool) -> &'static str {
+    if custom {
+        "ctc_"
+    } else {
+        "fc_"
+    }
+}
+
+/// Whether a canonical call is to a custom tool.
+pub(super) fn is_custom(tools: &ToolSet, name: &str) -> bool {
+    tools.get(name).is_some_and(|e| e.kind == Kind::Custom)
 }
 
 pub(super) fn summary(text: &str) -> Value {
@@ -322,7 +347,7 @@ fn decode_item(item: &Value, parts: &mut Vec<Part>) {
             }
         }
         "function_call" => {
-            parts.push(Part::ToolCall { id: text("call_id"), name: text("name"), arguments: text("arguments") })
+            parts.push(Part::ToolCall { id: text("call_id"), name: call_name(item), arguments: text("arguments") })
         }
         "reasoning" => parts.push(Part::Reasoning {
             text: summary_text(item),
@@ -330,6 +355,16 @@ fn decode_item(item: &Value, parts: &mut Vec<Part>) {
             redacted: item.get("encrypted_content").and_then(Value::as_str).map(str::to_owned),
         }),
         kind => parts.push(Part::Raw { dialect: Dialect::OpenaiResponses, kind: kind.to_owned(), value: item.clone() }),
+    }
+}
+
+/// The canonical name of a function call OpenAI returned: a namespaced function's is
+/// `<namespace>__<name>`, which the reply encoder maps back to both (see [`super::tools`]).
+pub(super) fn call_name(item: &Value) -> String {
+    let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
+    match item.get("namespace").and_then(Value::as_str) {
+        Some(ns) if !ns.is_empty() => tools::qualified(ns, name),
+        _ => name.to_owned(),
     }
 }
 

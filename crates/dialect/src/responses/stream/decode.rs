@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::super::response::{decode_items, decode_usage, incomplete_reason, summary_text};
+use super::super::response::{call_name, decode_items, decode_usage, incomplete_reason, summary_text};
 use crate::error::json_error_message;
 use crate::{DecodeError, Dialect, ErrorKind, FinishReason, Frame, Part, StreamDecoder, StreamError, StreamEvent};
 
@@ -91,7 +91,7 @@ impl EventDecoder {
             choice: 0,
             index,
             id: str_of(item, "call_id").unwrap_or_default().to_owned(),
-            name: str_of(item, "name").unwrap_or_default().to_owned(),
+            name: call_name(item),
         });
         Ok(index)
     }

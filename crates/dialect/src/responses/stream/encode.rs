@@ -10,8 +10,10 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::super::response::{
-    content_json, envelope, failed_object, finished_object, id_hex, item_id, item_json, response_id, Reply,
+    call_prefix, content_json, envelope, failed_object, finished_object, id_hex, is_custom, item_id, item_json,
+    response_id, Reply,
 };
+use super::super::tools::{self, ToolSet};
 use crate::error::{truncate_for_json, MAX_ERROR_MESSAGE_BYTES};
 use crate::framing::sse::write_event;
 use crate::{Dialect, ErrorKind, FinishReason, Part, ResponseMeta, StreamEncoder, StreamEvent, Usage};
@@ -52,6 +54,8 @@ struct PendingCall {
 /// Writes canonical events as Responses API SSE. Only choice 0 is written.
 pub struct EventEncoder {
     meta: ResponseMeta,
+    /// The request's client-run tools: how each call is written (see [`super::super::tools`]).
+    tools: ToolSet,
     id: String,
     /// `id`'s hex, for item ids.
     hex: String,
@@ -78,6 +82,7 @@ impl EventEncoder {
     pub fn new(meta: &ResponseMeta) -> Self {
         EventEncoder {
             meta: meta.clone(),
+            tools: ToolSet::from_echo(&meta.echo),
             id: String::new(),
             hex: String::new(),
             model: String::new(),
@@ -142,7 +147,7 @@ impl EventEncoder {
     }
 
     fn item_done(&mut self, out: &mut Vec<u8>, output: u32, start: usize) {
-        let item = item_json(&self.parts[start..], &self.hex, output, self.meta.upstream);
+        let item = item_json(&self.parts[start..], &self.hex, output, self.meta.upstream, &self.tools);
         self.emit(out, "response.output_item.done", json!({"output_index": output, "item": item}));
     }
 
@@ -165,13 +170,28 @@ impl EventEncoder {
             }
             Open::Call { output, part, .. } => {
                 let Some(Part::ToolCall { name, arguments, .. }) = self.parts.get(part) else { return };
-                let body = json!({
-                    "item_id": item_id("fc_", &self.hex, output),
-                    "output_index": output,
-                    "arguments": arguments,
-                    "name": name,
-                });
-                self.emit(out, "response.function_call_arguments.done", body);
+                if is_custom(&self.tools, name) {
+                    // The input is the `input` of the JSON arguments: written once they are whole.
+                    let input = tools::custom_input(arguments);
+                    let at = json!({"item_id": item_id("ctc_", &self.hex, output), "output_index": output});
+                    if !input.is_empty() {
+                        self.emit(
+                            out,
+                            "response.custom_tool_call_input.delta",
+                            with(&at, "delta", input.clone().into()),
+                        );
+                    }
+                    self.emit(out, "response.custom_tool_call_input.done", with(&at, "input", input.into()));
+                } else {
+                    let wire_name = self.tools.get(name).map_or(name.as_str(), |e| e.name.as_str());
+                    let body = json!({
+                        "item_id": item_id("fc_", &self.hex, output),
+                        "output_index": output,
+                        "arguments": arguments,
+                        "name": wire_name,
+                    });
+                    self.emit(out, "response.function_call_arguments.done", body);
+                }
                 self.item_done(out, output, part);
             }
             Open::Reasoning { output, part, summary_open, .. } => {
@@ -263,14 +283,12 @@ impl EventEncoder {
 
     fn open_call(&mut self, out: &mut Vec<u8>, call: u32, id: &str, name: &str) {
         self.close_open(out);
-        let item = json!({
-            "id": item_id("fc_", &self.hex, self.next_output),
-            "type": "function_call",
-            "status": "in_progress",
-            "arguments": "",
-            "call_id": id,
-            "name": name,
-        });
+        let mut item = tools::call_item(&self.tools, id, name, "");
+        if let Some(obj) = item.as_object_mut() {
+            let prefix = call_prefix(is_custom(&self.tools, name));
+            obj.insert("id".into(), json!(item_id(prefix, &self.hex, self.next_output)));
+            obj.insert("status".into(), json!("in_progress"));
+        }
         let tool_call = Part::ToolCall { id: id.to_owned(), name: name.to_owned(), arguments: String::new() };
         let (output, part) = self.add_item(out, tool_call, item);
         self.open = Some(Open::Call { output, call, part });
@@ -284,8 +302,10 @@ impl EventEncoder {
         }
         if let Some(Open::Call { output, call: open, part }) = self.open {
             if open == call {
-                if let Some(Part::ToolCall { arguments, .. }) = self.parts.get_mut(part) {
-                    arguments.push_str(delta);
+                let Some(Part::ToolCall { name, arguments, .. }) = self.parts.get_mut(part) else { return };
+                arguments.push_str(delta);
+                if is_custom(&self.tools, name) {
+                    return;
                 }
                 let body =
                     json!({"item_id": item_id("fc_", &self.hex, output), "output_index": output, "delta": delta});

@@ -397,7 +397,8 @@ fn hosted_tools_and_unknown_fields_reach_openai_and_are_refused_elsewhere() {
     });
     let (req, env) = decode(&body);
     assert_eq!(req.tools.len(), 1);
-    assert_eq!(req.extra["tools"], json!([{"type": "web_search", "search_context_size": "low"}]));
+    // The whole list, in the client's order: a refusal names the client's own index.
+    assert_eq!(req.extra["tools"], body["tools"]);
     assert_eq!(req.extra["tool_choice"], json!({"type": "web_search"}));
     assert_eq!(req.extra["prompt"], json!({"id": "pmpt_1"}));
     assert_eq!(
@@ -411,7 +412,7 @@ fn hosted_tools_and_unknown_fields_reach_openai_and_are_refused_elsewhere() {
         ]
     );
     let sent = encode(&req);
-    assert_eq!(sent["tools"], json!([shell_tool(), {"type": "web_search", "search_context_size": "low"}]));
+    assert_eq!(sent["tools"], body["tools"], "OpenAI gets the tools as the client sent them");
     assert_eq!(sent["tool_choice"], json!({"type": "web_search"}));
     assert_eq!(sent["prompt"], json!({"id": "pmpt_1"}));
     let err = crate::anthropic::Anthropic.encode_request(&req, "claude", false).unwrap_err();
