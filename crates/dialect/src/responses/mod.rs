@@ -26,8 +26,8 @@
 //!   hosted tools in `tools` → `extra["tools"]`, refused by name by any other egress.
 //! - Fields that tune OpenAI's service without changing the answer (`include`,
 //!   `prompt_cache_key`, `truncation`, `service_tier`, `reasoning.summary`, `reasoning.context`,
-//!   `text.verbosity`,
-//!   `metadata`, `safety_identifier`, `background: false`) → `ChatRequest::hints`.
+//!   `text.verbosity`, `metadata`, `safety_identifier`, `background: false`) →
+//!   `ChatRequest::hints`.
 //! - Item ids the gateway writes: `msg_`, `fc_`, `ctc_`, `rs_` + the response id's hex + `_` + the
 //!   output index, so a stored response's items have stable, unique ids.
 

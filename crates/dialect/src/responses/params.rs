@@ -157,6 +157,12 @@ pub(super) fn decode_tool_choice(
         },
         _ => return Err(bad()),
     });
+    // Canonical names it as a function; OpenAI gets a custom or namespaced tool's choice as sent.
+    let names_client_tool = |t: &Value| t.get("type") == Some(&json!("custom")) || t.get("namespace").is_some();
+    let listed = choice.get("tools").and_then(Value::as_array).into_iter().flatten();
+    if names_client_tool(choice) || listed.into_iter().any(names_client_tool) {
+        req.hints.insert("tool_choice".into(), choice.clone());
+    }
     Ok(())
 }
 

@@ -339,7 +339,8 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
         body.insert("tools".into(), Value::Array(tools));
     }
     let extra_choice = extra.remove("tool_choice");
-    if let Some(choice) = req.tool_choice.as_ref().map(encode_tool_choice).or(extra_choice) {
+    let sent_choice = hints.remove("tool_choice");
+    if let Some(choice) = sent_choice.or_else(|| req.tool_choice.as_ref().map(encode_tool_choice)).or(extra_choice) {
         body.insert("tool_choice".into(), choice);
     }
     if let Some(p) = req.parallel_tool_calls {

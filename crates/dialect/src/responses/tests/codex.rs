@@ -294,3 +294,14 @@ fn stream(events: &[StreamEvent], meta: &ResponseMeta) -> (Vec<Value>, Option<Va
     let frames = frames.into_iter().map(|f| serde_json::from_str::<Value>(&f.data).unwrap()).collect();
     (frames, enc.completed())
 }
+
+#[test]
+fn choosing_the_custom_tool_forces_the_function_elsewhere_and_reaches_openai_as_sent() {
+    let mut body = fixture("codex-exec-default-model-1.json");
+    body["tool_choice"] = json!({"type": "custom", "name": "exec"});
+    let (req, _) = decode_body(&body);
+    assert_eq!(req.tool_choice, Some(crate::ToolChoice::Named("exec".into())));
+    let chat = encoded(&crate::openai::OpenAi, &req, "gpt-4o");
+    assert_eq!(chat["tool_choice"], json!({"type": "function", "function": {"name": "exec"}}));
+    assert_eq!(encoded(&Responses, &req, "gpt-6.2-sol")["tool_choice"], body["tool_choice"]);
+}

@@ -664,6 +664,8 @@ const KEYS: &[&str] = &[
     "parameters",
     "strict",
     "refusal",
+    "input",
+    "namespace",
 ];
 const WORDS: &[&str] = &[
     "message",
@@ -682,6 +684,11 @@ const WORDS: &[&str] = &[
     "refusal",
     "summary_text",
     "web_search_call",
+    "custom_tool_call",
+    "custom_tool_call_output",
+    "additional_tools",
+    "namespace",
+    "custom",
     "function",
     "json_schema",
     "allowed_tools",
