@@ -2,6 +2,7 @@
 //! several provider kinds: what the client gets, what each upstream received, and the
 //! conversation state kept between turns.
 
+mod accounting;
 mod conversation;
 mod persisted;
 mod refusals;
