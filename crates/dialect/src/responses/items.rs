@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
+use super::refuse::{invalid, missing, unsupported, wrong_type};
 use super::tools::{self, Kind, ToolSet};
 use crate::{ChatRequest, DecodeError, Dialect, EncodeError, ImageSource, Message, Part, Role};
 
@@ -16,8 +17,6 @@ use crate::{ChatRequest, DecodeError, Dialect, EncodeError, ImageSource, Message
 pub(super) fn is_whole_item(kind: &str) -> bool {
     !kind.contains(".content[") && !kind.contains(".output[")
 }
-
-const TARGET: &str = "OpenAI Responses";
 
 /// Where an item sits, for error params: `input[3]`, `input[3].call_id`.
 #[derive(Clone, Copy)]
@@ -33,31 +32,6 @@ impl At<'_> {
     pub fn field(self, field: &str) -> String {
         format!("{}[{}].{field}", self.list, self.index)
     }
-}
-
-pub(super) fn invalid(message: String, param: String) -> DecodeError {
-    DecodeError::invalid(message, Some(param))
-}
-
-/// What a value is, as OpenAI's type errors name it.
-pub(super) fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-pub(super) fn wrong_type(param: String, expected: &str, got: &Value) -> DecodeError {
-    let message = format!("Invalid type for '{param}': expected {expected}, but got {} instead.", type_name(got));
-    invalid(message, param)
-}
-
-fn missing(param: String) -> DecodeError {
-    invalid(format!("Missing required parameter: '{param}'."), param)
 }
 
 /// A client's value quoted in a message, cut short.
@@ -422,10 +396,6 @@ pub(super) fn normalized(mut item: Value) -> Value {
 }
 
 // ---------- encoding for OpenAI's /responses ----------
-
-fn unsupported(field: impl Into<String>, reason: &str) -> EncodeError {
-    EncodeError::Unsupported { field: field.into(), target: TARGET, reason: reason.to_owned() }
-}
 
 /// The items a request kept whole in `hints["additional_tools"]` whose place is `key` (`system`
 /// or `message`) `at`; `at: None` takes those at or past `last`.

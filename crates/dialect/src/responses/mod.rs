@@ -33,6 +33,7 @@
 
 mod items;
 mod params;
+mod refuse;
 mod request;
 mod response;
 mod stream;

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::items::{invalid, wrong_type};
+use super::refuse::{invalid, wrong_type};
 use super::tools::ToolSet;
 use crate::{ChatRequest, DecodeError, EncodeError, ResponseFormat, Tool, ToolChoice};
 
@@ -335,7 +335,7 @@ pub(super) fn encode_format(f: Option<&ResponseFormat>) -> Result<Option<Value>,
         Some(ResponseFormat::JsonSchema { schema: None, .. }) => {
             return Err(EncodeError::Unsupported {
                 field: "response_format.json_schema.schema".into(),
-                target: super::request::TARGET,
+                target: super::refuse::TARGET,
                 reason: "the Responses API needs a schema".into(),
             })
         }

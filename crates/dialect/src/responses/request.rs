@@ -18,15 +18,14 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
-use super::items::{self, invalid, wrong_type, At, ItemDecoder};
+use super::items::{self, At, ItemDecoder};
 use super::params::{
     decode_reasoning, decode_text, decode_tool_choice, decode_tools, echo, encode_format, encode_tool,
     encode_tool_choice, opt_bool, opt_f64, opt_string, opt_u64, present,
 };
+use super::refuse::{invalid, unsupported, wrong_type};
 use super::tools::{self, ToolSet, ECHO_ADDITIONAL_TOOLS};
 use crate::{ChatRequest, DecodeError, Dialect, EncodeError, Part};
-
-pub(super) const TARGET: &str = "OpenAI Responses";
 
 /// Top-level fields that tune OpenAI's service without changing the answer.
 const HINTS: [&str; 11] = [
@@ -285,10 +284,6 @@ pub fn referenced_ids(body: &[u8]) -> Vec<String> {
 }
 
 // ---------- encoding for OpenAI's and Azure's /responses ----------
-
-fn unsupported(field: impl Into<String>, reason: &str) -> EncodeError {
-    EncodeError::Unsupported { field: field.into(), target: TARGET, reason: reason.to_owned() }
-}
 
 pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, EncodeError> {
     let same = req.extra_dialect == Some(Dialect::OpenaiResponses);

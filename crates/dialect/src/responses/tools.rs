@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::items::{invalid, wrong_type};
+use super::refuse::{invalid, missing, wrong_type};
 use crate::{ChatRequest, DecodeError, Tool};
 
 /// Grammar definitions up to this size are shown to other providers' models in full.
@@ -190,10 +190,6 @@ fn push(req: &mut ChatRequest, seen: &mut HashSet<String>, tool: Tool) {
     if seen.insert(tool.name.clone()) {
         req.tools.push(tool);
     }
-}
-
-fn missing(param: String) -> DecodeError {
-    invalid(format!("Missing required parameter: '{param}'."), param)
 }
 
 fn type_field<'a>(obj: &'a Map<String, Value>, at: &str) -> Result<&'a str, DecodeError> {
