@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::cache::semantic::SemanticIndex;
+use crate::cache::{ResponseCache, SharedStore};
 use crate::config::Config;
 use crate::conversations::{Conversations, ResponseStore};
 use crate::keys::{KeyStore, KeyTable, Limiter};
@@ -38,6 +40,8 @@ pub struct App {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The Responses API's stored responses.
     pub conversations: Arc<Conversations>,
+    /// Replies given again without asking a provider, for aliases that opt in.
+    pub cache: ResponseCache,
 }
 
 /// Why the gateway could not start.
@@ -72,6 +76,12 @@ impl App {
         app.ledger = Some(ledger);
         app.store = Some(writer.store.clone());
         app.limiter = Limiter::new(redis_url.as_deref()).await.map_err(StartError::Redis)?;
+        let shared = match &redis_url {
+            Some(url) => Some(SharedStore::open(url).map_err(StartError::Redis)?),
+            None => None,
+        };
+        app.cache = ResponseCache::new(app.config.cache_memory_bytes, shared)
+            .with_semantic(SemanticIndex::open(&writer.store).await);
         let key_store = KeyStore(writer.store.clone());
         key_store.migrate().await?;
         let keys = key_store.all().await?;
@@ -95,6 +105,7 @@ impl App {
     pub fn new(config: Config) -> Result<App, StartError> {
         let client = build_client(config.timeouts.connect, config.timeouts.read)?;
         let conversations = Arc::new(Conversations::new(config.store_responses, config.response_retention, None));
+        let cache = ResponseCache::new(config.cache_memory_bytes, None);
         Ok(App {
             keys: Arc::default(),
             key_store: None,
@@ -107,6 +118,7 @@ impl App {
             ledger: None,
             store: None,
             conversations,
+            cache,
             shutdown: tokio_util::sync::CancellationToken::new(),
             started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         })

@@ -111,6 +111,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         database_url: env.var("SWITCHYARD_DATABASE_URL"),
         redis_url: env.var("SWITCHYARD_REDIS_URL"),
         ledger_retention: Duration::from_secs(30 * 86_400),
+        cache_memory_bytes: 64 * 1024 * 1024,
         store_responses: true,
         response_retention: Duration::from_secs(30 * 86_400),
         catalog,

@@ -43,6 +43,9 @@ pub struct RawConfig {
     /// The Responses API's stored responses.
     #[serde(default)]
     pub responses: RawResponses,
+    /// The response cache's memory (each alias opts in with its own `cache` table).
+    #[serde(default)]
+    pub cache: RawCacheMemory,
     #[serde(default)]
     pub providers: BTreeMap<String, Spanned<RawProvider>>,
     #[serde(default)]
@@ -146,6 +149,41 @@ pub struct RawAlias {
     pub zero_data_retention: bool,
     /// Prefer the deployment that last served a long shared prompt prefix. Default on.
     pub affinity: Option<bool>,
+    /// Answer repeated requests from the response cache (off unless set).
+    pub cache: Option<Spanned<RawCache>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// How long an entry lives, and the most a client may ask for: `90s`, `30m`, `1h`, `2d`.
+    /// Default `1h`.
+    pub ttl: Option<String>,
+    /// Who shares entries: `key` (default), `team` or `global`.
+    pub scope: Option<String>,
+    /// Also cache replies cut short by `max_tokens`.
+    #[serde(default)]
+    pub cache_truncated: bool,
+    /// Also cache requests with `temperature` above 0 or `n` above 1.
+    #[serde(default)]
+    pub cache_sampled: bool,
+    /// A semantic cache: `{ embedding_model = "<alias>", threshold = 0.95 }`.
+    pub semantic: Option<RawSemantic>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSemantic {
+    pub embedding_model: String,
+    /// Cosine similarity at or above which a cached answer is given (default 0.95).
+    pub threshold: Option<f32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCacheMemory {
+    /// Memory for cached replies in each replica, in MiB (default 64).
+    pub memory_mb: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

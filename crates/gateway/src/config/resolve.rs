@@ -43,6 +43,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Per-request ledger rows older than this become daily rollups.
     pub ledger_retention: Duration,
+    /// Memory for the response cache in this process.
+    pub cache_memory_bytes: u64,
     /// Whether Responses API clients may store responses (`[responses] store`).
     pub store_responses: bool,
     /// How long a stored response is kept.
@@ -205,6 +207,7 @@ impl Config {
             database_url: raw.database_url.clone().or_else(|| env.var("SWITCHYARD_DATABASE_URL")),
             redis_url: raw.redis_url.clone().or_else(|| env.var("SWITCHYARD_REDIS_URL")),
             ledger_retention: Duration::from_secs(u64::from(raw.ledger_retention_days.unwrap_or(30)) * 86_400),
+            cache_memory_bytes: raw.cache.memory_mb.unwrap_or(64).saturating_mul(1024 * 1024),
             store_responses: raw.responses.store.unwrap_or(true),
             response_retention: Duration::from_secs(u64::from(raw.responses.retention_days.unwrap_or(30)) * 86_400),
             catalog,

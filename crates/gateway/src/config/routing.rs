@@ -6,7 +6,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::problems::Problems;
-use super::raw::{RawAlias, RawDeployment};
+use super::raw::{RawAlias, RawCache, RawDeployment};
+use crate::cache::{CachePolicy, Scope, SemanticPolicy};
 use crate::money::{NanosPerMTok, PriceText};
 use crate::routing::{Capabilities, DeploymentSettings, Prices, RoutePolicy, Strategy, Tier};
 
@@ -83,7 +84,45 @@ pub(super) fn route_policy(name: &str, a: &RawAlias, p: &mut Problems<'_>) -> Ro
         allowed_regions: a.allowed_regions.clone(),
         zero_data_retention: a.zero_data_retention,
         affinity: a.affinity.unwrap_or(true),
+        cache: a.cache.as_ref().and_then(|c| cache_policy(name, c, p)).map(std::sync::Arc::new),
     }
+}
+
+fn cache_policy(name: &str, c: &Spanned<RawCache>, p: &mut Problems<'_>) -> Option<CachePolicy> {
+    let raw = c.get_ref();
+    let mut bad = |what: String| {
+        p.at(Some(c.span()), format!("model `{name}`: cache: {what}"));
+    };
+    let ttl = match raw.ttl.as_deref().map(|t| (t, crate::cache::control::parse_duration(t))) {
+        None => Duration::from_secs(3_600),
+        Some((_, Some(ttl))) if !ttl.is_zero() => ttl,
+        Some((text, _)) => {
+            bad(format!("`ttl` `{text}` is not a duration such as `90s`, `30m`, `1h` or `2d`"));
+            return None;
+        }
+    };
+    let scope = match raw.scope.as_deref() {
+        None => Scope::Key,
+        Some(s) => match Scope::parse(s) {
+            Some(scope) => scope,
+            None => {
+                bad(format!("`scope` must be key, team or global, not `{s}`"));
+                return None;
+            }
+        },
+    };
+    let semantic = match &raw.semantic {
+        None => None,
+        Some(s) => {
+            let threshold = s.threshold.unwrap_or(0.95);
+            if !(0.0..=1.0).contains(&threshold) || threshold.is_nan() {
+                bad(format!("`semantic.threshold` must be between 0 and 1, not {threshold}"));
+                return None;
+            }
+            Some(SemanticPolicy { embedding_model: s.embedding_model.clone(), threshold })
+        }
+    };
+    Some(CachePolicy { ttl, scope, cache_truncated: raw.cache_truncated, cache_sampled: raw.cache_sampled, semantic })
 }
 
 #[cfg(test)]

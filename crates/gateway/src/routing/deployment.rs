@@ -152,6 +152,8 @@ impl Deployment {
 /// Where an alias may send requests and how it chooses.
 #[derive(Debug, Clone, Default)]
 pub struct RoutePolicy {
+    /// The alias's response cache; None: off.
+    pub cache: Option<Arc<crate::cache::CachePolicy>>,
     pub strategy: Strategy,
     /// Extra attempts beyond one per deployment, each after a backoff.
     pub retries: u32,
