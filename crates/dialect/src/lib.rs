@@ -6,6 +6,7 @@
 //! runtime.
 
 pub mod anthropic;
+pub mod assemble;
 pub mod bedrock;
 pub mod canonical;
 mod claude;
@@ -15,10 +16,12 @@ pub mod gemini;
 mod google;
 pub mod openai;
 pub mod path;
+pub mod replay;
 pub mod responses;
 
 use serde::{Deserialize, Serialize};
 
+pub use assemble::ReplyAssembler;
 pub use canonical::*;
 pub use error::{
     truncate_for_echo, ClientFacingError, DecodeError, EncodeError, ErrorKind, UpstreamErrorBody, MAX_ECHO_BYTES,
@@ -26,6 +29,7 @@ pub use error::{
 };
 pub use framing::{Frame, Framing};
 pub use path::{check_model_id, encode_path_segment, MAX_MODEL_ID_BYTES};
+pub use replay::replay;
 
 /// The wire formats Switchyard speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
