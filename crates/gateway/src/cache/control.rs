@@ -11,13 +11,24 @@ use http::HeaderMap;
 pub struct Directive {
     pub lookup: bool,
     pub store: bool,
-    /// The client's TTL, already capped by the alias's.
-    pub ttl: Duration,
+    /// The client's TTL; None: the alias's.
+    pub ttl: Option<Duration>,
+}
+
+impl Default for Directive {
+    fn default() -> Directive {
+        Directive { lookup: true, store: true, ttl: None }
+    }
 }
 
 impl Directive {
-    pub fn from_headers(headers: &HeaderMap, max_ttl: Duration) -> Directive {
-        let mut d = Directive { lookup: true, store: true, ttl: max_ttl };
+    /// How long a reply stored now lives: the client's TTL, never beyond the alias's.
+    pub fn ttl_within(&self, max: Duration) -> Duration {
+        self.ttl.map_or(max, |t| t.min(max))
+    }
+
+    pub fn from_headers(headers: &HeaderMap) -> Directive {
+        let mut d = Directive::default();
         for value in headers.get_all(http::header::CACHE_CONTROL) {
             for token in value.to_str().unwrap_or_default().split(',').map(|t| t.trim().to_ascii_lowercase()) {
                 match token.as_str() {
@@ -27,10 +38,7 @@ impl Directive {
                 }
             }
         }
-        if let Some(ttl) = headers.get("x-switchyard-cache-ttl").and_then(|v| v.to_str().ok()).and_then(parse_duration)
-        {
-            d.ttl = ttl.min(max_ttl);
-        }
+        d.ttl = headers.get("x-switchyard-cache-ttl").and_then(|v| v.to_str().ok()).and_then(parse_duration);
         d
     }
 }
@@ -64,15 +72,16 @@ mod tests {
     #[test]
     fn clients_skip_refresh_or_shorten_within_the_alias_ttl() {
         let hour = Duration::from_secs(3600);
-        assert_eq!(Directive::from_headers(&headers(&[]), hour), Directive { lookup: true, store: true, ttl: hour });
-        let d = Directive::from_headers(&headers(&[("cache-control", "no-cache")]), hour);
+        let d = Directive::from_headers(&headers(&[]));
+        assert_eq!((d.lookup, d.store, d.ttl_within(hour)), (true, true, hour));
+        let d = Directive::from_headers(&headers(&[("cache-control", "no-cache")]));
         assert_eq!((d.lookup, d.store), (false, true));
-        let d = Directive::from_headers(&headers(&[("cache-control", "max-age=0, No-Store")]), hour);
+        let d = Directive::from_headers(&headers(&[("cache-control", "max-age=0, No-Store")]));
         assert_eq!((d.lookup, d.store), (false, false));
-        let d = Directive::from_headers(&headers(&[("x-switchyard-cache-ttl", "30m")]), hour);
-        assert_eq!(d.ttl, Duration::from_secs(1800));
-        let d = Directive::from_headers(&headers(&[("x-switchyard-cache-ttl", "7d")]), hour);
-        assert_eq!(d.ttl, hour, "never beyond the alias's TTL");
+        let d = Directive::from_headers(&headers(&[("x-switchyard-cache-ttl", "30m")]));
+        assert_eq!(d.ttl_within(hour), Duration::from_secs(1800));
+        let d = Directive::from_headers(&headers(&[("x-switchyard-cache-ttl", "7d")]));
+        assert_eq!(d.ttl_within(hour), hour, "never beyond the alias's TTL");
         assert_eq!(parse_duration("2x"), None);
         assert_eq!(parse_duration("99999999999999999999d"), None);
     }

@@ -151,9 +151,10 @@ pub async fn spend(
                 .iter()
                 .map(|r| {
                     let cost_usd = crate::money::NanoUsd(r.cost_nanos).json_number();
+                    let saved_usd = crate::money::NanoUsd(r.saved_nanos).json_number();
                     json!({"group": r.group, "requests": r.requests, "input_tokens": r.input_tokens,
                            "output_tokens": r.output_tokens, "cost_usd": cost_usd, "cost_nanos": r.cost_nanos,
-                           "unpriced": r.unpriced})
+                           "unpriced": r.unpriced, "saved_usd": saved_usd, "saved_nanos": r.saved_nanos})
                 })
                 .collect();
             Json(json!({"by": by_text, "since": since_text, "data": data})).into_response()

@@ -14,6 +14,7 @@ use http::HeaderMap;
 use super::errors::{error_response, ingress_of};
 use super::{admit, check_model, render, request_id};
 use crate::app::App;
+use crate::cache::control::Directive;
 use crate::error::ErrorReply;
 use crate::keys::Caller;
 use crate::pipeline;
@@ -41,9 +42,14 @@ async fn handle(app: Arc<App>, dialect: Dialect, headers: HeaderMap, body: Body)
             return error_response(dialect, e, &id);
         }
     };
-    match pipeline::chat(app, req, Forwarded::from_client(&headers), narrowing, &caller, id.clone(), endpoint(dialect))
-        .await
-    {
+    let inbound = pipeline::Inbound {
+        request_id: id.clone(),
+        endpoint: endpoint(dialect),
+        forwarded: Forwarded::from_client(&headers),
+        narrowing,
+        cache: Directive::from_headers(&headers),
+    };
+    match pipeline::chat(app, req, inbound, &caller).await {
         Ok(reply) => render::chat(dialect, reply),
         Err(e) => error_response(dialect, e, &id),
     }

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::errors::error_response;
 use super::{admit, auth, check_model, echo, render, request_id};
 use crate::app::App;
+use crate::cache::control::Directive;
 use crate::conversations::{ConversationError, Conversations, Stored};
 use crate::error::ErrorReply;
 use crate::keys::Caller;
@@ -57,7 +58,14 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
         previous_id: envelope.previous_response_id,
         input_items: with_ids(&response_id, envelope.input_items),
     });
-    match pipeline::chat(app, req, Forwarded::from_client(&headers), narrowing, &caller, id.clone(), ROUTE).await {
+    let inbound = pipeline::Inbound {
+        request_id: id.clone(),
+        endpoint: ROUTE,
+        forwarded: Forwarded::from_client(&headers),
+        narrowing,
+        cache: Directive::from_headers(&headers),
+    };
+    match pipeline::chat(app, req, inbound, &caller).await {
         Ok(reply) => render_reply(reply, meta, saver),
         Err(e) => error_response(DIALECT, e, &id),
     }

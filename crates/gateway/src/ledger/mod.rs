@@ -52,6 +52,12 @@ pub struct Entry {
     pub ttft_ms: Option<i64>,
     pub stream: bool,
     pub cancelled: bool,
+    /// `exact` or `semantic` for a reply given from the response cache; None otherwise.
+    #[serde(default)]
+    pub cache: Option<String>,
+    /// For a cache hit: what the reply cost when a provider gave it.
+    #[serde(default)]
+    pub saved_nanos: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -208,18 +214,19 @@ pub fn unix_ms_ago(window: Duration) -> i64 {
 /// A plain-text table of spend rows, costs in dollars.
 pub fn spend_table(rows: &[SpendRow]) -> String {
     let mut out = format!(
-        "{:<48} {:>9} {:>13} {:>13} {:>14} {:>9}\n",
-        "group", "requests", "input_tok", "output_tok", "cost_usd", "unpriced"
+        "{:<48} {:>9} {:>13} {:>13} {:>14} {:>9} {:>14}\n",
+        "group", "requests", "input_tok", "output_tok", "cost_usd", "unpriced", "saved_usd"
     );
     for r in rows {
         out += &format!(
-            "{:<48} {:>9} {:>13} {:>13} {:>14} {:>9}\n",
+            "{:<48} {:>9} {:>13} {:>13} {:>14} {:>9} {:>14}\n",
             r.group,
             r.requests,
             r.input_tokens,
             r.output_tokens,
             crate::money::NanoUsd(r.cost_nanos).rounded(6),
-            r.unpriced
+            r.unpriced,
+            crate::money::NanoUsd(r.saved_nanos).rounded(6)
         );
     }
     out

@@ -12,7 +12,7 @@ use super::Entry;
 
 const COLUMNS: &str = "request_id, at_unix_ms, key_id, team, alias, deployment, provider, model, input_tokens, \
     output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, status, outcome, latency_ms, \
-    ttft_ms, stream, cancelled";
+    ttft_ms, stream, cancelled, cache, saved_nanos";
 
 const MIGRATION: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS ledger (
@@ -36,7 +36,9 @@ const MIGRATION: &[&str] = &[
         latency_ms BIGINT NOT NULL,
         ttft_ms BIGINT,
         stream BOOLEAN NOT NULL,
-        cancelled BOOLEAN NOT NULL
+        cancelled BOOLEAN NOT NULL,
+        cache TEXT,
+        saved_nanos BIGINT
     )",
     "CREATE INDEX IF NOT EXISTS ledger_at ON ledger (at_unix_ms)",
     "CREATE INDEX IF NOT EXISTS ledger_key_at ON ledger (key_id, at_unix_ms)",
@@ -52,11 +54,19 @@ const MIGRATION: &[&str] = &[
         input_tokens BIGINT NOT NULL,
         output_tokens BIGINT NOT NULL,
         cost_nanos BIGINT NOT NULL,
-        unpriced BIGINT NOT NULL
+        unpriced BIGINT NOT NULL,
+        saved_nanos BIGINT NOT NULL DEFAULT 0
     )",
     "CREATE INDEX IF NOT EXISTS ledger_daily_day ON ledger_daily (day_ms)",
     // Days before `rolled_until` are in ledger_daily; spend reads them from there.
     "CREATE TABLE IF NOT EXISTS ledger_rollup (id INTEGER PRIMARY KEY, rolled_until BIGINT NOT NULL)",
+];
+
+/// Columns added after the tables first shipped: added to a database made before them.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("ledger", "cache", "TEXT"),
+    ("ledger", "saved_nanos", "BIGINT"),
+    ("ledger_daily", "saved_nanos", "BIGINT NOT NULL DEFAULT 0"),
 ];
 
 const DAY_MS: i64 = 86_400_000;
@@ -85,7 +95,9 @@ macro_rules! bind_entry {
             .push_bind($e.latency_ms)
             .push_bind($e.ttft_ms)
             .push_bind($e.stream)
-            .push_bind($e.cancelled);
+            .push_bind($e.cancelled)
+            .push_bind(&$e.cache)
+            .push_bind($e.saved_nanos);
     }};
 }
 
@@ -129,6 +141,25 @@ impl Store {
                 }
                 Store::Postgres(pool) => {
                     let sql = statement.replace("BIGSERIAL_OR_INTEGER", "BIGSERIAL PRIMARY KEY");
+                    sqlx::query(&sql).execute(pool).await?;
+                }
+            }
+        }
+        for (table, column, decl) in ADDED_COLUMNS {
+            match self {
+                Store::Sqlite(pool) => {
+                    // SQLite has no `ADD COLUMN IF NOT EXISTS`.
+                    let has: i64 = sqlx::query_scalar(&format!(
+                        "SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'"
+                    ))
+                    .fetch_one(pool)
+                    .await?;
+                    if has == 0 {
+                        sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}")).execute(pool).await?;
+                    }
+                }
+                Store::Postgres(pool) => {
+                    let sql = format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {decl}");
                     sqlx::query(&sql).execute(pool).await?;
                 }
             }
@@ -178,9 +209,10 @@ impl Store {
             until => until,
         };
         let fold = "INSERT INTO ledger_daily (day_ms, key_id, team, alias, provider, model, requests, input_tokens, \
-            output_tokens, cost_nanos, unpriced) \
+            output_tokens, cost_nanos, unpriced, saved_nanos) \
             SELECT $1, key_id, team, alias, provider, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), \
-            COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL AND status < 400 THEN 1 ELSE 0 END) \
+            COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL AND status < 400 THEN 1 ELSE 0 END), \
+            COALESCE(SUM(saved_nanos), 0) \
             FROM ledger WHERE at_unix_ms >= $1 AND at_unix_ms < $2 GROUP BY key_id, team, alias, provider, model";
         let mark = "UPDATE ledger_rollup SET rolled_until = $1 WHERE id = 1";
         while day < today {
@@ -249,14 +281,15 @@ impl Store {
             "SELECT grp, CAST(SUM(requests) AS BIGINT), \
              CAST(SUM(in_hi) AS BIGINT), CAST(SUM(in_lo) AS BIGINT), \
              CAST(SUM(out_hi) AS BIGINT), CAST(SUM(out_lo) AS BIGINT), \
-             CAST(SUM(cost_hi) AS BIGINT), CAST(SUM(cost_lo) AS BIGINT), CAST(SUM(unpriced) AS BIGINT) FROM ( \
+             CAST(SUM(cost_hi) AS BIGINT), CAST(SUM(cost_lo) AS BIGINT), CAST(SUM(unpriced) AS BIGINT), \
+             CAST(SUM(saved_hi) AS BIGINT), CAST(SUM(saved_lo) AS BIGINT) FROM ( \
                SELECT COALESCE({column}, '(none)') AS grp, COUNT(*) AS requests, \
                {ledger_parts}, \
-               SUM(CASE WHEN cost_nanos IS NULL AND status < 400 THEN 1 ELSE 0 END) AS unpriced \
+               SUM(CASE WHEN cost_nanos IS NULL AND status < 400 THEN 1 ELSE 0 END) AS unpriced, {saved} \
                FROM ledger WHERE at_unix_ms >= $1 AND at_unix_ms >= $2 GROUP BY grp \
                UNION ALL \
                SELECT COALESCE({daily}, '(none)') AS grp, SUM(requests), {ledger_parts}, \
-               SUM(unpriced) FROM ledger_daily \
+               SUM(unpriced), {saved} FROM ledger_daily \
                WHERE day_ms >= $1 - {DAY_MS} + 1 AND day_ms < $2 GROUP BY grp \
              ) AS parts GROUP BY grp",
             daily = if column == "deployment" { "provider" } else { column },
@@ -265,21 +298,37 @@ impl Store {
                 .map(|(col, name)| split_sum(col, name))
                 .collect::<Vec<_>>()
                 .join(", "),
+            saved = split_sum("saved_nanos", "saved"),
         );
-        type Parts = (String, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64);
+        type Parts = (
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            i64,
+            Option<i64>,
+            Option<i64>,
+        );
         let rows: Vec<Parts> = match self {
             Store::Sqlite(pool) => sqlx::query_as(&sql).bind(since_unix_ms).bind(rolled).fetch_all(pool).await?,
             Store::Postgres(pool) => sqlx::query_as(&sql).bind(since_unix_ms).bind(rolled).fetch_all(pool).await?,
         };
         let mut out: Vec<SpendRow> = rows
             .into_iter()
-            .map(|(group, requests, in_hi, in_lo, out_hi, out_lo, cost_hi, cost_lo, unpriced)| SpendRow {
-                group,
-                requests,
-                input_tokens: join_parts(in_hi, in_lo),
-                output_tokens: join_parts(out_hi, out_lo),
-                cost_nanos: join_parts(cost_hi, cost_lo),
-                unpriced,
+            .map(|(group, requests, in_hi, in_lo, out_hi, out_lo, cost_hi, cost_lo, unpriced, saved_hi, saved_lo)| {
+                SpendRow {
+                    group,
+                    requests,
+                    input_tokens: join_parts(in_hi, in_lo),
+                    output_tokens: join_parts(out_hi, out_lo),
+                    cost_nanos: join_parts(cost_hi, cost_lo),
+                    unpriced,
+                    saved_nanos: join_parts(saved_hi, saved_lo),
+                }
             })
             .collect();
         out.sort_by(|a, b| b.cost_nanos.cmp(&a.cost_nanos).then_with(|| a.group.cmp(&b.group)));
@@ -363,4 +412,6 @@ pub struct SpendRow {
     pub output_tokens: i64,
     pub cost_nanos: i64,
     pub unpriced: i64,
+    /// What cache hits saved: what their replies cost when a provider gave them.
+    pub saved_nanos: i64,
 }

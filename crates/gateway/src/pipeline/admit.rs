@@ -48,6 +48,25 @@ pub(super) async fn admit(
     }
 }
 
+/// A request answered without a provider (from the cache): it counts against the key's and the
+/// team's request rate, with no tokens and no budget hold.
+pub(super) async fn admit_request_only(app: &App, key: Option<&KeyRecord>) -> Result<Admitted, ErrorReply> {
+    let Some(key) = key else {
+        return Ok(Admitted { headers: Vec::new(), reservation: None });
+    };
+    let now = crate::keys::now_ms();
+    if let Some((team, limits)) = key.team.as_deref().and_then(|t| app.config.teams.get(t).map(|l| (t, l))) {
+        let team = Subject::team(team, limits.rpm, limits.tpm);
+        if let Admission::Refused { error, headers } = app.limiter.admit(&team, 0, 0, now).await {
+            return Err(refused(error, headers));
+        }
+    }
+    match app.limiter.admit(&Subject::key(key), 0, 0, now).await {
+        Admission::Admitted { headers, reservation } => Ok(Admitted { headers, reservation }),
+        Admission::Refused { error, headers } => Err(refused(error, headers)),
+    }
+}
+
 fn refused(error: dialect::ClientFacingError, headers: Vec<(HeaderName, HeaderValue)>) -> ErrorReply {
     let mut reply = ErrorReply::from(error);
     reply.headers = headers;

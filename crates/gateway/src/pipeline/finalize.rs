@@ -48,6 +48,8 @@ pub struct Finalizer {
     outcome: Outcome,
     /// The reply reached its proper end (or a decided error); false: the client left first.
     completed: bool,
+    /// Answered from the response cache: no attempt, a row that cost nothing.
+    hit: Option<CacheHit>,
     /// Ended by the gateway (deadline, shutdown) before the upstream's end.
     cut_short: bool,
 }
@@ -69,7 +71,17 @@ impl Finalizer {
             outcome: Outcome::Ok,
             completed: false,
             cut_short: false,
+            hit: None,
         }
+    }
+
+    /// The request is answered from the cache with a reply of `model` that first cost `saved`.
+    pub(super) fn answered_from_cache(&mut self, kind: crate::cache::HitKind, saved: Option<i64>, model: &str) {
+        self.hit = Some(CacheHit { kind, saved, model: model.to_owned() });
+    }
+
+    pub(super) fn app(&self) -> &Arc<App> {
+        &self.app
     }
 
     pub fn started(&self) -> Instant {
@@ -176,11 +188,51 @@ impl Finalizer {
     }
 }
 
+/// A reply given from the cache, for its ledger row.
+struct CacheHit {
+    kind: crate::cache::HitKind,
+    saved: Option<i64>,
+    model: String,
+}
+
+/// The deployment and provider a cache hit's row names.
+const CACHE_PROVIDER: &str = "cache";
+
+impl Finalizer {
+    /// A cache hit's ledger row: no tokens, no cost, and what the reply first cost.
+    fn hit_row(&self, hit: &CacheHit, outcome: Outcome) -> crate::ledger::Entry {
+        crate::ledger::Entry {
+            request_id: self.request_id.clone(),
+            at_unix_ms: crate::keys::now_ms(),
+            key_id: self.key.as_deref().map(|k| k.id.clone()),
+            team: self.key.as_deref().and_then(|k| k.team.clone()),
+            alias: self.alias.to_string(),
+            deployment: CACHE_PROVIDER.into(),
+            provider: CACHE_PROVIDER.into(),
+            model: hit.model.clone(),
+            cost_nanos: Some(0),
+            status: i32::from(self.status.as_u16()),
+            outcome: outcome.as_str().into(),
+            latency_ms: self.started.elapsed().as_millis() as i64,
+            ttft_ms: self.stream.then(|| self.started.elapsed().as_millis() as i64),
+            stream: self.stream,
+            cancelled: !self.completed,
+            cache: Some(hit.kind.as_str().into()),
+            saved_nanos: hit.saved,
+            ..Default::default()
+        }
+    }
+}
+
 impl Drop for Finalizer {
     fn drop(&mut self) {
         let outcome = if self.completed { self.outcome } else { Outcome::ClientCancelled };
         let mut cost = 0;
-        let provider = self.winner.as_ref().map(|w| w.deployment.provider.name.clone());
+        let provider = match (&self.winner, &self.hit) {
+            (Some(w), _) => Some(w.deployment.provider.name.clone()),
+            (None, Some(_)) => Some(CACHE_PROVIDER.into()),
+            (None, None) => None,
+        };
         // Streams record their time to first token; a whole reply's is its latency.
         let ttft = self.winner.as_ref().filter(|_| self.stream).map(|w| w.time_to_first_token);
         if let Some(w) = &self.winner {
@@ -189,6 +241,8 @@ impl Drop for Finalizer {
             let entry = self.row(&w.deployment, self.usage, self.status.as_u16(), outcome, latency, ttft, cancelled);
             cost = entry.cost_nanos.unwrap_or(0);
             self.app.record(entry);
+        } else if let Some(hit) = &self.hit {
+            self.app.record(self.hit_row(hit, outcome));
         }
         if let Some(reservation) = self.reservation.take() {
             self.app.limiter.settle(reservation, cost);

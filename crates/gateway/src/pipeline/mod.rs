@@ -6,6 +6,7 @@
 
 mod admit;
 mod attempt;
+mod cached;
 mod calls;
 mod finalize;
 mod record;
@@ -43,15 +44,24 @@ pub enum ChatBody {
     Stream(Box<StreamReply>),
 }
 
+/// What the HTTP layer hands over with a chat request besides the request itself.
+pub struct Inbound {
+    pub request_id: String,
+    /// The endpoint it arrived at, for the request log.
+    pub endpoint: &'static str,
+    pub forwarded: Forwarded,
+    pub narrowing: Narrowing,
+    /// What the client asked of the response cache.
+    pub cache: crate::cache::control::Directive,
+}
+
 pub async fn chat(
     app: Arc<App>,
     req: ChatRequest,
-    forwarded: Forwarded,
-    narrowing: Narrowing,
+    inbound: Inbound,
     caller: &Caller,
-    request_id: String,
-    endpoint: &'static str,
 ) -> Result<Reply<ChatBody>, ErrorReply> {
+    let Inbound { request_id, endpoint, forwarded, narrowing, cache: directive } = inbound;
     let mut finalizer = Finalizer::new(app.clone(), caller, request_id, endpoint, req.stream);
     let plan = route(&app, &req, &narrowing).map_err(|e| {
         // A configured alias is a safe label even when routing refuses the request.
@@ -61,9 +71,19 @@ pub async fn chat(
         refuse(&mut finalizer, admit::route_refused(e))
     })?;
     finalizer.alias = plan.alias.clone();
+    let deadline = finalizer.started() + plan.policy.deadline.unwrap_or(app.config.timeouts.total);
+    let decision = cached::decide(&app, &plan, caller, &req, directive).await;
+    if let cached::Decision::Hit { entry, kind, .. } = &decision {
+        let (entry, kind) = (entry.clone(), *kind);
+        let mut headers = decision.headers();
+        return from_cache(&app, &req, &plan, caller, finalizer, entry, kind, deadline, &mut headers)
+            .await
+            .map(|body| Reply { body, headers, upstream: None });
+    }
+    let cache_headers = decision.headers();
+    let store = decision.into_store();
     let admitted = admit::admit(&app, caller.key(), &req, &plan).await.map_err(|e| refuse(&mut finalizer, e))?;
     finalizer.hold(admitted.reservation);
-    let deadline = finalizer.started() + plan.policy.deadline.unwrap_or(app.config.timeouts.total);
     let call = ChatCall { req: &req, forwarded: &forwarded };
     let won =
         attempt::run(&app, &plan, &call, deadline, &mut finalizer).await.map_err(|e| failed(&mut finalizer, e))?;
@@ -72,6 +92,7 @@ pub async fn chat(
     let upstream = deployment.provider.chat_dialect_for(&deployment.model, req.extra_dialect);
     headers.extend(dropped_header(&req, &forwarded, upstream, &finalizer.request_id));
     headers.extend(admitted.headers);
+    headers.extend(cache_headers);
     match won.output {
         ChatReply::Complete(mut resp) => {
             fill_identity(&mut resp.id, &mut resp.model, &mut resp.created, &finalizer.request_id, &deployment);
@@ -81,6 +102,9 @@ pub async fn chat(
             }
             finalizer.complete();
             headers.extend(cost_header(finalizer.cost_nanos()));
+            if let Some(store) = store {
+                store.keep(&app, &resp, finalizer.cost_nanos());
+            }
             Ok(Reply { body: ChatBody::Whole(resp), headers, upstream: Some(upstream) })
         }
         ChatReply::Stream { mut first, rest, .. } => {
@@ -94,10 +118,54 @@ pub async fn chat(
                 upstream: Some(upstream),
                 ..ResponseMeta::default()
             };
-            let stream = StreamReply::new(first, rest, finalizer, deadline, app.shutdown.clone(), meta);
+            let mut stream = StreamReply::new(first, Some(rest), finalizer, deadline, app.shutdown.clone(), meta);
+            stream.capture = store.map(stream::Capture::new);
             Ok(Reply { body: ChatBody::Stream(Box::new(stream)), headers, upstream: Some(upstream) })
         }
     }
+}
+
+/// A request answered from the cache: counted against the key's request rate (not its tokens,
+/// nor its budget), recorded as a row that cost nothing, and given whole or replayed as a stream.
+#[expect(clippy::too_many_arguments, reason = "the request's parts a hit needs; one caller")]
+async fn from_cache(
+    app: &Arc<App>,
+    req: &ChatRequest,
+    plan: &crate::routing::Plan,
+    caller: &Caller,
+    mut finalizer: Finalizer,
+    entry: Arc<crate::cache::Entry>,
+    kind: crate::cache::HitKind,
+    deadline: std::time::Instant,
+    headers: &mut Vec<(HeaderName, HeaderValue)>,
+) -> Result<ChatBody, ErrorReply> {
+    let admitted = admit::admit_request_only(app, caller.key()).await.map_err(|e| refuse(&mut finalizer, e))?;
+    finalizer.hold(admitted.reservation);
+    finalizer.answered_from_cache(kind, entry.cost_nanos, &entry.response.model);
+    crate::telemetry::CacheEvent::hit(&plan.alias, kind.as_str(), entry.cost_nanos.unwrap_or(0)).emit();
+    let mut reply = served_from_cache(&finalizer);
+    reply.extend(admitted.headers);
+    reply.extend(cost_header(Some(0)));
+    headers.extend(reply);
+    if !req.stream {
+        finalizer.complete();
+        return Ok(ChatBody::Whole(entry.response.clone()));
+    }
+    let events = dialect::replay(&entry.response, REPLAY_CHUNK_CHARS);
+    let meta = ResponseMeta { include_usage: req.stream_include_usage, ..ResponseMeta::default() };
+    Ok(ChatBody::Stream(Box::new(StreamReply::new(events, None, finalizer, deadline, app.shutdown.clone(), meta))))
+}
+
+/// The size of the text deltas a cached reply is replayed in.
+const REPLAY_CHUNK_CHARS: usize = 32;
+
+fn served_from_cache(finalizer: &Finalizer) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::with_capacity(4);
+    if let Ok(v) = HeaderValue::from_str(&finalizer.request_id) {
+        out.push((HeaderName::from_static("x-request-id"), v));
+    }
+    out.push((HeaderName::from_static("x-switchyard-provider"), HeaderValue::from_static("cache")));
+    out
 }
 
 /// Embeddings take the same route, policy, deadline and attempt loop as chat; they are not

@@ -85,6 +85,8 @@ impl Attempt<'_> {
             ttft_ms: self.ttft.map(|t| t.as_millis() as i64),
             stream: self.stream,
             cancelled: self.cancelled,
+            cache: None,
+            saved_nanos: None,
         }
     }
 }

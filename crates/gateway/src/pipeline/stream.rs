@@ -21,7 +21,8 @@ use crate::upstream::EventSource;
 /// A stream past its commit point, waiting for the client's encoder.
 pub struct StreamReply {
     first: Vec<StreamEvent>,
-    rest: EventSource,
+    /// The upstream's events still to come; None: `first` is the whole reply (from the cache).
+    rest: Option<EventSource>,
     finalizer: Finalizer,
     deadline: Instant,
     shutdown: CancellationToken,
@@ -29,6 +30,20 @@ pub struct StreamReply {
     /// Given the whole reply once the stream ended normally (see
     /// [`StreamEncoder::completed`]): how a Responses API stream is stored.
     pub on_complete: Option<OnComplete>,
+    /// Where the whole reply is stored in the response cache once the stream ends well.
+    pub(super) capture: Option<Capture>,
+}
+
+/// A streamed reply assembled as it passes, for the response cache.
+pub(super) struct Capture {
+    assembler: dialect::ReplyAssembler,
+    store: super::cached::Store,
+}
+
+impl Capture {
+    pub(super) fn new(store: super::cached::Store) -> Capture {
+        Capture { assembler: dialect::ReplyAssembler::new(), store }
+    }
 }
 
 pub type OnComplete = Box<dyn FnOnce(serde_json::Value) + Send>;
@@ -36,13 +51,13 @@ pub type OnComplete = Box<dyn FnOnce(serde_json::Value) + Send>;
 impl StreamReply {
     pub(super) fn new(
         first: Vec<StreamEvent>,
-        rest: EventSource,
+        rest: Option<EventSource>,
         finalizer: Finalizer,
         deadline: Instant,
         shutdown: CancellationToken,
         meta: ResponseMeta,
     ) -> StreamReply {
-        StreamReply { first, rest, finalizer, deadline, shutdown, meta, on_complete: None }
+        StreamReply { first, rest, finalizer, deadline, shutdown, meta, on_complete: None, capture: None }
     }
 
     /// The byte stream in the client's dialect.
@@ -54,6 +69,7 @@ impl StreamReply {
             done: false,
             finalizer: self.finalizer,
             on_complete: self.on_complete,
+            capture: self.capture,
             deadline: Box::pin(tokio::time::sleep_until(self.deadline.into())),
             shutdown: Box::pin(self.shutdown.cancelled_owned()),
         }
@@ -62,11 +78,12 @@ impl StreamReply {
 
 pub struct ClientStream {
     pending: Option<Vec<StreamEvent>>,
-    source: EventSource,
+    source: Option<EventSource>,
     encoder: Box<dyn StreamEncoder + Send>,
     done: bool,
     finalizer: Finalizer,
     on_complete: Option<OnComplete>,
+    capture: Option<Capture>,
     /// The request's overall deadline: an upstream that drips bytes cannot hold it open.
     deadline: Pin<Box<tokio::time::Sleep>>,
     /// Resolves when shutdown's grace period is over.
@@ -78,9 +95,13 @@ impl ClientStream {
         let mut out = Vec::with_capacity(256 * events.len());
         for e in events {
             match e {
-                StreamEvent::Usage { usage } => self.finalizer.set_usage(*usage),
+                // A replayed reply's usage was the provider's, not this request's.
+                StreamEvent::Usage { usage } if self.source.is_some() => self.finalizer.set_usage(*usage),
                 StreamEvent::Error { .. } => self.finalizer.noted(Outcome::UpstreamError),
                 _ => {}
+            }
+            if let Some(capture) = &mut self.capture {
+                capture.assembler.push(e);
             }
             self.encoder.encode(e, &mut out);
         }
@@ -116,7 +137,11 @@ impl Stream for ClientStream {
             let msg = "The request's deadline passed before the stream ended.";
             return Poll::Ready(Some(Ok(this.cut(ErrorKind::Timeout, msg, Outcome::Timeout))));
         }
-        match this.source.poll_events(cx) {
+        let polled = match &mut this.source {
+            Some(source) => source.poll_events(cx),
+            None => Poll::Ready(Ok(None)),
+        };
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(Some(events))) => Poll::Ready(Some(Ok(this.write(&events)))),
             Poll::Ready(Ok(None)) => {
@@ -127,6 +152,12 @@ impl Stream for ClientStream {
                 if let Some(on_complete) = this.on_complete.take() {
                     if let Some(whole) = this.encoder.completed() {
                         on_complete(whole);
+                    }
+                }
+                if let Some(Capture { assembler, store }) = this.capture.take() {
+                    // None for a stream that carried an error: never stored.
+                    if let Some(whole) = assembler.finish() {
+                        store.keep(this.finalizer.app(), &whole, this.finalizer.cost_nanos());
                     }
                 }
                 Poll::Ready(Some(Ok(Bytes::from(out))))

@@ -75,6 +75,40 @@ impl Outcome {
     }
 }
 
+/// The response cache was consulted for a request of an alias that has one.
+pub struct CacheEvent<'a> {
+    pub alias: &'a str,
+    /// `hit`, `miss` or `bypass`.
+    pub result: &'static str,
+    /// `exact` or `semantic`, for a hit.
+    pub kind: &'static str,
+    /// What a hit saved, in nano-dollars.
+    pub saved_nanos: i64,
+}
+
+impl<'a> CacheEvent<'a> {
+    pub fn miss(alias: &'a str) -> CacheEvent<'a> {
+        CacheEvent { alias, result: "miss", kind: "", saved_nanos: 0 }
+    }
+
+    pub fn bypass(alias: &'a str) -> CacheEvent<'a> {
+        CacheEvent { alias, result: "bypass", kind: "", saved_nanos: 0 }
+    }
+
+    pub fn hit(alias: &'a str, kind: &'static str, saved_nanos: i64) -> CacheEvent<'a> {
+        CacheEvent { alias, result: "hit", kind, saved_nanos }
+    }
+
+    pub fn emit(self) {
+        counter!("switchyard_cache_requests_total", "alias" => self.alias.to_owned(), "result" => self.result, "kind" => self.kind)
+            .increment(1);
+        if self.saved_nanos > 0 {
+            counter!("switchyard_cache_saved_nanodollars_total", "alias" => self.alias.to_owned())
+                .increment(self.saved_nanos as u64);
+        }
+    }
+}
+
 /// One upstream attempt finished (successfully or not).
 pub struct UpstreamAttemptFinished<'a> {
     pub provider: &'a str,

@@ -12,6 +12,7 @@
 mod common;
 
 mod azure;
+mod cache;
 mod bedrock;
 mod chat;
 mod clients;
