@@ -323,3 +323,38 @@ async fn replicas_sharing_redis_share_hits() {
     assert_eq!(answer_of(&body), "Paris.");
     assert_eq!(up.received().len(), 1, "only the first replica asked the upstream");
 }
+
+#[tokio::test]
+async fn a_responses_api_client_hits_the_same_entry_as_a_chat_client() {
+    let up = FakeUpstream::start(answering("Paris.")).await;
+    let gw = start(&up, r#"ttl = "1h""#, "").await;
+    let question = fresh("Capital of France?");
+    let (_, h, _) = chat(&gw, MASTER_KEY, &ask(&question), &[]).await;
+    assert_eq!(h["x-switchyard-cache"], "miss");
+    for stream in [false, true] {
+        let resp = client()
+            .post(gw.url("/v1/responses"))
+            .bearer_auth(MASTER_KEY)
+            .json(&json!({"model": "cached", "input": question, "stream": stream}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["x-switchyard-cache"], "hit", "stream: {stream}");
+        let text = resp.text().await.unwrap();
+        if stream {
+            let deltas: String = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+                .filter(|e| e["type"] == "response.output_text.delta")
+                .filter_map(|e| e["delta"].as_str().map(str::to_owned))
+                .collect();
+            assert_eq!(deltas, "Paris.", "{text}");
+            assert!(text.contains("response.completed"), "{text}");
+        } else {
+            let body: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(body["output_text"], "Paris.", "{body}");
+        }
+    }
+    assert_eq!(up.received().len(), 1);
+}
