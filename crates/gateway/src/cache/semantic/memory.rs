@@ -11,7 +11,7 @@
 //! written.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock, TryLockError};
 
 use crate::cache::CacheKey;
@@ -79,6 +79,10 @@ pub struct MemoryIndex {
     shards: Box<[RwLock<Shard>]>,
     pending: Box<[Mutex<Vec<Pending>>]>,
     seq: AtomicU64,
+    /// Vectors and bytes in every shard: the bound is the process's, so one busy bucket may use
+    /// all of it.
+    len: AtomicUsize,
+    bytes: AtomicUsize,
     max_len: usize,
     max_bytes: usize,
 }
@@ -99,8 +103,10 @@ impl MemoryIndex {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             pending: (0..SHARDS).map(|_| Mutex::default()).collect(),
             seq: AtomicU64::new(0),
-            max_len: max_vectors.div_ceil(SHARDS).max(1),
-            max_bytes: max_bytes.div_ceil(SHARDS).max(1),
+            len: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            max_len: max_vectors.max(1),
+            max_bytes: max_bytes.max(1),
         }
     }
 
@@ -141,13 +147,9 @@ impl MemoryIndex {
     }
 
     /// Vectors held, pending ones included.
-    pub fn len(&self) -> usize {
-        (0..SHARDS)
-            .map(|s| {
-                let held = self.shards[s].read().unwrap_or_else(|e| e.into_inner()).len;
-                held + self.pending[s].lock().unwrap_or_else(|e| e.into_inner()).len()
-            })
-            .sum()
+    pub fn held(&self) -> usize {
+        let pending: usize = self.pending.iter().map(|p| p.lock().unwrap_or_else(|e| e.into_inner()).len()).sum();
+        self.len.load(Ordering::Relaxed) + pending
     }
 
     fn apply_pending(&self, s: usize, now_ms: i64) {
@@ -160,11 +162,26 @@ impl MemoryIndex {
             Err(TryLockError::WouldBlock) => return,
         };
         let batch = std::mem::take(&mut *self.pending[s].lock().unwrap_or_else(|e| e.into_inner()));
+        let (len_before, bytes_before) = (shard.len, shard.bytes);
         for p in batch {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
             shard.add(p, seq, now_ms);
         }
-        shard.evict(self.max_len, self.max_bytes, now_ms);
+        // What the other shards hold, as last counted: this shard gives up its oldest until the
+        // process is within its bounds (approximately, while other shards write at once).
+        let other_len = self.len.load(Ordering::Relaxed).saturating_sub(len_before);
+        let other_bytes = self.bytes.load(Ordering::Relaxed).saturating_sub(bytes_before);
+        shard.evict(self.max_len.saturating_sub(other_len), self.max_bytes.saturating_sub(other_bytes), now_ms);
+        adjust(&self.len, len_before, shard.len);
+        adjust(&self.bytes, bytes_before, shard.bytes);
+    }
+}
+
+fn adjust(total: &AtomicUsize, before: usize, after: usize) {
+    if after >= before {
+        total.fetch_add(after - before, Ordering::Relaxed);
+    } else {
+        total.fetch_sub(before - after, Ordering::Relaxed);
     }
 }
 
@@ -311,26 +328,42 @@ mod tests {
         assert_eq!(k, key(2), "expired at 100");
         assert!(similarity < 0.8);
         index.insert(b, v(&[0.0, 1.0]), key(3), 1_000, 200);
-        assert_eq!(index.len(), 2, "the expired item left when its bucket was written");
+        assert_eq!(index.held(), 2, "the expired item left when its bucket was written");
         index.insert(b, v(&[0.0, 1.0]), key(3), 2_000, 300);
-        assert_eq!(index.len(), 2, "the same entry again replaces itself");
+        assert_eq!(index.held(), 2, "the same entry again replaces itself");
         assert!(index.nearest(&b, &v(&[1.0, 0.0]), 5_000).is_none());
     }
 
     #[test]
     fn bounded_oldest_first() {
-        let index = MemoryIndex::with_bounds(SHARDS * 3, usize::MAX);
+        let index = MemoryIndex::with_bounds(3, usize::MAX);
         let b = bucket_id("s", "a", &[0; 32]);
         for n in 0..10u8 {
             index.insert(b, v(&[1.0, f32::from(n)]), key(n), 1_000, 0);
         }
-        assert_eq!(index.len(), 3);
+        assert_eq!(index.held(), 3);
         assert_eq!(index.nearest(&b, &v(&[1.0, 0.0]), 0).unwrap().0, key(7), "0..7 left first");
-        let by_bytes = MemoryIndex::with_bounds(usize::MAX, SHARDS * 2 * (8 + ITEM_OVERHEAD));
+        let by_bytes = MemoryIndex::with_bounds(usize::MAX, 2 * (8 + ITEM_OVERHEAD));
         for n in 0..10u8 {
             by_bytes.insert(b, v(&[1.0, f32::from(n)]), key(n), 1_000, 0);
         }
-        assert_eq!(by_bytes.len(), 2);
+        assert_eq!(by_bytes.held(), 2);
+    }
+
+    #[test]
+    fn the_bound_is_the_process_s_whatever_the_shard() {
+        let index = MemoryIndex::with_bounds(40, usize::MAX);
+        for n in 0..200u32 {
+            let b = bucket_id(&format!("key:{n}"), "a", &[0; 32]);
+            index.insert(b, v(&[1.0, n as f32]), CacheKey([(n % 256) as u8; 32]), 1_000, 0);
+        }
+        assert!(index.held() <= 40, "{}", index.held());
+        let one = MemoryIndex::with_bounds(40, usize::MAX);
+        let b = bucket_id("s", "a", &[0; 32]);
+        for n in 0..100u8 {
+            one.insert(b, v(&[1.0, f32::from(n)]), key(n), 1_000, 0);
+        }
+        assert_eq!(one.held(), 40, "one bucket may use the whole bound");
     }
 
     #[test]
@@ -341,8 +374,47 @@ mod tests {
         for t in 0..5_000 {
             index.insert(b, v(&[1.0, 0.0]), key(1), 1_000_000, t);
         }
-        assert_eq!(index.len(), 1);
+        assert_eq!(index.held(), 1);
         let shard = index.shards[MemoryIndex::shard_of(&b)].read().unwrap();
         assert!(shard.order.len() <= 2 * shard.len + 1024);
+    }
+
+    /// `cargo test --release -p gateway --lib lookup_latency -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn lookup_latency_with_100k_entries() {
+        const DIMS: usize = 576;
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let index = MemoryIndex::default();
+        let one = bucket_id("global", "chat", &[0; 32]);
+        let started = std::time::Instant::now();
+        for n in 0..MAX_VECTORS {
+            let vector = unit((0..DIMS).map(|_| random()).collect()).unwrap();
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(n as u64).to_le_bytes());
+            index.insert(one, vector, CacheKey(k), i64::MAX, 0);
+        }
+        eprintln!("inserted {} vectors of {DIMS} in {:?}", index.held(), started.elapsed());
+        let queries: Vec<Vec<f32>> = (0..20).map(|_| unit((0..DIMS).map(|_| random()).collect()).unwrap()).collect();
+        let started = std::time::Instant::now();
+        for q in &queries {
+            assert!(index.nearest(&one, q, 0).is_some());
+        }
+        eprintln!("one bucket of {}: {:?} per lookup", index.held(), started.elapsed() / queries.len() as u32);
+        let small = bucket_id("global", "chat", &[1; 32]);
+        for n in 0..100u8 {
+            index.insert(small, unit((0..DIMS).map(|_| random()).collect()).unwrap(), key(n), i64::MAX, 0);
+        }
+        let started = std::time::Instant::now();
+        for q in &queries {
+            assert!(index.nearest(&small, q, 0).is_some());
+        }
+        eprintln!("a bucket of 100 beside them: {:?} per lookup", started.elapsed() / queries.len() as u32);
     }
 }

@@ -2,3 +2,4 @@
 //! for whom, for how long, in which dialect, and how it is accounted.
 
 mod exact;
+mod semantic;
