@@ -88,6 +88,7 @@ pub struct MemoryIndex {
 }
 
 /// The default bounds: 100,000 vectors, and 256 MiB of them (about 44,000 OpenAI-sized ones).
+/// Each of the shards may keep a sixteenth of them whatever the others hold.
 pub const MAX_VECTORS: usize = 100_000;
 pub const MAX_BYTES: usize = 256 << 20;
 
@@ -168,10 +169,14 @@ impl MemoryIndex {
             shard.add(p, seq, now_ms);
         }
         // What the other shards hold, as last counted: this shard gives up its oldest until the
-        // process is within its bounds (approximately, while other shards write at once).
+        // process is within its bounds, but always keeps its fair share, so one busy bucket that
+        // filled the process cannot lock every other bucket out (it shrinks on its next write;
+        // until then the process may hold up to twice its bounds).
         let other_len = self.len.load(Ordering::Relaxed).saturating_sub(len_before);
         let other_bytes = self.bytes.load(Ordering::Relaxed).saturating_sub(bytes_before);
-        shard.evict(self.max_len.saturating_sub(other_len), self.max_bytes.saturating_sub(other_bytes), now_ms);
+        let max_len = self.max_len.saturating_sub(other_len).max(self.max_len / SHARDS);
+        let max_bytes = self.max_bytes.saturating_sub(other_bytes).max(self.max_bytes / SHARDS);
+        shard.evict(max_len.max(1), max_bytes, now_ms);
         adjust(&self.len, len_before, shard.len);
         adjust(&self.bytes, bytes_before, shard.bytes);
     }
@@ -364,6 +369,16 @@ mod tests {
             one.insert(b, v(&[1.0, f32::from(n)]), key(n), 1_000, 0);
         }
         assert_eq!(one.held(), 40, "one bucket may use the whole bound");
+        let other = bucket_id("t", "a", &[0; 32]);
+        assert_ne!(MemoryIndex::shard_of(&b), MemoryIndex::shard_of(&other));
+        one.insert(other, v(&[1.0, 0.0]), key(200), 1_000, 0);
+        assert_eq!(
+            one.nearest(&other, &v(&[1.0, 0.0]), 0).map(|h| h.0),
+            Some(key(200)),
+            "a full process takes a new bucket"
+        );
+        one.insert(b, v(&[1.0, 0.5]), key(201), 1_000, 0);
+        assert_eq!(one.held(), 40, "and the busy bucket makes room");
     }
 
     #[test]

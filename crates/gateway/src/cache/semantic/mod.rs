@@ -64,11 +64,11 @@ impl SemanticIndex {
         match tokio::time::timeout(OPEN_DEADLINE, PgIndex::open(pool)).await {
             Ok(Ok(index)) => SemanticIndex { backend: Backend::Postgres(index) },
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "the pgvector extension is not available; the semantic cache index is kept in memory, per replica");
+                tracing::info!(error = %e, "the pgvector extension is not available; the semantic cache index is kept in memory, per replica");
                 SemanticIndex::default()
             }
             Err(_) => {
-                tracing::warn!("preparing the semantic cache table timed out; the semantic cache index is kept in memory, per replica");
+                tracing::info!("preparing the semantic cache table timed out; the semantic cache index is kept in memory, per replica");
                 SemanticIndex::default()
             }
         }

@@ -31,8 +31,8 @@ const UNRELATED: &str = "How do I bake sourdough bread at home?";
 const THRESHOLD: f32 = 0.93;
 
 /// An app whose alias `chat` reaches the model server, with `emb` (and `llama/<any model>`) for
-/// embeddings, its ledger at `database_url`.
-async fn app(llm: &LocalLlm, database_url: &str) -> Arc<App> {
+/// embeddings, its ledger at `database_url` (closed with the writer, so no row is left to spill).
+async fn app(llm: &LocalLlm, database_url: &str) -> (Arc<App>, gateway::ledger::Writer) {
     let toml = format!(
         r#"
 database_url = "{database_url}"
@@ -50,8 +50,8 @@ semantic = {{ embedding_model = "emb", threshold = {THRESHOLD} }}
         llm.v1()
     );
     let config = gateway::Config::from_toml(&toml, &gateway::env::ProcessEnv).unwrap();
-    let (app, _writer) = App::open(config).await.unwrap();
-    Arc::new(app)
+    let (app, writer) = App::open(config).await.unwrap();
+    (Arc::new(app), writer)
 }
 
 fn policy(embedding_model: &str) -> SemanticPolicy {
@@ -126,23 +126,25 @@ fn fresh_scope() -> String {
 #[tokio::test]
 async fn a_paraphrase_finds_the_cached_question_in_memory() {
     let Some(llm) = local_llm() else { return };
-    let app = app(llm, &testkit::gateway::fresh_sqlite_url()).await;
+    let (app, writer) = app(llm, &testkit::gateway::fresh_sqlite_url()).await;
     let index = SemanticIndex::default();
     paraphrases_hit_and_the_rest_misses(&index, &app, &policy("emb"), &fresh_scope()).await;
+    writer.close().await;
 }
 
 #[tokio::test]
 async fn an_embedding_model_named_provider_slash_name_colon_tag() {
     let Some(llm) = local_llm() else { return };
-    let app = app(llm, &testkit::gateway::fresh_sqlite_url()).await;
+    let (app, writer) = app(llm, &testkit::gateway::fresh_sqlite_url()).await;
     let index = SemanticIndex::default();
     paraphrases_hit_and_the_rest_misses(&index, &app, &policy("llama/nomic-embed-text:v1.5"), &fresh_scope()).await;
+    writer.close().await;
 }
 
 #[tokio::test]
 async fn a_failing_or_unknown_embedding_model_is_a_miss_without_a_probe() {
     let Some(llm) = local_llm() else { return };
-    let app = app(llm, &testkit::gateway::fresh_sqlite_url()).await;
+    let (app, writer) = app(llm, &testkit::gateway::fresh_sqlite_url()).await;
     let index = SemanticIndex::default();
     let req = ask("s", QUESTION);
     assert!(matches!(index.lookup(&app, &policy("no-such-model"), "key:", "chat", &req).await, Lookup::Miss(None)));
@@ -157,6 +159,7 @@ async fn a_failing_or_unknown_embedding_model_is_a_miss_without_a_probe() {
         r
     };
     assert!(matches!(index.lookup(&app, &policy("emb"), "key:", "chat", &prefill).await, Lookup::Miss(None)));
+    writer.close().await;
 }
 
 #[tokio::test]
@@ -166,7 +169,7 @@ async fn two_gateways_share_the_index_through_postgres() {
         eprintln!("skipping: SWITCHYARD_TEST_POSTGRES is not set");
         return;
     };
-    let (a, b) = (app(llm, &url).await, app(llm, &url).await);
+    let ((a, a_writer), (b, b_writer)) = (app(llm, &url).await, app(llm, &url).await);
     assert!(
         a.cache.semantic.is_shared() && b.cache.semantic.is_shared(),
         "the pgvector extension is not available to {url} (.ci/run installs it)"
@@ -178,6 +181,8 @@ async fn two_gateways_share_the_index_through_postgres() {
     b.cache.semantic.remember(&scope, "chat", probe, CacheKey([9; 32]), far_future());
     let from_a = wait_for_hit(&a.cache.semantic, &a, &p, &scope, &ask("Be brief.", UNRELATED)).await;
     assert_eq!(from_a, CacheKey([9; 32]), "what one replica indexed, another finds");
+    a_writer.close().await;
+    b_writer.close().await;
 }
 
 /// A gateway whose alias `cached` (chat on the fake `up`) has a semantic cache measured by
@@ -318,4 +323,6 @@ async fn gateways_sharing_postgres_and_redis_share_semantic_hits() {
     assert_eq!(up.received().len(), 1, "only the first gateway asked the upstream");
     let h = chat(&two, MASTER_KEY, &alias, &system, UNRELATED).await;
     assert_eq!(h["x-switchyard-cache"], "miss");
+    one.stop().await;
+    two.stop().await;
 }
