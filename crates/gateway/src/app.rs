@@ -80,8 +80,11 @@ impl App {
             Some(url) => Some(SharedStore::open(url).map_err(StartError::Redis)?),
             None => None,
         };
-        app.cache = ResponseCache::new(app.config.cache_memory_bytes, shared)
-            .with_semantic(SemanticIndex::open(&writer.store).await);
+        let semantic =
+            app.config.aliases.values().any(|a| a.policy.cache.as_ref().is_some_and(|c| c.semantic.is_some()));
+        // The shared index (its table, the pgvector extension) only where some alias uses it.
+        let index = if semantic { SemanticIndex::open(&writer.store).await } else { SemanticIndex::default() };
+        app.cache = ResponseCache::new(app.config.cache_memory_bytes, shared).with_semantic(index);
         let key_store = KeyStore(writer.store.clone());
         key_store.migrate().await?;
         let keys = key_store.all().await?;

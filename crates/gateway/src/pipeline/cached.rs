@@ -13,7 +13,7 @@ use http::{HeaderName, HeaderValue};
 
 use crate::app::App;
 use crate::cache::control::Directive;
-use crate::cache::semantic::{Lookup, Probe};
+use crate::cache::semantic::{Lookup, Probe, SemanticIndex};
 use crate::cache::{cacheable_reply, cacheable_request, key, CacheKey, CachePolicy, Entry, HitKind};
 use crate::keys::Caller;
 use crate::routing::Plan;
@@ -62,13 +62,31 @@ pub(super) async fn decide(
             return Decision::Hit { entry, kind: HitKind::Exact, similarity: None };
         }
         if let Some(semantic) = &policy.semantic {
-            match app.cache.semantic.lookup(app, semantic, &scope, &plan.alias, req).await {
-                Lookup::Hit { key, similarity } => {
-                    if let Some(entry) = app.cache.get(&key, now).await {
-                        return Decision::Hit { entry, kind: HitKind::Semantic, similarity: Some(similarity) };
+            if let Some(question) = SemanticIndex::question(semantic, req) {
+                match super::embed::embed(app, &semantic.embedding_model, &question.text).await {
+                    Ok(vector) => {
+                        let asked = Probe { vector, context: question.context };
+                        match app.cache.semantic.lookup(semantic, &scope, &plan.alias, asked).await {
+                            Lookup::Hit { key, similarity, probe: asked } => {
+                                if let Some(entry) = app.cache.get(&key, now).await {
+                                    return Decision::Hit {
+                                        entry,
+                                        kind: HitKind::Semantic,
+                                        similarity: Some(similarity),
+                                    };
+                                }
+                                // The entry left the exact cache: the new reply is indexed again.
+                                probe = Some(asked);
+                            }
+                            Lookup::Miss(found) => probe = found,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(alias = %plan.alias, embedding_model = %semantic.embedding_model, error = %e,
+                            "no embedding for a semantic cache lookup");
+                        SemanticIndex::count_unembedded(&plan.alias);
                     }
                 }
-                Lookup::Miss(found) => probe = found,
             }
         }
     }

@@ -1,22 +1,18 @@
 //! The semantic cache: a question close enough in meaning to one already answered, in the same
 //! scope, alias and conversation, gets the stored answer. The last user turn is embedded through
-//! the embedding alias the operator names ([`embed`]); the rest of the conversation and the
+//! the embedding alias the operator names (by the pipeline, `pipeline/embed.rs`); the rest of the conversation and the
 //! tools must match exactly (their hash is part of the lookup, [`question`]). Vectors are
 //! compared by cosine similarity, in memory ([`memory`]) or in PostgreSQL with pgvector
 //! ([`postgres`]). The index maps a question to the exact cache key its reply is stored under;
 //! the entry itself lives in the exact cache.
 
-mod embed;
 pub mod memory;
 mod postgres;
 mod question;
 
-use std::sync::Arc;
-
 use dialect::ChatRequest;
 
 use super::{CacheKey, SemanticPolicy};
-use crate::app::App;
 use memory::MemoryIndex;
 use postgres::PgIndex;
 
@@ -30,9 +26,18 @@ pub struct Probe {
     pub context: [u8; 32],
 }
 
+/// The part of a request the semantic cache compares.
+pub struct Question {
+    /// The last user turn's text, embedded to compare by meaning.
+    pub text: String,
+    /// The hash of everything else, which must match exactly.
+    pub context: [u8; 32],
+}
+
 pub enum Lookup {
-    /// A stored entry close enough, under its exact cache key.
-    Hit { key: CacheKey, similarity: f32 },
+    /// A stored entry close enough, under its exact cache key; the probe indexes the reply again
+    /// if the entry has gone from the exact cache meanwhile.
+    Hit { key: CacheKey, similarity: f32, probe: Probe },
     /// None close enough; the probe (if the question could be embedded) indexes the new reply.
     Miss(Option<Probe>),
 }
@@ -83,48 +88,35 @@ impl SemanticIndex {
         matches!(self.backend, Backend::Postgres(_))
     }
 
-    /// Looks for an entry close to `req`'s last user turn in `scope_id` and `alias`.
-    pub async fn lookup(
-        &self,
-        app: &Arc<App>,
-        policy: &SemanticPolicy,
-        scope_id: &str,
-        alias: &str,
-        req: &ChatRequest,
-    ) -> Lookup {
-        let cacheable = app
-            .aliases
-            .get(alias)
-            .and_then(|a| a.policy.cache.as_deref())
-            .is_none_or(|p| super::cacheable_request(req, p));
-        if !cacheable {
-            return Lookup::Miss(None);
-        }
-        let Some((text, context)) = question::split(req, &policy.embedding_model) else { return Lookup::Miss(None) };
-        let vector = match embed::embed(app, &policy.embedding_model, &text).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::debug!(alias, embedding_model = %policy.embedding_model, error = %e, "no embedding for a semantic cache lookup");
-                count(alias, "error");
-                return Lookup::Miss(None);
-            }
-        };
-        let found = self.nearest(scope_id, alias, &context, &vector, crate::keys::now_ms()).await;
-        let probe = Probe { vector, context };
-        match found {
+    /// What of `req` is compared: the last user turn's text, to embed, and the hash of the rest.
+    /// None: nothing to compare (no user turn last, no text, or too long).
+    pub fn question(policy: &SemanticPolicy, req: &ChatRequest) -> Option<Question> {
+        let (text, context) = question::split(req, &policy.embedding_model)?;
+        Some(Question { text, context })
+    }
+
+    /// Looks for an entry close to `probe` (a question embedded by the caller) in `scope_id` and
+    /// `alias`.
+    pub async fn lookup(&self, policy: &SemanticPolicy, scope_id: &str, alias: &str, probe: Probe) -> Lookup {
+        match self.nearest(scope_id, alias, &probe.context, &probe.vector, crate::keys::now_ms()).await {
             Err(()) => {
                 count(alias, "error");
                 Lookup::Miss(Some(probe))
             }
             Ok(Some((key, similarity))) if similarity >= policy.threshold => {
                 count(alias, "hit");
-                Lookup::Hit { key, similarity }
+                Lookup::Hit { key, similarity, probe }
             }
             Ok(_) => {
                 count(alias, "miss");
                 Lookup::Miss(Some(probe))
             }
         }
+    }
+
+    /// A question that could not be embedded, counted with the lookups.
+    pub fn count_unembedded(alias: &str) {
+        count(alias, "error");
     }
 
     /// The indexed question closest to `probe`, with its similarity, whatever the threshold.

@@ -68,8 +68,17 @@ fn far_future() -> i64 {
     gateway::keys::now_ms() + 3_600_000
 }
 
+/// What the pipeline does: the question embedded through the gateway, then looked up.
+async fn look(index: &SemanticIndex, app: &Arc<App>, p: &SemanticPolicy, scope: &str, req: &ChatRequest) -> Lookup {
+    let Some(question) = SemanticIndex::question(p, req) else { return Lookup::Miss(None) };
+    match gateway::pipeline::embed_question(app, &p.embedding_model, &question.text).await {
+        Ok(vector) => index.lookup(p, scope, "chat", Probe { vector, context: question.context }).await,
+        Err(_) => Lookup::Miss(None),
+    }
+}
+
 async fn miss(index: &SemanticIndex, app: &Arc<App>, p: &SemanticPolicy, scope: &str, req: &ChatRequest) -> Probe {
-    match index.lookup(app, p, scope, "chat", req).await {
+    match look(index, app, p, scope, req).await {
         Lookup::Miss(Some(probe)) => probe,
         Lookup::Miss(None) => panic!("the question was not embedded"),
         Lookup::Hit { similarity, .. } => panic!("unexpected hit at {similarity}"),
@@ -77,8 +86,8 @@ async fn miss(index: &SemanticIndex, app: &Arc<App>, p: &SemanticPolicy, scope: 
 }
 
 async fn hit(index: &SemanticIndex, app: &Arc<App>, p: &SemanticPolicy, scope: &str, req: &ChatRequest) -> CacheKey {
-    match index.lookup(app, p, scope, "chat", req).await {
-        Lookup::Hit { key, similarity } => {
+    match look(index, app, p, scope, req).await {
+        Lookup::Hit { key, similarity, .. } => {
             assert!((THRESHOLD..=1.0001).contains(&similarity), "{similarity}");
             key
         }
@@ -111,7 +120,7 @@ async fn wait_for_hit(
 ) -> CacheKey {
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Lookup::Hit { key, .. } = index.lookup(app, p, scope, "chat", req).await {
+        if let Lookup::Hit { key, .. } = look(index, app, p, scope, req).await {
             return key;
         }
         assert!(Instant::now() < until, "the remembered question is never found");
@@ -147,7 +156,7 @@ async fn a_failing_or_unknown_embedding_model_is_a_miss_without_a_probe() {
     let (app, writer) = app(llm, &testkit::gateway::fresh_sqlite_url()).await;
     let index = SemanticIndex::default();
     let req = ask("s", QUESTION);
-    assert!(matches!(index.lookup(&app, &policy("no-such-model"), "key:", "chat", &req).await, Lookup::Miss(None)));
+    assert!(matches!(look(&index, &app, &policy("no-such-model"), "key:", &req).await, Lookup::Miss(None)));
     let prefill = {
         let mut r = req.clone();
         r.messages.push(dialect::Message {
@@ -158,7 +167,7 @@ async fn a_failing_or_unknown_embedding_model_is_a_miss_without_a_probe() {
         });
         r
     };
-    assert!(matches!(index.lookup(&app, &policy("emb"), "key:", "chat", &prefill).await, Lookup::Miss(None)));
+    assert!(matches!(look(&index, &app, &policy("emb"), "key:", &prefill).await, Lookup::Miss(None)));
     writer.close().await;
 }
 

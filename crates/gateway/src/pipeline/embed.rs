@@ -1,5 +1,6 @@
-//! A question's embedding, asked through the gateway's own embeddings pipeline: the embedding
-//! alias is routed, failed over and ledgered like any client's embedding, on any provider kind.
+//! A question's embedding for the semantic cache, asked through the gateway's own embeddings
+//! pipeline: the embedding alias is routed, failed over and ledgered like any client's
+//! embedding, on any provider kind.
 
 use std::sync::Arc;
 
@@ -28,22 +29,16 @@ pub async fn embed(app: &Arc<App>, model: &str, text: &str) -> Result<Vec<f32>, 
         ..EmbeddingRequest::default()
     };
     let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
-    let reply = crate::pipeline::embeddings(
-        app.clone(),
-        req,
-        Narrowing::default(),
-        &Caller::Master,
-        request_id,
-        "/v1/embeddings",
-    )
-    .await
-    .map_err(|e| EmbedError::Refused { status: e.error.status, message: e.error.message.clone() })?;
+    let reply =
+        super::embeddings(app.clone(), req, Narrowing::default(), &Caller::Master, request_id, "/v1/embeddings")
+            .await
+            .map_err(|e| EmbedError::Refused { status: e.error.status, message: e.error.message.clone() })?;
     let vector = match reply.body.data.into_iter().next().map(|e| e.vector) {
         Some(EmbeddingVector::Float(v)) => v,
         Some(EmbeddingVector::Base64(b)) => from_base64(&b).ok_or(EmbedError::NoVector)?,
         None => return Err(EmbedError::NoVector),
     };
-    super::memory::unit(vector).ok_or(EmbedError::NoVector)
+    crate::cache::semantic::memory::unit(vector).ok_or(EmbedError::NoVector)
 }
 
 /// Little-endian float32s, as a provider that answers in base64 sends them.
