@@ -358,3 +358,34 @@ async fn a_responses_api_client_hits_the_same_entry_as_a_chat_client() {
     }
     assert_eq!(up.received().len(), 1);
 }
+
+#[tokio::test]
+async fn hits_do_not_count_against_tokens_per_minute() {
+    let up = FakeUpstream::start(answering("Paris.")).await;
+    let gw = start(&up, r#"ttl = "1h""#, "").await;
+    let created: Value = client()
+        .post(gw.url("/admin/keys"))
+        .bearer_auth(MASTER_KEY)
+        .json(&json!({"name": "tokens", "tpm": 100}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let with_cap = |q: &str| json!({"model": "cached", "max_tokens": 20, "messages": [{"role": "user", "content": q}]});
+    let question = with_cap(&fresh("Capital of France?"));
+    let (status, _, body) = chat(&gw, &key, &question, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    // Ten hits: had they counted their tokens (about 40 each: the prompt estimate and the cap),
+    // the minute's 100 would be gone after the second.
+    for _ in 0..10 {
+        let (status, h, body) = chat(&gw, &key, &question, &[]).await;
+        assert_eq!((status, h["x-switchyard-cache"].to_str().unwrap()), (200, "hit"), "{body}");
+    }
+    let (status, _, body) = chat(&gw, &key, &with_cap(&fresh("Capital of Spain?")), &[]).await;
+    assert_eq!(status, 200, "a second question still fits the minute's tokens: {body}");
+    let (status, _, body) = chat(&gw, &key, &with_cap(&fresh("Capital of Italy?")), &[]).await;
+    assert_eq!(status, 429, "a third does not: {body}");
+}
