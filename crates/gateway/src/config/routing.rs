@@ -177,6 +177,27 @@ mod tests {
     }
 
     #[test]
+    fn bad_cache_settings_are_reported_at_their_line() {
+        let toml = "[providers.p]\nkind = \"openai_compatible\"\nbase_url = \"http://127.0.0.1:1/v1\"\n\
+            [models.a]\ndeployments = [{ provider = \"p\", model = \"m\" }]\ncache = { ttl = \"2x\" }\n\
+            [models.b]\ndeployments = [{ provider = \"p\", model = \"m\" }]\ncache = { scope = \"tenant\" }\n\
+            [models.c]\ndeployments = [{ provider = \"p\", model = \"m\" }]\n\
+            cache = { semantic = { embedding_model = \"e\", threshold = 1.5 } }\n";
+        let err = Config::from_toml(toml, &[("X", "y")]).unwrap_err().to_string();
+        for expected in [
+            "line 6, column 9: model `a`: cache: `ttl` `2x` is not a duration",
+            "line 9, column 9: model `b`: cache: `scope` must be key, team or global, not `tenant`",
+            "line 12, column 9: model `c`: cache: `semantic.threshold` must be between 0 and 1, not 1.5",
+        ] {
+            assert!(err.contains(expected), "{expected}\n{err}");
+        }
+        let good = toml.replace("\"2x\"", "\"30m\"").replace("tenant", "team").replace("1.5", "0.9");
+        let config = Config::from_toml(&good, &[("X", "y")]).unwrap_or_else(|e| panic!("{e}"));
+        let cache = config.aliases["a"].policy.cache.clone().unwrap();
+        assert_eq!(cache.ttl, std::time::Duration::from_secs(1800));
+    }
+
+    #[test]
     fn a_bad_catalog_price_names_its_line() {
         let toml = format!(
             "{}[[catalog]]\nkinds = [\"openai\"]\nmodel = \"x\"\ninput = 0.0000000005\noutput = 1.0\n",
