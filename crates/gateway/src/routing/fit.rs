@@ -22,7 +22,11 @@ impl Deployment {
             (Some(asked), Some(max)) if asked > max => Some(max),
             _ => None,
         };
-        if !no_reasoning && !foreign_reasoning && clamp.is_none() {
+        let keep_reasoning = egress == Dialect::OpenaiResponses
+            && caps.reasoning == Some(true)
+            && req.extra_dialect == Some(Dialect::OpenaiResponses)
+            && !includes_encrypted_reasoning(req);
+        if !no_reasoning && !foreign_reasoning && clamp.is_none() && !keep_reasoning {
             return Cow::Borrowed(req);
         }
         let mut fitted = req.clone();
@@ -41,7 +45,28 @@ impl Deployment {
         if let Some(max) = clamp {
             fitted.max_tokens = Some(max);
         }
+        if keep_reasoning {
+            // The gateway keeps conversations itself and sends OpenAI `store: false`; without its
+            // encrypted reasoning in the reply, the next turn would go without it.
+            let include = fitted.hints.entry("include").or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            if let serde_json::Value::Array(items) = include {
+                items.push(serde_json::Value::String(ENCRYPTED_REASONING.into()));
+            }
+        }
         Cow::Owned(fitted)
+    }
+}
+
+/// What the Responses API's `include` names to return a reasoning model's encrypted reasoning.
+const ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";
+
+/// Whether a Responses API client already asked for encrypted reasoning (or sent an `include`
+/// the gateway should not touch: one that is not a list).
+fn includes_encrypted_reasoning(req: &ChatRequest) -> bool {
+    match req.hints.get("include") {
+        None => false,
+        Some(serde_json::Value::Array(items)) => items.iter().any(|i| i == ENCRYPTED_REASONING),
+        Some(_) => true,
     }
 }
 
@@ -99,6 +124,23 @@ mod tests {
         assert_eq!(fitted.max_tokens, Some(4096));
         assert_eq!((fitted.reasoning_effort.as_deref(), fitted.reasoning_budget_tokens), (None, None));
         assert!(!fitted.reasoning_adaptive);
+    }
+
+    #[test]
+    fn a_reasoning_model_behind_the_responses_api_returns_its_encrypted_reasoning() {
+        let d = deployment(Capabilities { reasoning: Some(true), ..Default::default() });
+        let mut req = ChatRequest { extra_dialect: Some(Dialect::OpenaiResponses), ..Default::default() };
+        req.hints.insert("include".into(), serde_json::json!([]));
+        let fitted = d.fit(&req, Dialect::OpenaiResponses);
+        assert_eq!(fitted.hints["include"], serde_json::json!(["reasoning.encrypted_content"]));
+        let asked = fitted.into_owned();
+        assert!(matches!(d.fit(&asked, Dialect::OpenaiResponses), Cow::Borrowed(_)), "asked already");
+        assert!(matches!(d.fit(&req, Dialect::OpenaiChat), Cow::Borrowed(_)), "only the Responses API has it");
+        let plain = deployment(Capabilities { reasoning: Some(false), ..Default::default() });
+        assert!(
+            matches!(plain.fit(&req, Dialect::OpenaiResponses), Cow::Borrowed(_)),
+            "nor a model that does not reason"
+        );
     }
 
     #[test]
