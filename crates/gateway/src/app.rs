@@ -75,7 +75,8 @@ impl App {
         let mut app = App::new(config)?;
         app.ledger = Some(ledger);
         app.store = Some(writer.store.clone());
-        app.limiter = Limiter::new(redis_url.as_deref()).await.map_err(StartError::Redis)?;
+        app.limiter =
+            Limiter::new(redis_url.as_deref(), app.config.on_shared_state_error).map_err(StartError::Redis)?;
         let shared = match &redis_url {
             Some(url) => Some(SharedStore::open(url).map_err(StartError::Redis)?),
             None => None,

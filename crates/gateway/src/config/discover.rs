@@ -110,6 +110,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         health,
         database_url: env.var("SWITCHYARD_DATABASE_URL"),
         redis_url: env.var("SWITCHYARD_REDIS_URL"),
+        on_shared_state_error: crate::keys::OnSharedStateError::Local,
         ledger_retention: Duration::from_secs(30 * 86_400),
         cache_memory_bytes: 64 * 1024 * 1024,
         store_responses: true,

@@ -36,6 +36,9 @@ pub struct RawConfig {
     pub ledger_retention_days: Option<u32>,
     /// `redis://…`: every replica enforces one shared rate limit. `SWITCHYARD_REDIS_URL` too.
     pub redis_url: Option<String>,
+    /// When Redis cannot be reached: `local` (default) limits each replica on its own until it
+    /// is back; `deny` refuses requests of keys with limits (503) until it is back.
+    pub on_shared_state_error: Option<Spanned<String>>,
     /// How long in-flight requests may run after SIGTERM. Default 30 s.
     pub shutdown_grace_secs: Option<u64>,
     #[serde(default)]

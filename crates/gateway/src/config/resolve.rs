@@ -41,6 +41,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Shared rate limits across replicas; None: in-process.
     pub redis_url: Option<String>,
+    /// What limits do while Redis cannot be reached.
+    pub on_shared_state_error: crate::keys::OnSharedStateError,
     /// Per-request ledger rows older than this become daily rollups.
     pub ledger_retention: Duration,
     /// Memory for the response cache in this process.
@@ -178,6 +180,17 @@ impl Config {
             let policy = Arc::new(route_policy(name, ra.get_ref(), &mut p));
             aliases.insert(name.clone(), Alias { name: name.as_str().into(), deployments, policy });
         }
+        let on_shared_state_error = match raw.on_shared_state_error.as_ref() {
+            None => crate::keys::OnSharedStateError::Local,
+            Some(s) => match s.get_ref().as_str() {
+                "local" => crate::keys::OnSharedStateError::Local,
+                "deny" => crate::keys::OnSharedStateError::Deny,
+                other => {
+                    p.at(Some(s.span()), format!("`on_shared_state_error` must be local or deny, not `{other}`"));
+                    crate::keys::OnSharedStateError::Local
+                }
+            },
+        };
         if !p.list.is_empty() {
             return Err(ConfigError { problems: p.list });
         }
@@ -206,6 +219,7 @@ impl Config {
             health,
             database_url: raw.database_url.clone().or_else(|| env.var("SWITCHYARD_DATABASE_URL")),
             redis_url: raw.redis_url.clone().or_else(|| env.var("SWITCHYARD_REDIS_URL")),
+            on_shared_state_error,
             ledger_retention: Duration::from_secs(u64::from(raw.ledger_retention_days.unwrap_or(30)) * 86_400),
             cache_memory_bytes: raw.cache.memory_mb.unwrap_or(64).saturating_mul(1024 * 1024),
             store_responses: raw.responses.store.unwrap_or(true),

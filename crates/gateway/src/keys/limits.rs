@@ -3,7 +3,9 @@
 //! period with reservations, so concurrent requests cannot all slip under the same remainder.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use dialect::{ClientFacingError, ErrorKind};
 use http::{HeaderName, HeaderValue};
@@ -85,7 +87,62 @@ struct Budget {
 pub struct Limiter {
     windows: Mutex<HashMap<String, Window>>,
     budgets: Mutex<HashMap<String, Budget>>,
-    redis: Option<redis::aio::ConnectionManager>,
+    redis: Option<Shared>,
+}
+
+/// What limits do while Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnSharedStateError {
+    /// Each replica limits on its own until Redis is back.
+    #[default]
+    Local,
+    /// Requests of keys with limits are refused until Redis is back.
+    Deny,
+}
+
+/// The longest a request waits for Redis before its limits are counted without it.
+const REDIS_DEADLINE: Duration = Duration::from_millis(250);
+/// After a failure, Redis is left alone this long (requests counted locally meanwhile), so an
+/// outage costs one deadline now and then, not one per request.
+const REDIS_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Redis, when limits are shared, and whether it is failing now.
+struct Shared {
+    conn: redis::aio::ConnectionManager,
+    on_error: OnSharedStateError,
+    /// Milliseconds (since `clock`) before which Redis is not asked; 0: healthy.
+    failing_until_ms: AtomicU64,
+    clock: Instant,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    fn available(&self) -> bool {
+        self.failing_until_ms.load(Ordering::Relaxed) <= self.now_ms()
+    }
+
+    fn failed(&self, why: &str) {
+        let was_healthy = self.failing_until_ms.load(Ordering::Relaxed) == 0;
+        let until = self.now_ms() + REDIS_RETRY_AFTER.as_millis() as u64;
+        self.failing_until_ms.store(until.max(1), Ordering::Relaxed);
+        metrics::counter!("switchyard_shared_state_errors_total").increment(1);
+        if was_healthy {
+            let mode = match self.on_error {
+                OnSharedStateError::Local => "limiting each replica on its own",
+                OnSharedStateError::Deny => "refusing requests of limited keys",
+            };
+            tracing::warn!(error = why, "Redis cannot be reached for shared limits; {mode} until it is back");
+        }
+    }
+
+    fn recovered(&self) {
+        if self.failing_until_ms.swap(0, Ordering::Relaxed) != 0 {
+            tracing::info!("Redis is back; limits are shared again");
+        }
+    }
 }
 
 impl std::fmt::Debug for Limiter {
@@ -100,9 +157,18 @@ impl Limiter {
         Limiter { windows: Mutex::default(), budgets: Mutex::default(), redis: None }
     }
 
-    pub async fn new(redis_url: Option<&str>) -> Result<Limiter, redis::RedisError> {
+    /// Limits shared through Redis at `redis_url`, which need not be up yet: the connection is
+    /// made on first use, and re-made when Redis comes back.
+    pub fn new(redis_url: Option<&str>, on_error: OnSharedStateError) -> Result<Limiter, redis::RedisError> {
         let redis = match redis_url {
-            Some(url) => Some(redis::aio::ConnectionManager::new(redis::Client::open(url)?).await?),
+            Some(url) => {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(REDIS_DEADLINE))
+                    .set_response_timeout(Some(REDIS_DEADLINE))
+                    .set_number_of_retries(0);
+                let conn = redis::aio::ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config)?;
+                Some(Shared { conn, on_error, failing_until_ms: AtomicU64::new(0), clock: Instant::now() })
+            }
             None => None,
         };
         Ok(Limiter { windows: Mutex::default(), budgets: Mutex::default(), redis })
@@ -119,14 +185,39 @@ impl Limiter {
     pub async fn admit(&self, key: &Subject<'_>, tokens: u64, cost_estimate: i64, now_ms: i64) -> Admission {
         let window_start = now_ms - now_ms.rem_euclid(WINDOW_MS);
         let reset_s = ((window_start + WINDOW_MS - now_ms) as f64 / 1000.0).ceil().max(1.0) as u64;
-        let (requests, used_tokens) = match &self.redis {
-            Some(conn) => match redis_count(conn.clone(), &key.id, window_start, tokens).await {
-                Ok(counts) => counts,
-                Err(e) => {
-                    tracing::warn!(error = %e, "redis unavailable; limiting in-process");
-                    self.local_count(&key.id, window_start, tokens)
+        let counted = match &self.redis {
+            Some(shared) if shared.available() => {
+                let count = redis_count(shared.conn.clone(), &key.id, window_start, tokens);
+                match tokio::time::timeout(REDIS_DEADLINE, count).await {
+                    Ok(Ok(counts)) => {
+                        shared.recovered();
+                        Some(counts)
+                    }
+                    Ok(Err(e)) => {
+                        shared.failed(&e.to_string());
+                        None
+                    }
+                    Err(_) => {
+                        shared.failed("no answer within the deadline");
+                        None
+                    }
                 }
-            },
+            }
+            _ => None,
+        };
+        let shared_down = self.redis.is_some() && counted.is_none();
+        if shared_down && self.redis.as_ref().is_some_and(|s| s.on_error == OnSharedStateError::Deny) {
+            let error = ClientFacingError::new(
+                ErrorKind::Overloaded,
+                "The limits shared by the gateway's replicas cannot be checked right now; retry shortly.",
+            )
+            .with_status(http::StatusCode::SERVICE_UNAVAILABLE)
+            .with_code("shared_state_unavailable");
+            let retry = (HeaderName::from_static("retry-after"), HeaderValue::from_static("1"));
+            return Admission::Refused { error, headers: vec![retry] };
+        }
+        let (requests, used_tokens) = match counted {
+            Some(counts) => counts,
             None => self.local_count(&key.id, window_start, tokens),
         };
         let mut headers = Vec::new();
@@ -181,11 +272,17 @@ impl Limiter {
 
     /// A refused request does not use up the window.
     async fn uncount(&self, key_id: &str, window_start: i64, tokens: u64) {
-        if let Some(conn) = &self.redis {
-            let mut conn = conn.clone();
+        if let Some(shared) = self.redis.as_ref().filter(|s| s.available()) {
+            let mut conn = shared.conn.clone();
             let (rk, tk) = redis_keys(key_id, window_start);
-            let _: Result<(), _> = redis::pipe().decr(&rk, 1).decr(&tk, tokens).query_async::<()>(&mut conn).await;
-            return;
+            let mut pipe = redis::pipe();
+            pipe.decr(&rk, 1).decr(&tk, tokens);
+            let undo = pipe.query_async::<()>(&mut conn);
+            match tokio::time::timeout(REDIS_DEADLINE, undo).await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => shared.failed(&e.to_string()),
+                Err(_) => shared.failed("no answer within the deadline"),
+            }
         }
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(w) = windows.get_mut(key_id).filter(|w| w.start_ms == window_start) {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::{nanos_from_decimal, DecimalError};
 
 pub use caller::Caller;
-pub use limits::{Admission, Limiter, Reservation, Subject};
+pub use limits::{Admission, Limiter, OnSharedStateError, Reservation, Subject};
 pub use store::KeyStore;
 
 /// How often the key table is reloaded from the database.

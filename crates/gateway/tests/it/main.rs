@@ -31,4 +31,5 @@ mod routing;
 mod sdk_anthropic;
 mod sdk_openai;
 mod sdk_providers;
+mod shared_state;
 mod vertex;
