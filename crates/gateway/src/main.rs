@@ -241,6 +241,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let (app, ledger) = App::open(config).await?;
             let app = Arc::new(app);
+            // The request log writes from a thread of its own (`SWITCHYARD_LOG_FORMAT` as for the rest).
+            gateway::telemetry::access_log::install(std::env::var("SWITCHYARD_LOG_FORMAT").is_ok_and(|v| v == "json"));
             let listener = server::bind(app.config.listen).with_context(|| format!("binding {}", app.config.listen))?;
             let addr = listener.local_addr()?;
             if let Some(metrics) = app.config.metrics_listen {
@@ -248,6 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             eprintln!("switchyard: listening on http://{addr} ({} models)", app.aliases.len());
             server::serve(app, listener, server::shutdown_signal()).await?;
+            gateway::telemetry::access_log::flush();
             ledger.close().await;
             eprintln!("switchyard: ledger flushed; bye");
             Ok(ExitCode::SUCCESS)

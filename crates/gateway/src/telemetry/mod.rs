@@ -2,6 +2,8 @@
 //! Prometheus metrics and writes the log line; label values come from config and enums, never
 //! from request bodies or error text.
 
+pub mod access_log;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -192,6 +194,27 @@ impl<'a> RequestFinished<'a> {
             tokens("output", u.output_tokens);
             tokens("cached_input", u.cached_input_tokens.unwrap_or(0));
             tokens("reasoning", u.reasoning_tokens.unwrap_or(0));
+        }
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
+        let ms = |d: Duration| d.as_millis() as u64;
+        let fields = [
+            ("request_id", access_log::Value::Str(self.request_id)),
+            ("method", access_log::Value::Str("POST")),
+            ("path", access_log::Value::Str(self.route)),
+            ("alias", access_log::Value::Str(self.alias)),
+            ("provider", access_log::Value::Str(self.provider)),
+            ("status", access_log::Value::Int(u64::from(self.status))),
+            ("outcome", access_log::Value::Str(self.outcome.as_str())),
+            ("stream", access_log::Value::Bool(self.stream)),
+            ("duration_ms", access_log::Value::Int(ms(self.duration))),
+            ("ttft_ms", self.time_to_first_token.map_or(access_log::Value::None, |d| access_log::Value::Int(ms(d)))),
+            ("input_tokens", self.usage.map_or(access_log::Value::None, |u| access_log::Value::Int(u.input_tokens))),
+            ("output_tokens", self.usage.map_or(access_log::Value::None, |u| access_log::Value::Int(u.output_tokens))),
+        ];
+        if access_log::write(&access_log::Line { fields: &fields }) {
+            return;
         }
         tracing::info!(
             request_id = self.request_id,
