@@ -128,7 +128,14 @@ pub struct Deployment {
     pub model: Arc<str>,
     pub settings: Arc<DeploymentSettings>,
     pub health: Arc<Health>,
+    /// Its chat URLs, parsed once (parsing one costs more than the rest of sending it).
+    urls: Arc<ChatUrls>,
 }
+
+/// A deployment's chat URLs, each parsed on first use: in its provider's dialect and in the
+/// Responses API's, streamed or not.
+#[derive(Debug, Default)]
+struct ChatUrls([std::sync::OnceLock<Option<reqwest::Url>>; 4]);
 
 impl Deployment {
     /// A deployment with default settings (and what the catalog knows), and its shared health.
@@ -141,7 +148,19 @@ impl Deployment {
         health: &HealthRegistry,
     ) -> Deployment {
         let health = health.get(&provider.name, model);
-        Deployment { provider, model: model.into(), settings: Arc::new(settings), health }
+        Deployment { provider, model: model.into(), settings: Arc::new(settings), health, urls: Arc::default() }
+    }
+
+    /// The URL of a chat request in `dialect` (the provider's own, or the Responses API), parsed
+    /// once per deployment. None: the configured base URL does not make a valid URL.
+    pub fn chat_url(&self, dialect: dialect::Dialect, stream: bool) -> Option<reqwest::Url> {
+        let slot = usize::from(dialect == dialect::Dialect::OpenaiResponses) * 2 + usize::from(stream);
+        self.urls.0[slot]
+            .get_or_init(|| {
+                let text = self.provider.url_in(dialect, &self.model, dialect::Operation::Chat { stream });
+                reqwest::Url::parse(&text).ok()
+            })
+            .clone()
     }
 
     pub fn label(&self) -> String {

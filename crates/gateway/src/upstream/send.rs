@@ -92,7 +92,7 @@ async fn post(
     client: &reqwest::Client,
     provider: &Provider,
     dialect: Dialect,
-    url: String,
+    url: impl reqwest::IntoUrl,
     body: Vec<u8>,
     forwarded: &Forwarded,
 ) -> Result<reqwest::Response, UpstreamError> {
@@ -205,8 +205,14 @@ pub async fn send_chat(
     let egress = dialect.egress();
     let req = deployment.fit(req, dialect);
     let body = egress.encode_request(&req, &deployment.model, req.stream)?;
-    let url = provider.url_in(dialect, &deployment.model, Operation::Chat { stream: req.stream });
-    let resp = post(client, provider, dialect, url, body, forwarded).await?;
+    let resp = match deployment.chat_url(dialect, req.stream) {
+        Some(url) => post(client, provider, dialect, url, body, forwarded).await?,
+        // An unparsable base URL: the request builder says why, as for any other bad URL.
+        None => {
+            let url = provider.url_in(dialect, &deployment.model, Operation::Chat { stream: req.stream });
+            post(client, provider, dialect, url, body, forwarded).await?
+        }
+    };
     // A provider that says its quota is spent gets a rest, though this reply succeeded.
     let exhausted = super::rate_limit::exhausted_for(resp.headers());
     if !req.stream {
