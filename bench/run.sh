@@ -30,12 +30,30 @@ models = ["gpt-4o-mini"]
 [models.gpt-4o-mini]
 deployments = [{ provider = "upstream", model = "gpt-4o-mini" }]
 TOML
+# "governed": the same gateway as a real deployment runs it — a virtual key with RPM, TPM
+# and a budget (created in its own SQLite ledger before it starts), priced deployments so every
+# request is costed and reserved, the ledger, metrics and the per-request log line all on.
+GOVERNED_PORT=9104
+GOVERNED_DB=/tmp/switchyard-bench/governed.db
+GOVERNED_CMD="env SWITCHYARD_BENCH_KEY=sk-bench-0001 SWITCHYARD_LOG=info SWITCHYARD_DATABASE_URL=sqlite://$GOVERNED_DB $SWITCHYARD_BIN serve --config bench/switchyard-governed.toml"
+read -r -d '' GOVERNED_CONFIG <<'TOML' || true
+listen = "127.0.0.1:9104"
+master_key_env = "SWITCHYARD_BENCH_KEY"
+
+[providers.upstream]
+kind = "openai_compatible"
+base_url = "http://127.0.0.1:9101/v1"
+models = ["gpt-4o-mini"]
+
+[models.gpt-4o-mini]
+deployments = [{ provider = "upstream", model = "gpt-4o-mini", input_price = 0.15, output_price = 0.6 }]
+TOML
 # =============================================================================
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-TARGETS="${TARGETS:-direct nginx gateway}"
+TARGETS="${TARGETS:-direct nginx gateway governed}"
 DURATION="${DURATION:-10s}"           # each load phase
 RATE="${RATE:-2000}"                  # phase 1, requests per second
 RATE_CONNS="${RATE_CONNS:-16}"        # phase 1 connections
@@ -74,6 +92,9 @@ if [[ ! -x "$UPSTREAM_BIN" ]]; then
 fi
 
 want() { [[ " $TARGETS " == *" $1 "* ]]; }
+if want governed && [[ ! -x "$GATEWAY_BIN" ]]; then
+    TARGETS="${TARGETS//governed/}"
+fi
 if want gateway; then
     if [[ ! -x "$GATEWAY_BIN" ]]; then
         echo "bench: skipping the gateway: $GATEWAY_BIN is missing (run: cargo build --release)"
@@ -84,7 +105,7 @@ if want gateway; then
     fi
 fi
 
-for port in "$UPSTREAM_PORT" "$NGINX_PORT" "$GATEWAY_PORT"; do
+for port in "$UPSTREAM_PORT" "$NGINX_PORT" "$GATEWAY_PORT" "$GOVERNED_PORT"; do
     if ss -Htln "sport = :$port" | grep -q .; then die "port $port is already in use"; fi
 done
 
@@ -92,12 +113,12 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 mkdir -p "$RESULTS" "$WORK/nginx"
 
 # --- processes -----------------------------------------------------------------
-UPSTREAM_PID="" NGINX_PID="" GATEWAY_PID=""
+UPSTREAM_PID="" NGINX_PID="" GATEWAY_PID="" GOVERNED_PID="" GOVERNED_HEADERS=()
 cleanup() {
-    for pid in "$GATEWAY_PID" "$NGINX_PID" "$UPSTREAM_PID"; do
+    for pid in "$GOVERNED_PID" "$GATEWAY_PID" "$NGINX_PID" "$UPSTREAM_PID"; do
         [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in "$GATEWAY_PID" "$NGINX_PID" "$UPSTREAM_PID"; do
+    for pid in "$GOVERNED_PID" "$GATEWAY_PID" "$NGINX_PID" "$UPSTREAM_PID"; do
         [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
     done
 }
@@ -131,12 +152,15 @@ url_of() {
         direct) echo "http://127.0.0.1:$UPSTREAM_PORT$PATH_CHAT" ;;
         nginx) echo "http://127.0.0.1:$NGINX_PORT$PATH_CHAT" ;;
         gateway) echo "http://127.0.0.1:$GATEWAY_PORT$PATH_CHAT" ;;
+        governed) echo "http://127.0.0.1:$GOVERNED_PORT$PATH_CHAT" ;;
     esac
 }
 header_args() { # prints -H args, one per line
-    [[ "$1" == gateway ]] || return 0
     local h
-    for h in "${GATEWAY_HEADERS[@]+"${GATEWAY_HEADERS[@]}"}"; do printf -- '-H\n%s\n' "$h"; done
+    case "$1" in
+        gateway) for h in "${GATEWAY_HEADERS[@]+"${GATEWAY_HEADERS[@]}"}"; do printf -- '-H\n%s\n' "$h"; done ;;
+        governed) for h in "${GOVERNED_HEADERS[@]+"${GOVERNED_HEADERS[@]}"}"; do printf -- '-H\n%s\n' "$h"; done ;;
+    esac
 }
 # The process whose CPU and memory count for a target (nginx: master and workers).
 pids_of() {
@@ -144,6 +168,7 @@ pids_of() {
         direct) echo "$UPSTREAM_PID" ;;
         nginx) echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')" ;;
         gateway) echo "$GATEWAY_PID" ;;
+        governed) echo "$GOVERNED_PID" ;;
     esac
 }
 cpu_ticks() { # utime+stime of the given pids, in clock ticks
@@ -199,6 +224,17 @@ if want gateway; then
         GATEWAY_PID=""
         TARGETS="${TARGETS//gateway/}"
     fi
+fi
+
+if want governed; then
+    rm -f "$GOVERNED_DB" "$GOVERNED_DB"-*
+    printf '%s\n' "$GOVERNED_CONFIG" >"$ROOT/bench/switchyard-governed.toml"
+    key="$("$GATEWAY_BIN" keys create --name bench --rpm 100000000 --tpm 100000000000 --budget-usd 1000000 \
+        --database-url "sqlite://$GOVERNED_DB" 2>/dev/null | cut -f2)"
+    GOVERNED_HEADERS=("Authorization: Bearer $key")
+    taskset -c "$PROXY_CPU" bash -c "exec $GOVERNED_CMD" >>"$RESULTS/governed.log" 2>&1 &
+    GOVERNED_PID=$!
+    wait_http "http://127.0.0.1:$GOVERNED_PORT/health" 30 || die "the governed gateway did not start (see $RESULTS/governed.log)"
 fi
 
 # Every target must answer a chat.completion before anything is measured.
