@@ -250,8 +250,8 @@ impl Drop for Finalizer {
         RequestFinished {
             request_id: &self.request_id,
             route: self.route,
-            alias: &self.alias,
-            provider: provider.as_deref().unwrap_or(""),
+            alias: metrics::SharedString::from(self.alias.clone()),
+            provider: provider.map_or(metrics::SharedString::const_str(""), metrics::SharedString::from),
             status: self.status.as_u16(),
             outcome,
             stream: self.stream,

@@ -233,7 +233,7 @@ fn served_headers(finalizer: &Finalizer, deployment: &Deployment, attempts: usiz
     };
     put("x-request-id", &finalizer.request_id);
     put("x-switchyard-provider", &deployment.provider.name);
-    put("x-switchyard-deployment", &deployment.label());
+    put("x-switchyard-deployment", deployment.label());
     put("x-switchyard-attempts", &attempts.to_string());
     out
 }

@@ -70,7 +70,7 @@ impl Attempt<'_> {
             key_id: self.key_id.map(str::to_owned),
             team: self.team.map(str::to_owned),
             alias: self.alias.to_owned(),
-            deployment: self.deployment.label(),
+            deployment: self.deployment.label().to_owned(),
             provider: self.deployment.provider.name.to_string(),
             model: self.deployment.model.to_string(),
             input_tokens: int(u.input_tokens),
@@ -131,9 +131,9 @@ fn warn_unpriced_once(d: &Deployment) {
     static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let label = d.label();
     let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-    if !warned.contains(&label) {
+    if !warned.iter().any(|w| w == label) {
         tracing::warn!(deployment = %label, "no price for this model: its requests are recorded as unpriced, not $0");
-        warned.push(label);
+        warned.push(label.to_owned());
     }
 }
 

@@ -68,7 +68,7 @@ impl Affinity {
                 shard.clear();
             }
         }
-        shard.insert(key, (served_by.label(), now_ms));
+        shard.insert(key, (served_by.label().to_owned(), now_ms));
     }
 }
 

@@ -130,6 +130,8 @@ pub struct Deployment {
     pub health: Arc<Health>,
     /// Its chat URLs, parsed once (parsing one costs more than the rest of sending it).
     urls: Arc<ChatUrls>,
+    /// `provider/model`, made once: headers, ledger rows and affinity read it on every request.
+    label: Arc<str>,
 }
 
 /// A deployment's chat URLs, each parsed on first use: in its provider's dialect and in the
@@ -148,7 +150,8 @@ impl Deployment {
         health: &HealthRegistry,
     ) -> Deployment {
         let health = health.get(&provider.name, model);
-        Deployment { provider, model: model.into(), settings: Arc::new(settings), health, urls: Arc::default() }
+        let label = format!("{}/{}", provider.name, model).into();
+        Deployment { provider, model: model.into(), settings: Arc::new(settings), health, urls: Arc::default(), label }
     }
 
     /// The URL of a chat request in `dialect` (the provider's own, or the Responses API), parsed
@@ -163,8 +166,8 @@ impl Deployment {
             .clone()
     }
 
-    pub fn label(&self) -> String {
-        format!("{}/{}", self.provider.name, self.model)
+    pub fn label(&self) -> &str {
+        &self.label
     }
 }
 

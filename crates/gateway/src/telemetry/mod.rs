@@ -7,7 +7,7 @@ pub mod access_log;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, histogram};
+use metrics::{counter, histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use dialect::Usage;
@@ -136,9 +136,10 @@ pub struct RequestFinished<'a> {
     pub request_id: &'a str,
     /// The endpoint asked (`/v1/chat/completions`, `/v1/messages`, ...); every one is a POST.
     pub route: &'a str,
-    pub alias: &'a str,
+    /// Metric labels share the configured names' memory (no copy per request).
+    pub alias: SharedString,
     /// Empty when no upstream was reached.
-    pub provider: &'a str,
+    pub provider: SharedString,
     pub status: u16,
     pub outcome: Outcome,
     pub stream: bool,
@@ -156,8 +157,8 @@ impl<'a> RequestFinished<'a> {
         RequestFinished {
             request_id,
             route,
-            alias: UNROUTED,
-            provider: "",
+            alias: SharedString::const_str(UNROUTED),
+            provider: SharedString::const_str(""),
             status,
             outcome: Outcome::Refused,
             stream: false,
@@ -168,8 +169,7 @@ impl<'a> RequestFinished<'a> {
     }
 
     pub fn emit(self) {
-        let alias = self.alias.to_owned();
-        let provider = self.provider.to_owned();
+        let (alias, provider) = (&self.alias, &self.provider);
         let status = status_label(self.status);
         counter!("switchyard_requests_total", "alias" => alias.clone(), "provider" => provider.clone(), "status" => status)
             .increment(1);
@@ -203,8 +203,8 @@ impl<'a> RequestFinished<'a> {
             ("request_id", access_log::Value::Str(self.request_id)),
             ("method", access_log::Value::Str("POST")),
             ("path", access_log::Value::Str(self.route)),
-            ("alias", access_log::Value::Str(self.alias)),
-            ("provider", access_log::Value::Str(self.provider)),
+            ("alias", access_log::Value::Str(&self.alias)),
+            ("provider", access_log::Value::Str(&self.provider)),
             ("status", access_log::Value::Int(u64::from(self.status))),
             ("outcome", access_log::Value::Str(self.outcome.as_str())),
             ("stream", access_log::Value::Bool(self.stream)),
@@ -220,8 +220,8 @@ impl<'a> RequestFinished<'a> {
             request_id = self.request_id,
             method = "POST",
             path = self.route,
-            alias = self.alias,
-            provider = self.provider,
+            alias = &*self.alias,
+            provider = &*self.provider,
             status = self.status,
             outcome = self.outcome.as_str(),
             stream = self.stream,
