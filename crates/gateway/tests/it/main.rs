@@ -12,8 +12,8 @@
 mod common;
 
 mod azure;
-mod cache;
 mod bedrock;
+mod cache;
 mod chat;
 mod clients;
 mod errors;
