@@ -68,7 +68,7 @@ use crate::{
     EncodeError, Framing, Ingress, Operation, ResponseMeta, StreamDecoder, StreamEncoder, UpstreamErrorBody,
 };
 
-pub use request::{decode_request, referenced_ids, Envelope};
+pub use request::{decode_request, previous_response_id, referenced_ids, Envelope};
 pub use response::response_object;
 
 /// The OpenAI Responses API dialect.

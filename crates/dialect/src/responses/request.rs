@@ -270,8 +270,7 @@ fn decode_item(
 /// before decoding. Cheap for the usual request, which has none: the body is parsed only when
 /// its bytes mention `item_reference`.
 pub fn referenced_ids(body: &[u8]) -> Vec<String> {
-    const NEEDLE: &[u8] = b"item_reference";
-    if !body.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
+    if memchr::memmem::find(body, b"item_reference").is_none() {
         return Vec::new();
     }
     let Ok(value) = serde_json::from_slice::<Value>(body) else { return Vec::new() };
@@ -281,6 +280,17 @@ pub fn referenced_ids(body: &[u8]) -> Vec<String> {
         .filter(|item| items::item_type(item) == Some("item_reference"))
         .filter_map(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
         .collect()
+}
+
+/// The `previous_response_id` of a request body, read before decoding (decoding needs the
+/// conversation it names). Cheap for the usual request, which has none: it is not parsed twice.
+pub fn previous_response_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        previous_response_id: Option<String>,
+    }
+    memchr::memmem::find(body, b"previous_response_id")?;
+    serde_json::from_slice::<Peek>(body).ok()?.previous_response_id.filter(|id| !id.is_empty())
 }
 
 // ---------- encoding for OpenAI's and Azure's /responses ----------

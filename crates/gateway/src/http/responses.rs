@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use dialect::responses::{decode_request, referenced_ids, response_object, Envelope};
+use dialect::responses::{decode_request, previous_response_id, referenced_ids, response_object, Envelope};
 use dialect::{ChatRequest, ClientFacingError, Dialect, ErrorKind, ResponseMeta};
 use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::Deserialize;
@@ -98,21 +98,6 @@ async fn prepare(app: &App, headers: &HeaderMap, body: Body) -> Result<Prepared,
     check_model(&caller, &req.model)?;
     let narrowing = Narrowing::take(&mut req, headers)?.limited_by_key(caller.key());
     Ok(Prepared { caller, req, narrowing, envelope })
-}
-
-/// The `previous_response_id` of a request body, read before decoding (decoding needs the
-/// conversation it names). Most requests have none and are not parsed twice.
-fn previous_response_id(body: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Peek {
-        previous_response_id: Option<String>,
-    }
-    memchr_str(body, b"previous_response_id")?;
-    serde_json::from_slice::<Peek>(body).ok()?.previous_response_id.filter(|id| !id.is_empty())
-}
-
-fn memchr_str(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn previous_error(e: ConversationError, previous: &str) -> ErrorReply {

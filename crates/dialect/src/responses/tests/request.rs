@@ -781,3 +781,16 @@ fn the_ingress_decodes_without_stored_state() {
     assert_eq!(req.messages.len(), 1);
     assert!(req.stream && req.stream_include_usage);
 }
+
+#[test]
+fn previous_response_id_is_read_before_decoding_and_only_when_there() {
+    use crate::responses::previous_response_id;
+    let id = |body: &str| previous_response_id(body.as_bytes());
+    assert_eq!(id(r#"{"model":"m","input":"hi","previous_response_id":"resp_1"}"#).as_deref(), Some("resp_1"));
+    assert_eq!(id(r#"{"model":"m","input":"hi"}"#), None);
+    assert_eq!(id(r#"{"model":"m","previous_response_id":""}"#), None, "empty is none");
+    assert_eq!(id(r#"{"model":"m","previous_response_id":null}"#), None);
+    assert_eq!(id(r#"{"model":"m","previous_response_id":42}"#), None, "the decoder reports the wrong type");
+    assert_eq!(id(r#"{"previous_response_id":"resp_1""#), None, "unparsable: the decoder reports it");
+    assert_eq!(id(r#"{"model":"m","input":"what is previous_response_id?"}"#), None, "the word in the text");
+}
