@@ -71,7 +71,7 @@ pub struct Conversations {
     db: Option<ResponseStore>,
     recent: Mutex<Recent>,
     /// To the one task that writes stored responses, in the order they were saved.
-    writes: Option<tokio::sync::mpsc::Sender<Arc<Stored>>>,
+    writes: Option<tokio::sync::mpsc::Sender<Write>>,
 }
 
 impl Conversations {
@@ -104,12 +104,15 @@ impl Conversations {
         s.created_ms < cutoff
     }
 
-    /// Keeps `s` in memory now and writes it to the database in the background.
-    pub fn save(&self, s: Stored) {
+    /// Keeps `s` in memory now and writes it to the database in the background. `response_json`
+    /// is `s.response` as JSON text, which the caller has made anyway (it is the client's reply):
+    /// each is serialized once.
+    pub fn save(&self, s: Stored, response_json: String) {
         if !self.enabled {
             return;
         }
-        let size = s.response.to_string().len() + Value::Array(s.input_items.clone()).to_string().len();
+        let items_json = serde_json::to_string(&s.input_items).unwrap_or_else(|_| "[]".into());
+        let size = response_json.len() + items_json.len();
         let s = Arc::new(s);
         {
             let mut recent = self.recent();
@@ -131,11 +134,8 @@ impl Conversations {
             }
         }
         if let Some(writes) = &self.writes {
-            if let Err(e) = writes.try_send(s) {
-                let id = match &e {
-                    tokio::sync::mpsc::error::TrySendError::Full(s)
-                    | tokio::sync::mpsc::error::TrySendError::Closed(s) => s.id.clone(),
-                };
+            let id = s.id.clone();
+            if writes.try_send(Write { stored: s, items_json, response_json }).is_err() {
                 tracing::warn!(response_id = %id, "the stored-response writer is behind; this response is kept in memory only");
             }
         }
@@ -273,12 +273,19 @@ impl Conversations {
 }
 
 /// Writes saved responses one after another, for the life of the runtime.
-fn spawn_writer(db: ResponseStore, mut rx: tokio::sync::mpsc::Receiver<Arc<Stored>>) {
+/// A saved response on its way to the database, with its JSON made once.
+struct Write {
+    stored: Arc<Stored>,
+    items_json: String,
+    response_json: String,
+}
+
+fn spawn_writer(db: ResponseStore, mut rx: tokio::sync::mpsc::Receiver<Write>) {
     #[expect(clippy::disallowed_methods, reason = "the one writer of stored responses; ends with the app")]
     tokio::spawn(async move {
-        while let Some(s) = rx.recv().await {
-            if let Err(e) = db.insert(&s).await {
-                tracing::warn!(response_id = %s.id, error = %e, "a stored response was not written to the database");
+        while let Some(w) = rx.recv().await {
+            if let Err(e) = db.insert(&w.stored, &w.items_json, &w.response_json).await {
+                tracing::warn!(response_id = %w.stored.id, error = %e, "a stored response was not written to the database");
             }
         }
     });
@@ -324,11 +331,16 @@ mod tests {
         }
     }
 
+    fn save(c: &Conversations, s: Stored) {
+        let json = s.response.to_string();
+        c.save(s, json);
+    }
+
     #[tokio::test]
     async fn a_conversation_is_read_back_in_order_and_only_by_its_owner() {
         let c = Conversations::new(true, Duration::from_secs(3600), None);
-        c.save(stored("resp_a", "k1", None, "one"));
-        c.save(stored("resp_b", "k1", Some("resp_a"), "two"));
+        save(&c, stored("resp_a", "k1", None, "one"));
+        save(&c, stored("resp_b", "k1", Some("resp_a"), "two"));
         let items = c.history("k1", "resp_b").await.unwrap();
         let texts: Vec<&str> = items.iter().filter_map(|i| i["content"].as_str()).collect();
         assert_eq!(texts, ["one", "two"]);
@@ -342,7 +354,7 @@ mod tests {
     #[tokio::test]
     async fn turned_off_nothing_is_kept() {
         let c = Conversations::new(false, Duration::from_secs(3600), None);
-        c.save(stored("resp_a", "k1", None, "one"));
+        save(&c, stored("resp_a", "k1", None, "one"));
         assert!(matches!(c.history("k1", "resp_a").await, Err(ConversationError::Disabled)));
     }
 

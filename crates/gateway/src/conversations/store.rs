@@ -43,17 +43,17 @@ impl ResponseStore {
         Ok(())
     }
 
-    pub async fn insert(&self, s: &Stored) -> Result<(), sqlx::Error> {
+    /// `items_json` and `response_json` are `s`'s input items and response as JSON text.
+    pub async fn insert(&self, s: &Stored, items_json: &str, response_json: &str) -> Result<(), sqlx::Error> {
         let sql = "INSERT INTO responses (id, owner, created_ms, previous_id, input_items, response) \
             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
-        let items = serde_json::Value::Array(s.input_items.clone()).to_string();
         on_pool!(self, pool => sqlx::query(sql)
             .bind(&s.id)
             .bind(&s.owner)
             .bind(s.created_ms)
             .bind(&s.previous_id)
-            .bind(items)
-            .bind(s.response.to_string())
+            .bind(items_json)
+            .bind(response_json)
             .execute(pool)
             .await?
             .rows_affected());

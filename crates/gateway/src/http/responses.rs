@@ -140,19 +140,22 @@ struct Saver {
 }
 
 impl Saver {
-    fn save(self, response: Value) {
+    /// `response_json`: the response as JSON text, when the caller has it already.
+    fn save(self, response: Value, response_json: Option<String>) {
         // Only finished replies are kept: a failed one has nothing a later turn could continue.
         if !matches!(response.get("status").and_then(Value::as_str), Some("completed" | "incomplete")) {
             return;
         }
-        self.conversations.save(Stored {
+        let response_json = response_json.unwrap_or_else(|| response.to_string());
+        let stored = Stored {
             id: self.id,
             owner: self.owner,
             created_ms: crate::keys::now_ms(),
             previous_id: self.previous_id,
             input_items: self.input_items,
             response,
-        });
+        };
+        self.conversations.save(stored, response_json);
     }
 }
 
@@ -180,16 +183,16 @@ fn render_reply(reply: Reply<ChatBody>, mut meta: ResponseMeta, saver: Option<Sa
     match reply.body {
         ChatBody::Whole(resp) => {
             let object = response_object(&resp, &meta);
-            let body = serde_json::to_vec(&object).unwrap_or_default();
+            let body = object.to_string();
             if let Some(saver) = saver {
-                saver.save(object);
+                saver.save(object, Some(body.clone()));
             }
-            json_response(StatusCode::OK, body, reply.headers)
+            json_response(StatusCode::OK, body.into_bytes(), reply.headers)
         }
         ChatBody::Stream(mut stream) => {
             stream.meta = ResponseMeta { include_usage: true, ..meta };
             if let Some(saver) = saver {
-                stream.on_complete = Some(Box::new(move |object| saver.save(object)));
+                stream.on_complete = Some(Box::new(move |object| saver.save(object, None)));
             }
             render::chat(
                 DIALECT,
