@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use testkit::openai_wire as wire;
 use testkit::{FakeUpstream, Gateway, GatewayProcess, Reply};
 
-use crate::common::{client, MASTER_KEY};
+use crate::common::{client, new_key, MASTER_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
@@ -41,13 +41,6 @@ async fn answer(up_model: &str) -> FakeUpstream {
     .await
 }
 
-async fn new_key(base: &str, spec: Value) -> (String, String) {
-    let resp = client().post(format!("{base}/admin/keys")).bearer_auth(MASTER_KEY).json(&spec).send().await.unwrap();
-    assert_eq!(resp.status(), 201);
-    let body: Value = resp.json().await.unwrap();
-    (body["id"].as_str().unwrap().to_owned(), body["key"].as_str().unwrap().to_owned())
-}
-
 async fn chat(base: &str, key: &str, model: &str) -> (u16, http::HeaderMap, Value) {
     let resp = client()
         .post(format!("{base}/v1/chat/completions"))
@@ -66,7 +59,7 @@ async fn keys_are_shown_once_stored_hashed_and_can_be_revoked() {
     let up = answer("m").await;
     let gw = Gateway::start_with_env(&config(&up, ""), &[("MASTER", MASTER_KEY)]).await;
     let base = gw.url("");
-    let (id, key) = new_key(&base, json!({"name": "ci", "team": "platform", "models": ["fast"]})).await;
+    let (id, key) = new_key(&gw, json!({"name": "ci", "team": "platform", "models": ["fast"]})).await;
     assert!(key.starts_with("sk-sy-"));
     let (status, _, body) = chat(&base, &key, "fast").await;
     assert_eq!(status, 200, "{body}");
@@ -102,7 +95,7 @@ async fn keys_are_shown_once_stored_hashed_and_can_be_revoked() {
 async fn expired_keys_stop_working() {
     let up = answer("m").await;
     let gw = Gateway::start_with_env(&config(&up, ""), &[("MASTER", MASTER_KEY)]).await;
-    let (_, key) = new_key(&gw.url(""), json!({"name": "brief", "expires_in_days": 0.00001})).await;
+    let (_, key) = new_key(&gw, json!({"name": "brief", "expires_in_days": 0.00001})).await;
     assert_eq!(chat(&gw.url(""), &key, "fast").await.0, 200);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let (status, _, body) = chat(&gw.url(""), &key, "fast").await;
@@ -114,7 +107,7 @@ async fn expired_keys_stop_working() {
 async fn the_request_after_the_rpm_limit_is_refused_with_openai_headers() {
     let up = answer("m").await;
     let gw = Gateway::start_with_env(&config(&up, ""), &[("MASTER", MASTER_KEY)]).await;
-    let (_, key) = new_key(&gw.url(""), json!({"name": "rpm", "rpm": 3})).await;
+    let (_, key) = new_key(&gw, json!({"name": "rpm", "rpm": 3})).await;
     for remaining in ["2", "1", "0"] {
         let (status, headers, _) = chat(&gw.url(""), &key, "other").await;
         assert_eq!(status, 200);
@@ -128,7 +121,7 @@ async fn the_request_after_the_rpm_limit_is_refused_with_openai_headers() {
     assert!((1..=60).contains(&retry));
     assert_eq!(up.received().len(), 3, "the refused request never left");
 
-    let (_, tight) = new_key(&gw.url(""), json!({"name": "tpm", "tpm": 100})).await;
+    let (_, tight) = new_key(&gw, json!({"name": "tpm", "tpm": 100})).await;
     let (status, _, body) = chat(&gw.url(""), &tight, "other").await;
     assert_eq!(status, 200, "about 20 tokens fit: {body}");
     let big = client()
@@ -148,7 +141,7 @@ async fn a_budget_is_not_overshot_by_more_than_one_estimate_under_concurrency() 
     let gw = Gateway::start_with_env(&config(&up, ""), &[("MASTER", MASTER_KEY)]).await;
     // $1,000 per million tokens: a request (~10 prompt + 10 output estimated, 12 + 5 billed)
     // costs ~$0.017-0.02; a $0.10 budget admits about five.
-    let (id, key) = new_key(&gw.url(""), json!({"name": "budget", "budget_usd": 0.1, "budget_period": "day"})).await;
+    let (id, key) = new_key(&gw, json!({"name": "budget", "budget_usd": 0.1, "budget_period": "day"})).await;
     let base = gw.url("");
     let results = futures_util::future::join_all((0..50).map(|_| chat(&base, &key, "fast"))).await;
     let ok = results.iter().filter(|r| r.0 == 200).count();
@@ -173,7 +166,7 @@ async fn a_budget_is_not_overshot_by_more_than_one_estimate_under_concurrency() 
 async fn a_stream_that_crosses_the_budget_completes_and_the_next_request_is_refused() {
     let up = answer("m").await;
     let gw = Gateway::start_with_env(&config(&up, ""), &[("MASTER", MASTER_KEY)]).await;
-    let (_, key) = new_key(&gw.url(""), json!({"name": "stream-budget", "budget_usd": 0.021})).await;
+    let (_, key) = new_key(&gw, json!({"name": "stream-budget", "budget_usd": 0.021})).await;
     let resp = client()
         .post(gw.url("/v1/chat/completions"))
         .bearer_auth(&key)
@@ -215,7 +208,7 @@ async fn malformed_admin_requests_are_refused_clearly() {
     assert_eq!(s, 400);
     let (s, _) = post(r#"{"name": "x"}"#.into(), "sk-wrong").await;
     assert_eq!(s, 401);
-    let (_, key) = new_key(&gw.url(""), json!({"name": "not-an-admin"})).await;
+    let (_, key) = new_key(&gw, json!({"name": "not-an-admin"})).await;
     let as_key = client().get(gw.url("/admin/keys")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(as_key.status(), 401, "a virtual key cannot manage keys");
     let missing = client().delete(gw.url("/admin/keys/key_nope")).bearer_auth(MASTER_KEY).send().await.unwrap();
@@ -270,7 +263,7 @@ async fn two_gateways_share_one_rpm_limit_one_key_table_and_one_ledger() {
         &["--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"],
         &[("MASTER", MASTER_KEY)],
     );
-    let (id, key) = new_key(&a.url(""), json!({"name": "shared", "rpm": 4})).await;
+    let (id, key) = new_key(&a, json!({"name": "shared", "rpm": 4})).await;
     // B learns of the key from the shared database within its refresh interval.
     let mut seen = false;
     for _ in 0..40 {
@@ -303,9 +296,9 @@ async fn keys_of_one_team_share_the_teams_limit() {
     let up = answer("m").await;
     let gw = Gateway::start_with_env(&config(&up, "[teams.platform]\nrpm = 3"), &[("MASTER", MASTER_KEY)]).await;
     let base = gw.url("");
-    let (_, a) = new_key(&base, json!({"name": "a", "team": "platform"})).await;
-    let (_, b) = new_key(&base, json!({"name": "b", "team": "platform"})).await;
-    let (_, solo) = new_key(&base, json!({"name": "solo", "team": "research"})).await;
+    let (_, a) = new_key(&gw, json!({"name": "a", "team": "platform"})).await;
+    let (_, b) = new_key(&gw, json!({"name": "b", "team": "platform"})).await;
+    let (_, solo) = new_key(&gw, json!({"name": "solo", "team": "research"})).await;
     assert_eq!(chat(&base, &a, "other").await.0, 200);
     assert_eq!(chat(&base, &b, "other").await.0, 200);
     assert_eq!(chat(&base, &a, "other").await.0, 200);

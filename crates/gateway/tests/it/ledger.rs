@@ -5,37 +5,14 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::Row;
 use testkit::openai_wire as wire;
 use testkit::{FakeUpstream, Gateway, GatewayProcess, Reply};
 
-use crate::common::{client, post, post_json, user, MASTER_KEY};
+use crate::common::{client, failover_config, get_json, post, post_json, user, MASTER_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-
-fn config(failing: &FakeUpstream, ok: &FakeUpstream, database: Option<&str>) -> String {
-    let db = database.map_or(String::new(), |url| format!("database_url = \"{url}\"\n"));
-    format!(
-        r#"{db}master_key_env = "MASTER"
-[providers.flaky]
-kind = "openai_compatible"
-base_url = "{}"
-[providers.good]
-kind = "openai_compatible"
-base_url = "{}"
-[models.priced]
-deployments = [
-  {{ provider = "flaky", model = "m1", input_price = 2.5, output_price = 10.0 }},
-  {{ provider = "good", model = "m2", input_price = 2.5, output_price = 10.0 }},
-]
-[models.free]
-deployments = [{{ provider = "good", model = "m3" }}]
-"#,
-        failing.v1(),
-        ok.v1()
-    )
-}
 
 /// Replies by request: streams when asked, otherwise a completion with usage 12 + 5.
 fn good(req: &testkit::Received) -> Reply {
@@ -65,7 +42,7 @@ async fn rows(url: &str) -> Vec<sqlx::any::AnyRow> {
 async fn every_attempt_gets_a_row_with_its_cost() {
     let flaky = FakeUpstream::always(Reply::error(500, wire::error_body("boom", "server_error", None))).await;
     let ok = FakeUpstream::start(good).await;
-    let gw = Gateway::start_with_env(&config(&flaky, &ok, None), &[("MASTER", MASTER_KEY)]).await;
+    let gw = Gateway::start_with_env(&failover_config(&flaky, &ok, None), &[("MASTER", MASTER_KEY)]).await;
     let (status, headers, _) =
         post_json(&gw, "/v1/chat/completions", &json!({"model": "priced", "messages": user("hi")})).await;
     assert_eq!(status, 200);
@@ -112,21 +89,13 @@ async fn every_attempt_gets_a_row_with_its_cost() {
 async fn spend_by_model_from_the_cli_and_the_admin_api() {
     let flaky = FakeUpstream::always(Reply::error(500, wire::error_body("boom", "server_error", None))).await;
     let ok = FakeUpstream::start(good).await;
-    let gw = Gateway::start_with_env(&config(&flaky, &ok, None), &[("MASTER", MASTER_KEY)]).await;
+    let gw = Gateway::start_with_env(&failover_config(&flaky, &ok, None), &[("MASTER", MASTER_KEY)]).await;
     for _ in 0..3 {
         post_json(&gw, "/v1/chat/completions", &json!({"model": "priced", "messages": user("hi")})).await;
     }
     // Each request is two rows (flaky's 500, then good's answer), committed off the request path.
     gw.wait_for_ledger_rows(6).await;
-    let spend: Value = client()
-        .get(gw.url("/admin/spend?by=model&since=1h"))
-        .bearer_auth(MASTER_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spend = get_json(&gw, "/admin/spend?by=model&since=1h").await;
     let m2 = spend["data"].as_array().unwrap().iter().find(|r| r["group"] == "m2").unwrap();
     assert_eq!(m2["requests"], 3);
     assert!((m2["cost_usd"].as_f64().unwrap() - 0.00024).abs() < 1e-12, "{spend}");
@@ -158,7 +127,7 @@ async fn kill_9_loses_at_most_one_commit_window_and_sigterm_loses_nothing() {
     let cfg = dir.join("switchyard.toml");
     for (name, signal, settle) in [("kill", "KILL", true), ("term", "TERM", false)] {
         let db = format!("sqlite://{}/{name}.db", dir.display());
-        std::fs::write(&cfg, config(&flaky, &ok, Some(&db))).unwrap();
+        std::fs::write(&cfg, failover_config(&flaky, &ok, Some(&db))).unwrap();
         let mut gw = GatewayProcess::serve(BIN, &["--config", cfg.to_str().unwrap()], &[("MASTER", MASTER_KEY)]);
         let mut ids = Vec::new();
         for _ in 0..40 {
@@ -192,7 +161,7 @@ async fn postgres_holds_the_same_ledger() {
     };
     let flaky = FakeUpstream::always(Reply::error(503, wire::error_body("down", "server_error", None))).await;
     let ok = FakeUpstream::start(good).await;
-    let gw = Gateway::start_with_env(&config(&flaky, &ok, Some(&url)), &[("MASTER", MASTER_KEY)]).await;
+    let gw = Gateway::start_with_env(&failover_config(&flaky, &ok, Some(&url)), &[("MASTER", MASTER_KEY)]).await;
     let (status, headers, _) =
         post_json(&gw, "/v1/chat/completions", &json!({"model": "priced", "messages": user("hi")})).await;
     assert_eq!(status, 200);

@@ -147,16 +147,7 @@ async fn the_responses_api_works_through_every_provider_kind() {
         json_up.v1()
     );
     let (gw, ups) = every_kind(&extra).await;
-    let other_key = {
-        let resp = crate::common::client()
-            .post(gw.url("/admin/keys"))
-            .bearer_auth(MASTER_KEY)
-            .json(&json!({"name": "someone-else"}))
-            .send()
-            .await
-            .unwrap();
-        resp.json::<serde_json::Value>().await.unwrap()["key"].as_str().unwrap().to_owned()
-    };
+    let (_, other_key) = crate::common::new_key(&gw, json!({"name": "someone-else"})).await;
     let mut args = vec![gw.url(""), MASTER_KEY.to_owned(), other_key];
     args.extend(MODELS.iter().map(|m| (*m).to_owned()));
     let stdout = run_sdk_script(python, "responses_matrix.py", args).await;

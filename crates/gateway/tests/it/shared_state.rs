@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use testkit::openai_wire as wire;
 use testkit::{FakeUpstream, Gateway, Reply};
 
-use crate::common::{client, MASTER_KEY};
+use crate::common::{client, new_key, MASTER_KEY};
 
 struct OwnRedis {
     port: u16,
@@ -84,19 +84,9 @@ deployments = [{{ provider = "up", model = "m" }}]
     Gateway::start_with_env(&toml, &[("MASTER", MASTER_KEY)]).await
 }
 
+/// A key with limits (high enough never to be reached here).
 async fn limited_key(gw: &Gateway) -> (String, String) {
-    let spec = json!({"name": "limited", "rpm": 1000, "tpm": 10_000_000});
-    let created: Value = client()
-        .post(gw.url("/admin/keys"))
-        .bearer_auth(MASTER_KEY)
-        .json(&spec)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (created["id"].as_str().unwrap().to_owned(), created["key"].as_str().unwrap().to_owned())
+    new_key(gw, json!({"name": "limited", "rpm": 1000, "tpm": 10_000_000})).await
 }
 
 /// Status and time of one chat request.

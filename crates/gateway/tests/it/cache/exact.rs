@@ -10,7 +10,7 @@ use sqlx::Row;
 use testkit::openai_wire::{self as wire, streamed_text};
 use testkit::{FakeUpstream, Gateway, Received, Reply};
 
-use crate::common::{client, MASTER_KEY};
+use crate::common::{client, get_json, new_key, MASTER_KEY};
 
 /// A question no other run of the suite asks, so a shared Redis never answers it from before.
 fn fresh(question: &str) -> String {
@@ -128,15 +128,7 @@ async fn a_repeated_request_is_answered_from_the_cache_and_accounted() {
         assert_eq!(hit.get::<Option<String>, _>("cache").as_deref(), Some("exact"));
         assert_eq!(hit.get::<Option<i64>, _>("saved_nanos"), Some(80_000));
     }
-    let spend: Value = client()
-        .get(gw.url("/admin/spend?by=model&since=1d"))
-        .bearer_auth(MASTER_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spend = get_json(&gw, "/admin/spend?by=model&since=1d").await;
     let saved: i64 = spend["data"].as_array().unwrap().iter().filter_map(|r| r["saved_nanos"].as_i64()).sum();
     assert_eq!(saved, 3 * 80_000, "{spend}");
 }
@@ -183,17 +175,7 @@ async fn keys_never_share_entries_unless_the_scope_is_global() {
         let gw = start(&up, &format!(r#"scope = "{scope}""#), "").await;
         let mut keys = Vec::new();
         for name in ["alice", "bob"] {
-            let created: Value = client()
-                .post(gw.url("/admin/keys"))
-                .bearer_auth(MASTER_KEY)
-                .json(&json!({"name": name}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            keys.push(created["key"].as_str().unwrap().to_owned());
+            keys.push(new_key(&gw, json!({"name": name})).await.1);
         }
         let question = ask(&fresh("Capital of France?"));
         let (_, first, _) = chat(&gw, &keys[0], &question, &[]).await;
@@ -276,17 +258,7 @@ async fn hits_count_against_the_request_rate_but_not_the_budget() {
     let up = FakeUpstream::start(answering("Paris.")).await;
     let gw = start(&up, r#"ttl = "1h""#, "").await;
     let spec = json!({"name": "metered", "rpm": 3, "budget_usd": 0.0001, "budget_period": "day"});
-    let created: Value = client()
-        .post(gw.url("/admin/keys"))
-        .bearer_auth(MASTER_KEY)
-        .json(&spec)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["key"].as_str().unwrap().to_owned();
+    let (_, key) = new_key(&gw, spec).await;
     let mut question = ask(&fresh("Capital of France?"));
     // A small cap keeps the budget hold (prompt and cap at list price) under the budget.
     question["max_tokens"] = json!(5);
@@ -363,17 +335,7 @@ async fn a_responses_api_client_hits_the_same_entry_as_a_chat_client() {
 async fn hits_do_not_count_against_tokens_per_minute() {
     let up = FakeUpstream::start(answering("Paris.")).await;
     let gw = start(&up, r#"ttl = "1h""#, "").await;
-    let created: Value = client()
-        .post(gw.url("/admin/keys"))
-        .bearer_auth(MASTER_KEY)
-        .json(&json!({"name": "tokens", "tpm": 100}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["key"].as_str().unwrap().to_owned();
+    let (_, key) = new_key(&gw, json!({"name": "tokens", "tpm": 100})).await;
     let with_cap = |q: &str| json!({"model": "cached", "max_tokens": 20, "messages": [{"role": "user", "content": q}]});
     let question = with_cap(&fresh("Capital of France?"));
     let (status, _, body) = chat(&gw, &key, &question, &[]).await;

@@ -23,7 +23,7 @@ use testkit::local_llm::{local_llm, LocalLlm, MODEL};
 use testkit::openai_wire::completion;
 use testkit::{FakeUpstream, Gateway, Reply};
 
-use crate::common::{client, MASTER_KEY};
+use crate::common::{client, new_key, MASTER_KEY};
 
 const QUESTION: &str = "What is the capital of France?";
 const PARAPHRASE: &str = "What's the capital city of France?";
@@ -246,20 +246,6 @@ fn similarity_of(h: &http::HeaderMap) -> f32 {
     h["x-switchyard-cache-similarity"].to_str().unwrap().parse().unwrap()
 }
 
-async fn new_key(gw: &Gateway, name: &str) -> String {
-    let created: serde_json::Value = client()
-        .post(gw.url("/admin/keys"))
-        .bearer_auth(MASTER_KEY)
-        .json(&json!({"name": name}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["key"].as_str().unwrap().to_owned()
-}
-
 /// The paraphrase of a cached question is answered from it; an unrelated question, another
 /// system prompt and another key (the alias's scope is the key) ask the upstream.
 async fn through_the_gateway(embedding_model: &str) {
@@ -277,7 +263,7 @@ async fn through_the_gateway(embedding_model: &str) {
     for (key, system, question, what) in [
         (MASTER_KEY.to_owned(), system.clone(), UNRELATED, "an unrelated question"),
         (MASTER_KEY.to_owned(), fresh_system(), QUESTION, "another system prompt"),
-        (new_key(&gw, "bob").await, system.clone(), PARAPHRASE, "another key"),
+        (new_key(&gw, json!({"name": "bob"})).await.1, system.clone(), PARAPHRASE, "another key"),
     ] {
         let calls = up.received().len();
         let h = chat(&gw, &key, "cached", &system, question).await;

@@ -61,6 +61,32 @@ deployments = [{{ provider = "up", model = "gpt-4o-mini-2024-07-18" }}]
     )
 }
 
+/// Two OpenAI-compatible providers, `flaky` and `good`, and the alias `priced` that tries
+/// `flaky/m1` then `good/m2` at $2.50/$10 per million tokens (and `free` → `good/m3`, unpriced),
+/// the master key [`MASTER_KEY`] from `MASTER`, the ledger at `database` when given.
+pub fn failover_config(failing: &FakeUpstream, ok: &FakeUpstream, database: Option<&str>) -> String {
+    let db = database.map_or(String::new(), |url| format!("database_url = \"{url}\"\n"));
+    format!(
+        r#"{db}master_key_env = "MASTER"
+[providers.flaky]
+kind = "openai_compatible"
+base_url = "{}"
+[providers.good]
+kind = "openai_compatible"
+base_url = "{}"
+[models.priced]
+deployments = [
+  {{ provider = "flaky", model = "m1", input_price = 2.5, output_price = 10.0 }},
+  {{ provider = "good", model = "m2", input_price = 2.5, output_price = 10.0 }},
+]
+[models.free]
+deployments = [{{ provider = "good", model = "m3" }}]
+"#,
+        failing.v1(),
+        ok.v1()
+    )
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
@@ -94,6 +120,20 @@ pub async fn post_json(gw: &impl Running, path: &str, body: &Value) -> (u16, req
     let text = resp.text().await.unwrap();
     let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("gateway sent non-JSON ({e}): {text}"));
     (status, headers, json)
+}
+
+/// A new virtual key made through the admin API with the master key: its id and its secret.
+pub async fn new_key(gw: &impl Running, spec: Value) -> (String, String) {
+    let resp = client().post(gw.url("/admin/keys")).bearer_auth(MASTER_KEY).json(&spec).send().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let field = |k: &str| body[k].as_str().unwrap_or_else(|| panic!("no {k} in {body}")).to_owned();
+    (field("id"), field("key"))
+}
+
+/// A GET with the master key, as JSON (`/admin/spend?...`, `/v1/models`).
+pub async fn get_json(gw: &impl Running, path: &str) -> Value {
+    client().get(gw.url(path)).bearer_auth(MASTER_KEY).send().await.unwrap().json().await.unwrap()
 }
 
 pub fn user(text: &str) -> Value {

@@ -299,17 +299,7 @@ async fn regression_errors_and_headers_never_echo_client_input_in_full() {
 async fn regression_virtual_keys_list_the_models_they_may_use() {
     let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
     let gw = gateway_with(&up, "[models.other]\ndeployments = [{ provider = \"up\", model = \"o\" }]\n").await;
-    let created: Value = client()
-        .post(gw.url("/admin/keys"))
-        .bearer_auth(MASTER_KEY)
-        .json(&json!({"name": "narrow", "models": ["fast"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["key"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    let (_, key) = crate::common::new_key(&gw, json!({"name": "narrow", "models": ["fast"]})).await;
     let list: Value = client().get(gw.url("/v1/models")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
     let ids: Vec<&str> = list["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
     assert_eq!(ids, ["fast"], "{list}");

@@ -6,33 +6,13 @@ use sqlx::Row;
 use testkit::openai_wire as wire;
 use testkit::{FakeUpstream, Gateway, Reply};
 
-use crate::common::{client, MASTER_KEY};
-
-fn config(flaky: &FakeUpstream, good: &FakeUpstream) -> String {
-    format!(
-        r#"master_key_env = "MASTER"
-[providers.flaky]
-kind = "openai_compatible"
-base_url = "{}"
-[providers.good]
-kind = "openai_compatible"
-base_url = "{}"
-[models.priced]
-deployments = [
-  {{ provider = "flaky", model = "m1", input_price = 2.5, output_price = 10.0 }},
-  {{ provider = "good", model = "m2", input_price = 2.5, output_price = 10.0 }},
-]
-"#,
-        flaky.v1(),
-        good.v1()
-    )
-}
+use crate::common::{client, failover_config, new_key, MASTER_KEY};
 
 #[tokio::test]
 async fn a_responses_request_fails_over_and_is_in_the_ledger_with_its_cost() {
     let flaky = FakeUpstream::always(Reply::error(503, wire::error_body("down", "server_error", None))).await;
     let good = FakeUpstream::always(Reply::json(wire::completion("m2", "ok"))).await;
-    let gw = Gateway::start_with_env(&config(&flaky, &good), &[("MASTER", MASTER_KEY)]).await;
+    let gw = Gateway::start_with_env(&failover_config(&flaky, &good, None), &[("MASTER", MASTER_KEY)]).await;
     let resp = client()
         .post(gw.url("/v1/responses"))
         .bearer_auth(MASTER_KEY)
@@ -70,19 +50,10 @@ async fn a_responses_request_fails_over_and_is_in_the_ledger_with_its_cost() {
 async fn a_keys_rate_limit_and_model_allowlist_apply_to_the_responses_api() {
     let flaky = FakeUpstream::always(Reply::json(wire::completion("m1", "ok"))).await;
     let good = FakeUpstream::always(Reply::json(wire::completion("m2", "ok"))).await;
-    let gw = Gateway::start_with_env(&config(&flaky, &good), &[("MASTER", MASTER_KEY)]).await;
+    let gw = Gateway::start_with_env(&failover_config(&flaky, &good, None), &[("MASTER", MASTER_KEY)]).await;
     let spec = json!({"name": "limited", "rpm": 1, "models": ["priced"]});
-    let created: Value = client()
-        .post(gw.url("/admin/keys"))
-        .bearer_auth(MASTER_KEY)
-        .json(&spec)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["key"].as_str().unwrap();
+    let (_, key) = new_key(&gw, spec).await;
+    let key = key.as_str();
     let post = |model: &str| {
         client().post(gw.url("/v1/responses")).bearer_auth(key).json(&json!({"model": model, "input": "hi"})).send()
     };

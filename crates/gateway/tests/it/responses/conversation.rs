@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use testkit::{anthropic_wire, openai_wire, FakeUpstream, Gateway, Received, Reply};
 
-use crate::common::{client, MASTER_KEY, UPSTREAM_KEY};
+use crate::common::{client, new_key, MASTER_KEY, UPSTREAM_KEY};
 
 const CHAT_TEXT: &str = "Paris is the capital of France.";
 const CLAUDE_TEXT: &str = "Rome is the capital of Italy.";
@@ -152,15 +152,8 @@ async fn a_stored_response_is_continued_on_another_provider_kind_read_back_and_d
 async fn another_key_cannot_read_continue_or_delete_a_stored_response() {
     let (chat, claude) = upstreams().await;
     let gw = start(&chat, &claude, "").await;
-    let new_key = |name: &str| {
-        let req = client().post(gw.url("/admin/keys")).bearer_auth(MASTER_KEY).json(&json!({"name": name}));
-        async move {
-            let body: Value = req.send().await.unwrap().json().await.unwrap();
-            (body["id"].as_str().unwrap().to_owned(), body["key"].as_str().unwrap().to_owned())
-        }
-    };
-    let (alice_id, alice) = new_key("alice").await;
-    let (_, bob) = new_key("bob").await;
+    let (alice_id, alice) = new_key(&gw, json!({"name": "alice"})).await;
+    let (_, bob) = new_key(&gw, json!({"name": "bob"})).await;
     let (status, mine) = post(&gw, &alice, json!({"model": "small", "input": "hello"})).await;
     assert_eq!(status, 200, "{mine}");
     let id = mine["id"].as_str().unwrap().to_owned();
