@@ -229,18 +229,7 @@ mod tests {
     use crate::upstream::provider_kind::ProviderKind;
 
     fn deployment(kind: ProviderKind, kind_name: &str, model: &str) -> Deployment {
-        let provider = Arc::new(crate::upstream::Provider {
-            name: kind_name.into(),
-            kind,
-            dialect: kind.dialect(),
-            base_url: "http://127.0.0.1:9".into(),
-            auth: crate::upstream::auth::Auth::None,
-            headers: Vec::new(),
-            region: None,
-            model_patterns: vec!["*".into()],
-            api_version: None,
-            zero_data_retention: false,
-        });
+        let provider = Arc::new(crate::upstream::Provider::for_tests(kind_name, kind));
         let settings = Catalog::embedded().complete(kind_name, model, DeploymentSettings::default());
         Deployment::new(provider, model, settings, &HealthRegistry::default())
     }

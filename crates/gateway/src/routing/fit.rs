@@ -83,18 +83,7 @@ mod tests {
 
     fn deployment(caps: Capabilities) -> Deployment {
         let kind = ProviderKind::OpenaiCompatible;
-        let provider = Arc::new(crate::upstream::Provider {
-            name: "p".into(),
-            kind,
-            dialect: kind.dialect(),
-            base_url: "http://127.0.0.1:9".into(),
-            auth: crate::upstream::auth::Auth::None,
-            headers: Vec::new(),
-            region: None,
-            model_patterns: vec!["*".into()],
-            api_version: None,
-            zero_data_retention: false,
-        });
+        let provider = Arc::new(crate::upstream::Provider::for_tests("p", kind));
         let settings = DeploymentSettings { capabilities: caps, ..DeploymentSettings::default() };
         Deployment::new(provider, "m", settings, &HealthRegistry::default())
     }

@@ -80,6 +80,24 @@ impl Provider {
         !in_path || model.starts_with("arn:")
     }
 
+    /// A provider of `kind` named `name` serving every model at an address nothing listens on,
+    /// for unit tests of what is decided before anything is sent.
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str, kind: ProviderKind) -> Provider {
+        Provider {
+            name: name.into(),
+            kind,
+            dialect: kind.dialect(),
+            base_url: "http://127.0.0.1:9".into(),
+            auth: super::auth::Auth::None,
+            headers: Vec::new(),
+            region: None,
+            model_patterns: vec!["*".into()],
+            api_version: None,
+            zero_data_retention: false,
+        }
+    }
+
     pub fn serves(&self, model: &str) -> bool {
         self.model_patterns.iter().any(|p| glob_match(p, model))
     }
