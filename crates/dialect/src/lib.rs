@@ -18,6 +18,8 @@ pub mod openai;
 pub mod path;
 pub mod replay;
 pub mod responses;
+#[cfg(test)]
+mod test_fixtures;
 
 use serde::{Deserialize, Serialize};
 

@@ -16,32 +16,7 @@ use crate::{
 
 // ---------- helpers ----------
 
-fn fixture_path(path: &str) -> String {
-    format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(path: &str) -> String {
-    let full = fixture_path(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-/// Compares with a checked-in JSON file, or rewrites it when `BLESS` is set.
-fn assert_matches_fixture(actual: &Value, path: &str) {
-    if std::env::var_os("BLESS").is_some() {
-        // Arrays of events read best one event per line.
-        let text = match actual {
-            Value::Array(items) => {
-                let lines: Vec<String> = items.iter().map(|v| format!("  {v}")).collect();
-                format!("[\n{}\n]\n", lines.join(",\n"))
-            }
-            other => serde_json::to_string_pretty(other).unwrap() + "\n",
-        };
-        std::fs::write(fixture_path(path), text).unwrap();
-        return;
-    }
-    let expected: Value = serde_json::from_str(&fixture(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-    assert_eq!(actual, &expected, "{path}\nactual: {}", serde_json::to_string_pretty(actual).unwrap());
-}
+use crate::test_fixtures::{assert_matches as assert_matches_fixture, read as fixture};
 
 fn decode_with(egress: &dyn Egress, chunks: &[&[u8]]) -> Result<Vec<StreamEvent>, DecodeError> {
     let mut parser = SseParser::new();

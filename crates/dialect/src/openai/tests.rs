@@ -8,8 +8,7 @@ use crate::{
 };
 
 fn fixture(path: &str) -> String {
-    let full = format!("{}/fixtures/openai/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+    crate::test_fixtures::read(&format!("openai/{path}"))
 }
 
 fn decode_stream(wire: &[u8]) -> Result<Vec<StreamEvent>, DecodeError> {

@@ -18,8 +18,7 @@ use crate::{
 };
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/fixtures/clients/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    crate::test_fixtures::json(&format!("clients/{name}"))
 }
 
 fn decode_body(body: &Value) -> (ChatRequest, Envelope) {

@@ -19,31 +19,12 @@ mod decoding;
 
 // ---------- helpers ----------
 
-fn fixture_path(name: &str) -> String {
-    format!("{}/fixtures/responses/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 fn fixture(name: &str) -> String {
-    let path = fixture_path(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    crate::test_fixtures::read(&format!("responses/{name}"))
 }
 
-/// Compares with a checked-in JSON file, or rewrites it when `BLESS` is set.
 fn assert_matches_fixture(actual: &Value, name: &str) {
-    if std::env::var_os("BLESS").is_some() {
-        let text = match actual {
-            Value::Array(items) => {
-                let lines: Vec<String> = items.iter().map(|v| format!("  {v}")).collect();
-                format!("[\n{}\n]\n", lines.join(",\n"))
-            }
-            other => serde_json::to_string_pretty(other).unwrap() + "\n",
-        };
-        std::fs::create_dir_all(fixture_path("")).unwrap();
-        std::fs::write(fixture_path(name), text).unwrap();
-        return;
-    }
-    let expected: Value = serde_json::from_str(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(actual, &expected, "{name}\nactual: {}", serde_json::to_string_pretty(actual).unwrap());
+    crate::test_fixtures::assert_matches(actual, &format!("responses/{name}"));
 }
 
 fn meta() -> ResponseMeta {

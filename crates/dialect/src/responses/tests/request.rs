@@ -64,8 +64,7 @@ fn without_paths(req: &ChatRequest) -> ChatRequest {
 }
 
 fn client_fixture(name: &str) -> Value {
-    let path = format!("{}/fixtures/clients/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    crate::test_fixtures::json(&format!("clients/{name}"))
 }
 
 fn text(t: &str) -> Part {
