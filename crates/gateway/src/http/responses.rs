@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use dialect::responses::{decode_request, previous_response_id, referenced_ids, response_object, Envelope};
@@ -210,9 +211,23 @@ fn json_response(status: StatusCode, body: Vec<u8>, headers: Vec<(HeaderName, He
     resp
 }
 
-/// The caller, or the error to answer with (boxed: a response is large, a caller small).
-fn caller(app: &App, headers: &HeaderMap, id: &str) -> Result<Caller, Box<Response>> {
-    auth::identify(app, headers).map_err(|e| Box::new(error_response(DIALECT, e.into(), id)))
+/// What every stored-response endpoint starts with: a request id, the caller and the response
+/// id from the path — or the error to answer with (boxed: a response is large, the rest small).
+fn stored_request(
+    app: &App,
+    headers: &HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(String, Caller, String), Box<Response>> {
+    let id = request_id();
+    let fail = |e: ClientFacingError| Box::new(error_response(DIALECT, e.into(), &id));
+    let caller = auth::identify(app, headers).map_err(fail)?;
+    let Ok(Path(response_id)) = path else {
+        return Err(fail(
+            ClientFacingError::new(ErrorKind::InvalidRequest, "The response id in the path is not valid UTF-8.")
+                .with_param("response_id"),
+        ));
+    };
+    Ok((id, caller, response_id))
 }
 
 fn lookup_error(e: ConversationError, response_id: &str, id: &str) -> Response {
@@ -226,10 +241,13 @@ fn lookup_error(e: ConversationError, response_id: &str, id: &str) -> Response {
     error_response(DIALECT, reply, id)
 }
 
-pub async fn retrieve(State(app): State<Arc<App>>, headers: HeaderMap, Path(response_id): Path<String>) -> Response {
-    let id = request_id();
-    let caller = match caller(&app, &headers, &id) {
-        Ok(c) => c,
+pub async fn retrieve(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let (id, caller, response_id) = match stored_request(&app, &headers, path) {
+        Ok(parts) => parts,
         Err(resp) => return *resp,
     };
     match app.conversations.get(&owner_of(&caller), &response_id).await {
@@ -238,10 +256,13 @@ pub async fn retrieve(State(app): State<Arc<App>>, headers: HeaderMap, Path(resp
     }
 }
 
-pub async fn delete(State(app): State<Arc<App>>, headers: HeaderMap, Path(response_id): Path<String>) -> Response {
-    let id = request_id();
-    let caller = match caller(&app, &headers, &id) {
-        Ok(c) => c,
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let (id, caller, response_id) = match stored_request(&app, &headers, path) {
+        Ok(parts) => parts,
         Err(resp) => return *resp,
     };
     match app.conversations.delete(&owner_of(&caller), &response_id).await {
@@ -265,13 +286,19 @@ pub struct ListParams {
 pub async fn input_items(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Path(response_id): Path<String>,
-    Query(params): Query<ListParams>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ListParams>, QueryRejection>,
 ) -> Response {
-    let id = request_id();
-    let caller = match caller(&app, &headers, &id) {
-        Ok(c) => c,
+    let (id, caller, response_id) = match stored_request(&app, &headers, path) {
+        Ok(parts) => parts,
         Err(resp) => return *resp,
+    };
+    let Ok(Query(params)) = query else {
+        let err = ClientFacingError::new(
+            ErrorKind::InvalidRequest,
+            "The query string is not valid: `limit` is a number from 1 to 100, `order` is `asc` or `desc`, `after` an item id.",
+        );
+        return error_response(DIALECT, err.into(), &id);
     };
     let stored = match app.conversations.get(&owner_of(&caller), &response_id).await {
         Ok(stored) => stored,

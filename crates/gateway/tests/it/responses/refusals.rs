@@ -87,3 +87,50 @@ async fn a_huge_input_array_is_answered_or_refused_quickly() {
     let sent = up.only_request().json();
     assert_eq!(sent["messages"].as_array().unwrap().len(), 50_000);
 }
+
+#[tokio::test]
+async fn bad_stored_response_requests_get_openai_errors() {
+    let up = FakeUpstream::always(Reply::json(openai_wire::completion("m", "hello"))).await;
+    let gw = gateway_for(&up).await;
+    let (status, _, first) = post(
+        &gw,
+        &json!({"model": "fast", "input": [
+        {"role": "user", "content": "one"}, {"role": "user", "content": "two"}, {"role": "user", "content": "three"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let id = first["id"].as_str().unwrap();
+    let get = |path: String| {
+        let req = client().get(gw.url(&path)).bearer_auth(MASTER_KEY);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let kind = resp.headers()["content-type"].to_str().unwrap().to_owned();
+            (status, kind, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for (path, expected) in [
+        (format!("/v1/responses/{id}/input_items?limit=abc"), 400),
+        (format!("/v1/responses/{id}/input_items?order=sideways"), 400),
+        ("/v1/responses/%FF%FE".to_owned(), 400),
+        (format!("/v1/responses/{}", "x".repeat(5000)), 404),
+    ] {
+        let (status, kind, body) = get(path.clone()).await;
+        assert_eq!((status, kind.as_str()), (expected, "application/json"), "{path}: {body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{path}: {body}");
+        assert!(body.to_string().len() < 4096, "the echo is bounded: {path}");
+    }
+    // Limits are clamped to 1–100; an unknown `after` is an empty page.
+    let (_, _, one) = get(format!("/v1/responses/{id}/input_items?limit=0&order=asc")).await;
+    assert_eq!(one["data"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one["has_more"], true);
+    let (_, _, after) =
+        get(format!("/v1/responses/{id}/input_items?order=asc&after={}", one["last_id"].as_str().unwrap())).await;
+    assert_eq!(after["data"].as_array().unwrap().len(), 2, "{after}");
+    let (_, _, none) = get(format!("/v1/responses/{id}/input_items?after=msg_unknown")).await;
+    assert_eq!(none["data"], json!([]));
+    // A previous_response_id of the wrong type is refused by name, not ignored.
+    let (status, _, body) = post(&gw, &json!({"model": "fast", "input": "x", "previous_response_id": 42})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "previous_response_id", "{body}");
+}
