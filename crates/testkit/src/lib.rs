@@ -10,6 +10,7 @@ pub mod hostile;
 pub mod local_llm;
 pub mod openai_wire;
 pub mod responses_wire;
+pub mod services;
 pub mod upstream;
 pub mod wait;
 

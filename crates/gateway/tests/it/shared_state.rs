@@ -4,66 +4,18 @@
 //! again once Redis is back. The Redis here is the test's own, on a spare port, so it can be
 //! stopped and started (never the machine's).
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use testkit::openai_wire as wire;
+use testkit::services::OwnRedis;
 use testkit::{FakeUpstream, Gateway, Reply};
 
 use crate::common::{client, new_key, MASTER_KEY};
 
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn new() -> OwnRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        OwnRedis { port, child: None }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn start(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        self.child = Some(child);
-        let until = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < until, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// How many rate-limit windows Redis holds for `key_id`.
-    fn windows_of(&self, key_id: &str) -> usize {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "--scan", "--pattern", &format!("switchyard:rpm:{key_id}:*")])
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).count()
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// How many rate-limit windows Redis holds for `key_id`.
+fn windows_of(redis: &OwnRedis, key_id: &str) -> usize {
+    redis.cli(&["--scan", "--pattern", &format!("switchyard:rpm:{key_id}:*")]).lines().filter(|l| !l.is_empty()).count()
 }
 
 async fn gateway(up: &FakeUpstream, redis: &OwnRedis, on_error: &str) -> Gateway {
@@ -131,7 +83,7 @@ async fn limits_keep_counting_while_redis_is_down_and_share_again_when_it_is_bac
     redis.start();
     testkit::wait::until("limits counted in Redis again", async || {
         ask(&gw, &key).await;
-        redis.windows_of(&id) > 0
+        windows_of(&redis, &id) > 0
     })
     .await;
     // Redis goes away mid-load: requests keep flowing, bounded by the short deadline.
