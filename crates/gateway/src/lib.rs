@@ -16,6 +16,7 @@ pub mod routing;
 pub mod secret;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;
 
 pub use app::App;

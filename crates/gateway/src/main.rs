@@ -135,17 +135,16 @@ fn init_tracing() {
 }
 
 fn load(path: &Path) -> anyhow::Result<Result<Config, String>> {
-    let source = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Config::from_toml(&source, &ProcessEnv).map_err(|e| {
-        e.problems
-            .iter()
-            .map(|p| match p.at {
-                Some((line, col)) => format!("{}:{line}:{col}: {}", path.display(), p.message),
-                None => format!("{}: {}", path.display(), p.message),
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }))
+    Ok(load_versioned(path)?.map(|(config, _)| config))
+}
+
+/// The config in `path` and its version, or every problem as `check` prints them.
+fn load_versioned(path: &Path) -> anyhow::Result<Result<(Config, String), String>> {
+    match gateway::config::file::load(path, &ProcessEnv, None) {
+        Ok(loaded) => Ok(Ok((loaded.config, loaded.version))),
+        Err(gateway::config::file::LoadError::Invalid { report, .. }) => Ok(Err(report)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn config_or_discover(path: Option<&Path>) -> anyhow::Result<Result<Config, String>> {
@@ -216,8 +215,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::stdout().write_all(out.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { config, listen } => {
-            let mut config = match config_or_discover(config.as_deref()).await? {
+        Command::Serve { config: path, listen } => {
+            // Before anything is printed: a signal from then on is handled, not fatal.
+            let (shutdown, hangups) = (server::shutdown_signal(), server::reload::Hangups::install());
+            let loaded = match path.as_deref() {
+                Some(path) => load_versioned(path)?,
+                None => config_or_discover(None).await?.map(|c| {
+                    let version = gateway::config::file::version_of_config(&c);
+                    (c, version)
+                }),
+            };
+            let (mut config, version) = match loaded {
                 Ok(c) => c,
                 Err(problems) => {
                     eprintln!("{problems}");
@@ -239,7 +247,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config.listen
                 );
             }
-            let (app, ledger) = App::open(config).await?;
+            let (mut app, ledger) = App::open(config).await?;
+            app.config_version = version.into();
             let app = Arc::new(app);
             // The request log writes from a thread of its own (`SWITCHYARD_LOG_FORMAT` as for the rest).
             gateway::telemetry::access_log::install(std::env::var("SWITCHYARD_LOG_FORMAT").is_ok_and(|v| v == "json"));
@@ -248,8 +257,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(metrics) = app.config.metrics_listen {
                 eprintln!("switchyard: metrics on http://{metrics}/metrics");
             }
-            eprintln!("switchyard: listening on http://{addr} ({} models)", app.aliases.len());
-            server::serve(app, listener, server::shutdown_signal()).await?;
+            let scheme = if app.config.tls.is_some() { "https" } else { "http" };
+            let models = app.aliases.len();
+            let file = path.map(|path| server::ConfigFile { path, listen });
+            if let Some(f) = &file {
+                let watching = if app.config.watch_config { ", and when it changes" } else { "" };
+                eprintln!(
+                    "switchyard: config {} (version {}) is read again on SIGHUP{watching}",
+                    f.path.display(),
+                    app.config_version
+                );
+            }
+            let live = server::Live::new(app, file);
+            server::reload::spawn(live.clone(), hangups);
+            eprintln!("switchyard: listening on {scheme}://{addr} ({models} models)");
+            server::serve_live(live, listener, shutdown).await?;
             gateway::telemetry::access_log::flush();
             ledger.close().await;
             eprintln!("switchyard: ledger flushed; bye");

@@ -108,7 +108,8 @@ impl GatewayProcess {
         let log = stderr.clone();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                let listening = line.split("listening on http://").nth(1);
+                if let Some(rest) = listening.or_else(|| line.split("listening on https://").nth(1)) {
                     let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
                     let _ = tx.send(addr);
                 }

@@ -39,8 +39,17 @@ pub struct RawConfig {
     /// When Redis cannot be reached: `local` (default) limits each replica on its own until it
     /// is back; `deny` refuses requests of keys with limits (503) until it is back.
     pub on_shared_state_error: Option<Spanned<String>>,
-    /// How long in-flight requests may run after SIGTERM. Default 30 s.
+    /// How long in-flight requests may run after SIGTERM, once the listener is closed. Default 30 s.
     pub shutdown_grace_secs: Option<u64>,
+    /// How long after SIGTERM new requests are still served (while `/health` answers 503, so
+    /// load balancers take the replica out) before the listener closes. Default 0.
+    pub drain_delay_secs: Option<u64>,
+    /// Read the config file again when its contents change (looked at every 2 s), as SIGHUP
+    /// does. Off by default.
+    #[serde(default)]
+    pub watch_config: bool,
+    /// Serve HTTPS on the main listener.
+    pub tls: Option<RawTls>,
     #[serde(default)]
     pub timeouts: RawTimeouts,
     /// The Responses API's stored responses.
@@ -59,6 +68,15 @@ pub struct RawConfig {
     /// Catalog entries that override or add to the shipped price and capability catalog.
     #[serde(default)]
     pub catalog: Vec<crate::routing::catalog::Entry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain, leaf first; read again on reload.
+    pub cert_file: Spanned<String>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the leaf certificate.
+    pub key_file: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use crate::routing::catalog::Catalog;
 use crate::routing::health::HealthRegistry;
 use crate::routing::{Alias, Deployment};
 use crate::secret::Secret;
+use crate::tls;
 use crate::upstream::{Auth, Provider, ProviderKind};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
@@ -31,7 +33,14 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Browser origins allowed to call the gateway.
     pub cors: Cors,
+    /// How long in-flight requests may run once the listener is closed at shutdown.
     pub shutdown_grace: Duration,
+    /// How long requests are still served after SIGTERM, while `/health` says draining.
+    pub drain_delay: Duration,
+    /// Whether the config file is read again when its contents change.
+    pub watch_config: bool,
+    /// HTTPS on the main listener; None: plain HTTP.
+    pub tls: Option<crate::tls::Tls>,
     pub timeouts: Timeouts,
     pub providers: BTreeMap<String, Arc<Provider>>,
     pub aliases: BTreeMap<String, Alias>,
@@ -99,14 +108,30 @@ impl Cors {
 impl Config {
     /// Parses and resolves a config file's text.
     pub fn from_toml(source: &str, env: &dyn Env) -> Result<Config, ConfigError> {
+        Config::from_toml_after(source, env, None)
+    }
+
+    /// Parses and resolves a config file's text that replaces `previous` in a running process:
+    /// deployments that both configs have (same provider name, kind and URL, same model) keep
+    /// their health — circuit, back-off, estimates and requests in flight.
+    pub fn from_toml_after(source: &str, env: &dyn Env, previous: Option<&Config>) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(source).map_err(|e| {
             let at = e.span().map(|s| line_col(source, s.start));
             ConfigError { problems: vec![Problem { at, message: e.message().trim().to_owned() }] }
         })?;
-        Config::resolve(raw, source, env)
+        Config::resolve_after(raw, source, env, previous)
     }
 
     pub fn resolve(raw: RawConfig, source: &str, env: &dyn Env) -> Result<Config, ConfigError> {
+        Config::resolve_after(raw, source, env, None)
+    }
+
+    fn resolve_after(
+        raw: RawConfig,
+        source: &str,
+        env: &dyn Env,
+        previous: Option<&Config>,
+    ) -> Result<Config, ConfigError> {
         let mut p = Problems { source, list: Vec::new() };
         let listen = match &raw.listen {
             None => SocketAddr::from(([127, 0, 0, 1], 4000)),
@@ -149,7 +174,16 @@ impl Config {
                 providers.insert(name.clone(), Arc::new(provider));
             }
         }
-        let health = Arc::new(HealthRegistry::default());
+        let same_upstream = |name: &str| {
+            let (Some(old), Some(new)) = (previous.and_then(|c| c.providers.get(name)), providers.get(name)) else {
+                return false;
+            };
+            old.kind == new.kind && old.base_url == new.base_url
+        };
+        let health = Arc::new(match previous {
+            Some(prev) => prev.health.carried_over(|provider, _| same_upstream(provider)),
+            None => HealthRegistry::default(),
+        });
         let mut catalog = Catalog::embedded();
         catalog.merge(raw.catalog.clone());
         let catalog = Arc::new(catalog);
@@ -180,6 +214,24 @@ impl Config {
             let policy = Arc::new(route_policy(name, ra.get_ref(), &mut p));
             aliases.insert(name.clone(), Alias { name: name.as_str().into(), deployments, policy });
         }
+        if previous.is_some() {
+            // Health of models no longer configured nor served by their provider is dropped.
+            let used: std::collections::HashSet<&str> =
+                aliases.values().flat_map(|a: &Alias| a.deployments.iter().map(Deployment::label)).collect();
+            health.retain(|provider, model| {
+                used.contains(format!("{provider}/{model}").as_str())
+                    || providers.get(provider).is_some_and(|p| p.serves(model))
+            });
+        }
+        let tls = raw.tls.as_ref().and_then(|t| {
+            let (cert_file, key_file) = (Path::new(t.cert_file.get_ref()), Path::new(t.key_file.get_ref()));
+            let certs = tls::read_certificates(cert_file).map_err(|e| p.at(Some(t.cert_file.span()), e.to_string()));
+            let key = tls::read_key(key_file).map_err(|e| p.at(Some(t.key_file.span()), e.to_string()));
+            let (Ok(certs), Ok(key)) = (certs, key) else { return None };
+            tls::server_config(cert_file, certs, key_file, key)
+                .map_err(|e| p.at(Some(t.key_file.span()), e.to_string()))
+                .ok()
+        });
         let on_shared_state_error = match raw.on_shared_state_error.as_ref() {
             None => crate::keys::OnSharedStateError::Local,
             Some(s) => match s.get_ref().as_str() {
@@ -200,6 +252,9 @@ impl Config {
             allow_unauthenticated: raw.allow_unauthenticated,
             max_body_bytes: raw.max_body_bytes.unwrap_or(32 * 1024 * 1024),
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs.unwrap_or(30)),
+            drain_delay: Duration::from_secs(raw.drain_delay_secs.unwrap_or(0)),
+            watch_config: raw.watch_config,
+            tls,
             timeouts: {
                 let d = Timeouts::default();
                 let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);

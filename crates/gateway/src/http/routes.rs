@@ -42,8 +42,13 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn health() -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], r#"{"status":"ok"}"#).into_response()
+/// `/health` and `/`: 200 while serving; 503 from the shutdown signal on, so load balancers
+/// stop sending here while requests in flight finish. Names the config version running.
+async fn health(State(app): State<Arc<App>>) -> Response {
+    let (status, text) =
+        if app.lifecycle.draining() { (StatusCode::SERVICE_UNAVAILABLE, "draining") } else { (StatusCode::OK, "ok") };
+    let body = serde_json::json!({"status": text, "config_version": &*app.config_version});
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.to_string()).into_response()
 }
 
 /// `/metrics` on the main port: behind the master key, and absent when a separate metrics

@@ -223,6 +223,26 @@ impl HealthRegistry {
         map.entry(key).or_default().clone()
     }
 
+    /// A registry for a new config that goes on from this one: the same clock (open circuits
+    /// and back-off windows are kept in its milliseconds) and the very same health, shared, of
+    /// each deployment `keep(provider, model)` accepts — so what was learnt, and the requests
+    /// still in flight on the old config, count under the new one.
+    pub fn carried_over(&self, keep: impl Fn(&str, &str) -> bool) -> HealthRegistry {
+        let map = self.by_key.read().unwrap_or_else(|e| e.into_inner());
+        let kept = map
+            .iter()
+            .filter(|(key, _)| key.split_once('/').is_some_and(|(provider, model)| keep(provider, model)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        HealthRegistry { clock: self.clock, by_key: RwLock::new(kept) }
+    }
+
+    /// Forgets the deployments `keep(provider, model)` rejects (those no longer configured).
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+        let mut map = self.by_key.write().unwrap_or_else(|e| e.into_inner());
+        map.retain(|key, _| key.split_once('/').is_some_and(|(provider, model)| keep(provider, model)));
+    }
+
     /// Every deployment seen, sorted by key.
     pub fn snapshot(&self) -> Vec<(String, Arc<Health>)> {
         let map = self.by_key.read().unwrap_or_else(|e| e.into_inner());
@@ -300,6 +320,22 @@ mod tests {
         assert!(h.admits(3_000));
         assert_eq!(h.circuit(3_000), Circuit::Closed);
         assert_eq!(h.error_rate(), 0.0);
+    }
+
+    #[test]
+    fn a_registry_carried_over_shares_the_health_it_keeps_and_its_clock() {
+        let old = HealthRegistry::default();
+        let kept = old.get("a", "m");
+        kept.start(0);
+        old.get("b", "m").start(0);
+        let new = old.carried_over(|provider, _| provider == "a");
+        assert!(Arc::ptr_eq(&new.get("a", "m"), &kept));
+        assert_eq!(new.get("a", "m").in_flight(), 1);
+        assert_eq!(new.get("b", "m").in_flight(), 0, "not carried over");
+        let (before, after) = (old.now_ms(), new.now_ms());
+        assert!(after >= before && after - before < 1_000, "one clock");
+        new.retain(|_, model| model != "m");
+        assert!(new.snapshot().is_empty());
     }
 
     #[test]

@@ -168,3 +168,73 @@ async fn sigterm_lets_an_in_flight_stream_finish_then_exits_zero() {
     let status = tokio::task::spawn_blocking(move || gw.wait(Duration::from_secs(10))).await.unwrap();
     assert_eq!(status.and_then(|s| s.code()), Some(0), "exit status {status:?}");
 }
+
+#[tokio::test]
+async fn with_a_drain_delay_health_says_draining_while_requests_are_still_served_then_it_exits_zero() {
+    let events = wire::text_stream("m", &["drained", " to", " the", " very", " end"]);
+    let up = FakeUpstream::start(move |r| {
+        if r.json()["stream"] == true {
+            Reply::sse_paced(Duration::from_millis(300), events.clone())
+        } else {
+            Reply::json(wire::completion("m", "still served"))
+        }
+    })
+    .await;
+    let config = write_config(
+        "drain-delay.toml",
+        &format!(
+            "listen = \"127.0.0.1:0\"\ndrain_delay_secs = 2\nshutdown_grace_secs = 10\n[providers.up]\nkind = \"openai_compatible\"\nbase_url = \"{}\"\nmodels = [\"*\"]\n",
+            up.v1()
+        ),
+    );
+    let mut gw = GatewayProcess::serve(BIN, &["--config", config.to_str().unwrap()], &[]);
+    let health: Value = client().get(gw.url("/health")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    let version = health["config_version"].as_str().unwrap().to_owned();
+    assert_eq!(version.len(), 12, "{health}");
+
+    let mut resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "m", "messages": user("hi"), "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = String::from_utf8(resp.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    gw.signal("TERM");
+    // Load balancers see the replica leave at once, on new connections and on the root path too.
+    testkit::wait::until("health to say draining", async || {
+        client().get(gw.url("/health")).send().await.is_ok_and(|r| r.status() == 503)
+    })
+    .await;
+    let draining = client().get(gw.url("/")).send().await.unwrap();
+    assert_eq!(draining.status(), 503);
+    let draining: Value = draining.json().await.unwrap();
+    assert_eq!(draining, json!({"status": "draining", "config_version": version}));
+    // Requests that still arrive while endpoints update are served, not refused.
+    let late = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "m", "messages": user("late")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 200);
+    assert_eq!(late.json::<Value>().await.unwrap()["choices"][0]["message"]["content"], "still served");
+
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        body.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert_eq!(streamed_text(&body), "drained to the very end");
+    assert!(body.ends_with("data: [DONE]\n\n"));
+    let status = tokio::task::spawn_blocking(move || {
+        let status = gw.wait(Duration::from_secs(15));
+        (status, gw)
+    })
+    .await
+    .unwrap();
+    let (status, gw) = status;
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "exit status {status:?}; stderr:\n{}", gw.stderr());
+    testkit::wait::until("the last log line", async || gw.stderr().contains("ledger flushed")).await;
+    assert!(gw.stderr().contains("health says draining"), "{}", gw.stderr());
+    // Once the delay is over the listener is closed.
+    assert!(client().get(gw.url("/health")).send().await.is_err());
+}
