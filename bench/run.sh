@@ -48,6 +48,12 @@ models = ["gpt-4o-mini"]
 [models.gpt-4o-mini]
 deployments = [{ provider = "upstream", model = "gpt-4o-mini", input_price = 0.15, output_price = 0.6 }]
 TOML
+# GOVERNED_REDIS=redis://…: the governed gateway shares its limits and budget through that
+# Redis (one round trip per request), as a fleet's replicas do.
+if [[ -n "${GOVERNED_REDIS:-}" ]]; then
+    GOVERNED_CONFIG="redis_url = \"$GOVERNED_REDIS\"
+$GOVERNED_CONFIG"
+fi
 # =============================================================================
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -17,6 +17,7 @@ mod cache;
 mod chat;
 mod clients;
 mod errors;
+mod fleet;
 mod gemini;
 mod hostile;
 mod images;

@@ -13,9 +13,11 @@ use testkit::{FakeUpstream, Gateway, Reply};
 
 use crate::common::{client, new_key, MASTER_KEY};
 
-/// How many rate-limit windows Redis holds for `key_id`.
+/// How many requests Redis's sliding window holds for `key_id`.
 fn windows_of(redis: &OwnRedis, key_id: &str) -> usize {
-    redis.cli(&["--scan", "--pattern", &format!("switchyard:rpm:{key_id}:*")]).lines().filter(|l| !l.is_empty()).count()
+    let fields = redis.cli(&["hgetall", &format!("switchyard:{{{key_id}}}:window")]);
+    let lines: Vec<&str> = fields.lines().collect();
+    lines.chunks(2).filter(|f| f[0].starts_with("r:")).filter_map(|f| f.get(1)?.parse::<usize>().ok()).sum()
 }
 
 async fn gateway(up: &FakeUpstream, redis: &OwnRedis, on_error: &str) -> Gateway {
