@@ -252,6 +252,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = Arc::new(app);
             // The request log writes from a thread of its own (`SWITCHYARD_LOG_FORMAT` as for the rest).
             gateway::telemetry::access_log::install(std::env::var("SWITCHYARD_LOG_FORMAT").is_ok_and(|v| v == "json"));
+            // OpenTelemetry traces, when a collector is named (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+            let traces = gateway::telemetry::otel::install(&gateway::env::ProcessEnv, None)?;
             let listener = server::bind(app.config.listen).with_context(|| format!("binding {}", app.config.listen))?;
             let addr = listener.local_addr()?;
             if let Some(metrics) = app.config.metrics_listen {
@@ -273,6 +275,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("switchyard: listening on {scheme}://{addr} ({models} models)");
             server::serve_live(live, listener, shutdown).await?;
             gateway::telemetry::access_log::flush();
+            if let Some(traces) = traces {
+                traces.shutdown().await;
+            }
             ledger.close().await;
             eprintln!("switchyard: ledger flushed; bye");
             Ok(ExitCode::SUCCESS)

@@ -16,6 +16,7 @@ use crate::error::UpstreamError;
 use crate::routing::health::{InFlight, Outcome};
 use crate::routing::Deployment;
 use crate::upstream::rate_limit::{retry_after, DEFAULT_RATE_LIMIT_BACKOFF};
+use crate::upstream::AttemptContext;
 
 /// Retry rounds wait about this long, doubling each round, with jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
@@ -57,6 +58,7 @@ pub(super) trait Operation {
         &self,
         app: &App,
         deployment: &Deployment,
+        attempt: &mut AttemptContext,
     ) -> impl std::future::Future<Output = Result<(Self::Output, Option<Duration>), UpstreamError>> + Send;
 }
 
@@ -89,20 +91,26 @@ pub(super) async fn run<O: Operation>(
                 break;
             }
             tokio::time::sleep(wait).await;
+            finalizer.waited(wait);
         }
         let started = Instant::now();
         let first_token = op.streams().then_some(app.config.timeouts.first_token);
         let Some(limit) = time_limit(deployment, &plan.policy, first_token, deadline, started) else { break };
         let in_flight = InFlight::start(deployment, health.now_ms());
         let provider = || deployment.provider.name.clone();
+        let number = u32::try_from(attempt + 1).unwrap_or(u32::MAX);
+        let mut trace = finalizer.trace().map(|t| t.attempt(deployment, number));
+        let mut context =
+            AttemptContext::new(trace.as_mut().map(|t| std::mem::take(&mut t.headers)).unwrap_or_default());
         let result = tokio::select! {
-            r = tokio::time::timeout(limit, op.send(app, deployment)) => match r {
+            r = tokio::time::timeout(limit, op.send(app, deployment, &mut context)) => match r {
                 Ok(r) => r,
                 Err(_) => Err(UpstreamError::Timeout { provider: provider() }),
             },
             () = app.shutdown.cancelled() => Err(UpstreamError::Shutdown { provider: provider() }),
         };
         let latency = started.elapsed();
+        finalizer.waited(context.waited);
         let outcome = result.as_ref().err().map_or(TelemetryOutcome::Ok, UpstreamError::outcome);
         // A request no dialect could express never left: it is not an upstream attempt.
         if !matches!(result, Err(UpstreamError::Encode(_))) {
@@ -120,10 +128,16 @@ pub(super) async fn run<O: Operation>(
                 }
                 let first_token = started.duration_since(finalizer.started()) + latency;
                 finalizer.won(Winner::new(deployment.clone(), started, first_token, in_flight));
+                if let (Some(t), Some(request)) = (trace, finalizer.trace()) {
+                    request.won(t, number);
+                }
                 return Ok(Won { output, deployment: deployment.clone(), attempts: attempt + 1 });
             }
             Err(e) => {
                 deployment.health.finish(outcome_of(&e), now_ms);
+                if let Some(t) = trace {
+                    t.failed(outcome, e.reached_status());
+                }
                 if let Some(status) = e.reached_status() {
                     app.record(finalizer.attempt_row(deployment, status, outcome, latency));
                 }

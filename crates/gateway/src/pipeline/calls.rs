@@ -9,7 +9,7 @@ use super::attempt::Operation;
 use crate::app::App;
 use crate::error::UpstreamError;
 use crate::routing::Deployment;
-use crate::upstream::{send_chat, send_embeddings, ChatReply, Forwarded};
+use crate::upstream::{send_chat, send_embeddings, AttemptContext, ChatReply, Forwarded};
 
 pub(super) struct ChatCall<'a> {
     pub req: &'a ChatRequest,
@@ -23,8 +23,13 @@ impl Operation for ChatCall<'_> {
         self.req.stream
     }
 
-    async fn send(&self, app: &App, d: &Deployment) -> Result<(ChatReply, Option<Duration>), UpstreamError> {
-        send_chat(&app.client, d, self.req, self.forwarded, app.config.max_response_bytes).await
+    async fn send(
+        &self,
+        app: &App,
+        d: &Deployment,
+        attempt: &mut AttemptContext,
+    ) -> Result<(ChatReply, Option<Duration>), UpstreamError> {
+        send_chat(&app.client, d, self.req, self.forwarded, app.config.max_response_bytes, attempt).await
     }
 }
 
@@ -37,8 +42,13 @@ impl Operation for EmbeddingCall<'_> {
         false
     }
 
-    async fn send(&self, app: &App, d: &Deployment) -> Result<(EmbeddingResponse, Option<Duration>), UpstreamError> {
-        let resp = send_embeddings(&app.client, d, self.0, app.config.max_response_bytes).await?;
+    async fn send(
+        &self,
+        app: &App,
+        d: &Deployment,
+        attempt: &mut AttemptContext,
+    ) -> Result<(EmbeddingResponse, Option<Duration>), UpstreamError> {
+        let resp = send_embeddings(&app.client, d, self.0, app.config.max_response_bytes, attempt).await?;
         Ok((resp, None))
     }
 }

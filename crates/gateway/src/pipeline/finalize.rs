@@ -2,7 +2,9 @@
 //! request's bookkeeping exactly once however the request ends — answered whole, streamed to
 //! its end, broken, cut by the gateway, abandoned by the client, or refused: the winning
 //! attempt's ledger row, the budget reservation settled with the real cost, the in-flight
-//! count released, and the `RequestFinished` metrics and log line.
+//! count released, and the `RequestFinished` metrics and log line, the cost and budget
+//! metrics, and the request's spans when traces are on. It also keeps the clock of the
+//! gateway's own overhead: the request's time less what it spent waiting on upstreams.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,11 +13,12 @@ use dialect::Usage;
 use http::StatusCode;
 
 use super::record::{self, Attempt};
+use super::trace::{Ending, RequestTrace};
 use crate::app::App;
 use crate::keys::{Caller, KeyRecord, Reservation};
 use crate::routing::health::InFlight;
 use crate::routing::Deployment;
-use crate::telemetry::{Outcome, RequestFinished};
+use crate::telemetry::{BudgetChanged, CostRecorded, Outcome, RequestFinished};
 
 /// The attempt that answered: where, since when, and the in-flight count it holds.
 pub(super) struct Winner {
@@ -52,6 +55,14 @@ pub struct Finalizer {
     hit: Option<CacheHit>,
     /// Ended by the gateway (deadline, shutdown) before the upstream's end.
     cut_short: bool,
+    /// The request's spans; None when traces are off.
+    trace: Option<Box<RequestTrace>>,
+    /// Time spent waiting on upstreams (headers, bodies, first events) and in retry backoff.
+    waited: Duration,
+    /// When a stream passed its commit point; from then on only [`Finalizer::worked`] counts.
+    committed: Option<Instant>,
+    /// Time spent handling a stream's events after its commit point.
+    stream_work: Duration,
 }
 
 impl Finalizer {
@@ -72,7 +83,42 @@ impl Finalizer {
             completed: false,
             cut_short: false,
             hit: None,
+            trace: None,
+            waited: Duration::ZERO,
+            committed: None,
+            stream_work: Duration::ZERO,
         }
+    }
+
+    /// The request's spans, when traces are on.
+    pub(super) fn trace(&mut self) -> Option<&mut RequestTrace> {
+        self.trace.as_deref_mut()
+    }
+
+    pub(super) fn traced(&mut self, trace: Option<Box<RequestTrace>>) {
+        self.trace = trace;
+    }
+
+    /// `d` was spent waiting on an upstream or a backoff: not the gateway's overhead.
+    pub(super) fn waited(&mut self, d: Duration) {
+        self.waited += d;
+    }
+
+    /// The stream is past its commit point: its overhead is counted event by event from now.
+    pub(super) fn committed(&mut self) {
+        self.committed = Some(Instant::now());
+    }
+
+    /// `d` was spent handling a stream's events.
+    pub(super) fn worked(&mut self, d: Duration) {
+        self.stream_work += d;
+    }
+
+    /// The gateway's own time on this request so far: up to now (or a stream's commit point)
+    /// less the waits on upstreams, plus a stream's event handling since.
+    pub(super) fn overhead(&self) -> Duration {
+        let until = self.committed.unwrap_or_else(Instant::now);
+        until.saturating_duration_since(self.started).saturating_sub(self.waited) + self.stream_work
     }
 
     /// The request is answered from the cache with a reply of `model` that first cost `saved`.
@@ -246,6 +292,36 @@ impl Drop for Finalizer {
         }
         if let Some(reservation) = self.reservation.take() {
             self.app.limiter.settle(reservation, cost);
+            if let Some(key) = self.key.as_deref() {
+                BudgetChanged {
+                    key_id: &key.id,
+                    spent_nanos: self.app.limiter.spent(&key.id),
+                    limit_nanos: key.budget_nanos,
+                }
+                .emit();
+            }
+        }
+        if let (Some(w), true) = (&self.winner, cost > 0) {
+            CostRecorded {
+                alias: metrics::SharedString::from(self.alias.clone()),
+                provider: metrics::SharedString::from(w.deployment.provider.name.clone()),
+                model: metrics::SharedString::from(w.deployment.model.clone()),
+                key_id: self.key.as_deref().map(|k| k.id.as_str()),
+                team: self.key.as_deref().and_then(|k| k.team.as_deref()),
+                nanos: cost,
+            }
+            .emit();
+        }
+        if let Some(trace) = self.trace.take() {
+            trace.end(&Ending {
+                status: self.status,
+                outcome,
+                usage: self.usage,
+                cost_nanos: self.cost_nanos(),
+                winner: self.winner.as_ref().map(|w| &w.deployment),
+                time_to_first_chunk: ttft,
+                cache: self.hit.as_ref().map(|h| h.kind.as_str()),
+            });
         }
         RequestFinished {
             request_id: &self.request_id,
@@ -258,6 +334,7 @@ impl Drop for Finalizer {
             duration: self.started.elapsed(),
             time_to_first_token: ttft,
             usage: self.usage,
+            overhead: Some(self.overhead()),
         }
         .emit();
     }

@@ -12,6 +12,7 @@ mod embed;
 mod finalize;
 mod record;
 mod stream;
+mod trace;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub use embed::{embed as embed_question, EmbedError};
 pub use finalize::Finalizer;
 pub use record::{clamp_usage, cost_nanos, usd, MAX_PLAUSIBLE_TOKENS};
 pub use stream::{ClientStream, StreamReply};
+use trace::{Operation, RequestTrace};
 
 /// A successful reply and the headers that say where it was served.
 pub struct Reply<B> {
@@ -65,6 +67,14 @@ pub async fn chat(
 ) -> Result<Reply<ChatBody>, ErrorReply> {
     let Inbound { request_id, endpoint, forwarded, narrowing, cache: directive } = inbound;
     let mut finalizer = Finalizer::new(app.clone(), caller, request_id, endpoint, req.stream);
+    finalizer.traced(RequestTrace::start(
+        Operation::Chat,
+        &req.model,
+        endpoint,
+        &forwarded.trace,
+        Some(&req),
+        caller.key(),
+    ));
     let plan = route(&app, &req, &narrowing).map_err(|e| {
         // A configured alias is a safe label even when routing refuses the request.
         if let Some(alias) = app.aliases.get(&req.model) {
@@ -73,6 +83,9 @@ pub async fn chat(
         refuse(&mut finalizer, admit::route_refused(e))
     })?;
     finalizer.alias = plan.alias.clone();
+    if let Some(t) = finalizer.trace() {
+        t.routed(&plan.alias);
+    }
     let deadline = finalizer.started() + plan.policy.deadline.unwrap_or(app.config.timeouts.total);
     let decision = cached::decide(&app, &plan, caller, &req, directive).await;
     if let cached::Decision::Hit { entry, kind, .. } = &decision {
@@ -107,6 +120,8 @@ pub async fn chat(
             if let Some(store) = store {
                 store.keep(&app, &resp, finalizer.cost_nanos());
             }
+            answered(&mut finalizer, &resp);
+            headers.extend(overhead_header(finalizer.overhead()));
             Ok(Reply { body: ChatBody::Whole(resp), headers, upstream: Some(upstream) })
         }
         ChatReply::Stream { mut first, rest, .. } => {
@@ -151,6 +166,8 @@ async fn from_cache(
     headers.extend(reply);
     if !req.stream {
         finalizer.complete();
+        answered(&mut finalizer, &entry.response);
+        headers.extend(overhead_header(finalizer.overhead()));
         return Ok(ChatBody::Whole(entry.response.clone()));
     }
     let events = dialect::replay(&entry.response, REPLAY_CHUNK_CHARS);
@@ -181,9 +198,14 @@ pub async fn embeddings(
     endpoint: &'static str,
 ) -> Result<Reply<EmbeddingResponse>, ErrorReply> {
     let mut finalizer = Finalizer::new(app.clone(), caller, request_id, endpoint, false);
+    let parent = crate::telemetry::otel::TraceHeaders::default();
+    finalizer.traced(RequestTrace::start(Operation::Embeddings, &req.model, endpoint, &parent, None, caller.key()));
     let plan = route_model(&app, &req.model, &Needs::default(), &narrowing)
         .map_err(|e| refuse(&mut finalizer, admit::route_refused(e)))?;
     finalizer.alias = plan.alias.clone();
+    if let Some(t) = finalizer.trace() {
+        t.routed(&plan.alias);
+    }
     let deadline = finalizer.started() + plan.policy.deadline.unwrap_or(app.config.timeouts.total);
     let won = attempt::run(&app, &plan, &EmbeddingCall(&req), deadline, &mut finalizer)
         .await
@@ -196,7 +218,11 @@ pub async fn embeddings(
         finalizer.set_usage(usage);
     }
     finalizer.complete();
-    let headers = served_headers(&finalizer, &won.deployment, won.attempts);
+    if let Some(t) = finalizer.trace() {
+        t.answered(None, &resp.model);
+    }
+    let mut headers = served_headers(&finalizer, &won.deployment, won.attempts);
+    headers.extend(overhead_header(finalizer.overhead()));
     let upstream = Some(won.deployment.provider.dialect_for(&won.deployment.model));
     Ok(Reply { body: resp, headers, upstream })
 }
@@ -257,6 +283,23 @@ fn dropped_header(
     let list = dropped.join(",");
     tracing::debug!(request_id, upstream = upstream.as_str(), dropped = %list, "left out hints the upstream cannot take");
     Some((HeaderName::from_static("x-switchyard-dropped"), HeaderValue::from_str(&list).ok()?))
+}
+
+/// What a whole reply says of itself, for the request's span.
+fn answered(finalizer: &mut Finalizer, resp: &ChatResponse) {
+    if let Some(t) = finalizer.trace() {
+        t.answered(Some(&resp.id), &resp.model);
+        for choice in &resp.choices {
+            t.finished(choice.finish_reason);
+        }
+    }
+}
+
+/// `x-switchyard-overhead-ms`: the gateway's own time on a whole reply, in milliseconds with
+/// three decimals (`0.183`), up to the reply's encoding.
+fn overhead_header(overhead: std::time::Duration) -> Option<(HeaderName, HeaderValue)> {
+    let value = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1e3)).ok()?;
+    Some((HeaderName::from_static("x-switchyard-overhead-ms"), value))
 }
 
 fn cost_header(cost: Option<i64>) -> Option<(HeaderName, HeaderValue)> {

@@ -52,11 +52,12 @@ impl StreamReply {
     pub(super) fn new(
         first: Vec<StreamEvent>,
         rest: Option<EventSource>,
-        finalizer: Finalizer,
+        mut finalizer: Finalizer,
         deadline: Instant,
         shutdown: CancellationToken,
         meta: ResponseMeta,
     ) -> StreamReply {
+        finalizer.committed();
         StreamReply { first, rest, finalizer, deadline, shutdown, meta, on_complete: None, capture: None }
     }
 
@@ -98,6 +99,16 @@ impl ClientStream {
                 // A replayed reply's usage was the provider's, not this request's.
                 StreamEvent::Usage { usage } if self.source.is_some() => self.finalizer.set_usage(*usage),
                 StreamEvent::Error { .. } => self.finalizer.noted(Outcome::UpstreamError),
+                StreamEvent::Start { id, model, .. } => {
+                    if let Some(t) = self.finalizer.trace() {
+                        t.answered(Some(id), model);
+                    }
+                }
+                StreamEvent::Finish { reason, .. } => {
+                    if let Some(t) = self.finalizer.trace() {
+                        t.finished(Some(*reason));
+                    }
+                }
                 _ => {}
             }
             if let Some(capture) = &mut self.capture {
@@ -121,8 +132,19 @@ impl ClientStream {
 impl Stream for ClientStream {
     type Item = Result<Bytes, Infallible>;
 
+    /// Nothing in a poll waits, so all its time is the gateway's own (decoding, encoding).
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        let started = Instant::now();
+        let polled = this.poll_events(cx);
+        this.finalizer.worked(started.elapsed());
+        polled
+    }
+}
+
+impl ClientStream {
+    fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        let this = self;
         if let Some(first) = this.pending.take() {
             return Poll::Ready(Some(Ok(this.write(&first))));
         }

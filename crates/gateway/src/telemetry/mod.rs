@@ -3,6 +3,7 @@
 //! from request bodies or error text.
 
 pub mod access_log;
+pub mod otel;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -17,11 +18,20 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 const LATENCY_BUCKETS: &[f64] =
     &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
 
+/// The gateway's own time on a request is tens of microseconds to a few milliseconds.
+const OVERHEAD_BUCKETS: &[f64] =
+    &[0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+
+/// The histogram of the gateway's own time per request.
+pub const OVERHEAD_SECONDS: &str = "switchyard_overhead_seconds";
+
 /// Installs the process-wide Prometheus recorder once and returns its handle.
 pub fn prometheus() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(OVERHEAD_SECONDS.into()), OVERHEAD_BUCKETS)
+                .ok()?
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
                 .ok()?
                 .build_recorder();
@@ -43,6 +53,71 @@ fn describe() {
     );
     metrics::describe_counter!("switchyard_tokens_total", "Tokens reported by providers, by kind.");
     metrics::describe_counter!("switchyard_upstream_attempts_total", "Attempts sent to upstreams, by outcome.");
+    metrics::describe_gauge!(
+        "switchyard_cost_usd_total",
+        "Cost of answered requests in US dollars (only ever rises, like a counter), by alias, provider, model, key and team."
+    );
+    metrics::describe_counter!(
+        "switchyard_cost_nanos_total",
+        "Cost of answered requests in nano-dollars, exact, by alias, provider, model, key and team."
+    );
+    metrics::describe_gauge!(
+        "switchyard_budget_spent_usd",
+        "A key's spend in its budget period, as this replica knows it."
+    );
+    metrics::describe_gauge!("switchyard_budget_limit_usd", "A key's budget for its period.");
+    metrics::describe_histogram!(
+        OVERHEAD_SECONDS,
+        "Time the gateway spent on a request itself: the request's time less its waits on upstreams and retry backoff."
+    );
+}
+
+/// Nano-dollars as dollars, for gauges and the float cost total; exact figures stay integers.
+fn dollars(nanos: i64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+/// A request's cost was recorded in the ledger (its winning attempt's row). Labels are
+/// configured names and key ids, never request text; a request without a key has `key=""`.
+pub struct CostRecorded<'a> {
+    pub alias: SharedString,
+    pub provider: SharedString,
+    pub model: SharedString,
+    pub key_id: Option<&'a str>,
+    pub team: Option<&'a str>,
+    /// Nano-dollars, more than zero.
+    pub nanos: i64,
+}
+
+impl CostRecorded<'_> {
+    pub fn emit(self) {
+        let Ok(nanos) = u64::try_from(self.nanos) else { return };
+        let key = SharedString::from(self.key_id.unwrap_or("").to_owned());
+        let team = SharedString::from(self.team.unwrap_or("").to_owned());
+        let labels =
+            [("alias", self.alias), ("provider", self.provider), ("model", self.model), ("key", key), ("team", team)];
+        let labels: Vec<metrics::Label> = labels.into_iter().map(|(k, v)| metrics::Label::new(k, v)).collect();
+        counter!("switchyard_cost_nanos_total", labels.clone()).increment(nanos);
+        // The metrics crate's counters are integers: dollars are a float total that only rises.
+        metrics::gauge!("switchyard_cost_usd_total", labels).increment(dollars(self.nanos));
+    }
+}
+
+/// A key's budget was settled: what it has spent in its period and its limit.
+pub struct BudgetChanged<'a> {
+    pub key_id: &'a str,
+    pub spent_nanos: i64,
+    /// None: the key has no budget.
+    pub limit_nanos: Option<i64>,
+}
+
+impl BudgetChanged<'_> {
+    pub fn emit(self) {
+        let Some(limit) = self.limit_nanos else { return };
+        let key = SharedString::from(self.key_id.to_owned());
+        metrics::gauge!("switchyard_budget_spent_usd", "key" => key.clone()).set(dollars(self.spent_nanos));
+        metrics::gauge!("switchyard_budget_limit_usd", "key" => key).set(dollars(limit));
+    }
 }
 
 /// How an attempt at one upstream ended.
@@ -135,7 +210,7 @@ impl UpstreamAttemptFinished<'_> {
 pub struct RequestFinished<'a> {
     pub request_id: &'a str,
     /// The endpoint asked (`/v1/chat/completions`, `/v1/messages`, ...); every one is a POST.
-    pub route: &'a str,
+    pub route: &'static str,
     /// Metric labels share the configured names' memory (no copy per request).
     pub alias: SharedString,
     /// Empty when no upstream was reached.
@@ -146,6 +221,8 @@ pub struct RequestFinished<'a> {
     pub duration: Duration,
     pub time_to_first_token: Option<Duration>,
     pub usage: Option<Usage>,
+    /// The gateway's own time on the request (see [`OVERHEAD_SECONDS`]); None: not measured.
+    pub overhead: Option<Duration>,
 }
 
 /// The alias label of a request refused before it named a usable model.
@@ -153,7 +230,7 @@ pub const UNROUTED: &str = "unrouted";
 
 impl<'a> RequestFinished<'a> {
     /// A request refused before routing: wrong key, unreadable body, a model the key may not use.
-    pub fn refused(request_id: &'a str, route: &'a str, status: u16, duration: Duration) -> RequestFinished<'a> {
+    pub fn refused(request_id: &'a str, route: &'static str, status: u16, duration: Duration) -> RequestFinished<'a> {
         RequestFinished {
             request_id,
             route,
@@ -165,6 +242,7 @@ impl<'a> RequestFinished<'a> {
             duration,
             time_to_first_token: None,
             usage: None,
+            overhead: None,
         }
     }
 
@@ -179,6 +257,10 @@ impl<'a> RequestFinished<'a> {
         }
         histogram!("switchyard_request_duration_seconds", "alias" => alias.clone(), "provider" => provider.clone())
             .record(self.duration.as_secs_f64());
+        if let Some(overhead) = self.overhead {
+            histogram!(OVERHEAD_SECONDS, "route" => self.route, "alias" => alias.clone())
+                .record(overhead.as_secs_f64());
+        }
         if let Some(ttft) = self.time_to_first_token {
             histogram!("switchyard_time_to_first_token_seconds", "alias" => alias.clone(), "provider" => provider.clone())
                 .record(ttft.as_secs_f64());

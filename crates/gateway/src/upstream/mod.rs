@@ -12,4 +12,4 @@ pub use auth::Auth;
 pub use events::EventSource;
 pub use provider::Provider;
 pub use provider_kind::ProviderKind;
-pub use send::{build_client, send_chat, send_embeddings, ChatReply, Forwarded};
+pub use send::{build_client, send_chat, send_embeddings, AttemptContext, ChatReply, Forwarded};

@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue};
 use super::events::{ByteStream, EventSource, StreamFailure};
 use crate::error::{redact, BadReply, UpstreamError, PASSTHROUGH_ERROR_HEADERS};
 use crate::routing::Deployment;
+use crate::telemetry::otel::TraceHeaders;
 use crate::upstream::Provider;
 
 /// Error bodies larger than this are cut: they are read only for their message.
@@ -32,16 +33,20 @@ pub fn build_client(connect: std::time::Duration, read: std::time::Duration) -> 
         .build()
 }
 
-/// Client headers that travel on to the upstream when it speaks the same dialect.
+/// Client headers that travel on to the upstream when it speaks the same dialect, and the
+/// client's trace context.
 #[derive(Debug, Clone, Default)]
 pub struct Forwarded {
     /// Anthropic beta flags (`anthropic-beta`), comma-separated as the client sent them.
     pub anthropic_beta: Option<HeaderValue>,
+    /// The client's `traceparent` and `tracestate`: the parent of the request's span when traces
+    /// are on, else sent on to every upstream as they came.
+    pub trace: TraceHeaders,
 }
 
 impl Forwarded {
     pub fn from_client(headers: &http::HeaderMap) -> Forwarded {
-        Forwarded { anthropic_beta: headers.get("anthropic-beta").cloned() }
+        Forwarded { anthropic_beta: headers.get("anthropic-beta").cloned(), trace: TraceHeaders::from_client(headers) }
     }
 
     fn apply(&self, dialect: Dialect, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -78,6 +83,38 @@ fn without_flags(flags: &HeaderValue, prefixes: &[&str]) -> Option<HeaderValue> 
     HeaderValue::from_str(&kept.join(",")).ok()
 }
 
+/// What the gateway adds to one attempt: the trace context sent with it, and how long it
+/// waited on the upstream (for its headers and body), which the gateway's own overhead leaves out.
+#[derive(Debug, Default)]
+pub struct AttemptContext {
+    /// The attempt's own span (traces on); empty: the client's trace context goes as it came.
+    pub trace: TraceHeaders,
+    pub waited: std::time::Duration,
+}
+
+impl AttemptContext {
+    pub fn new(trace: TraceHeaders) -> AttemptContext {
+        AttemptContext { trace, waited: std::time::Duration::ZERO }
+    }
+
+    /// Counts the time until the guard drops as waiting, also when the attempt is dropped
+    /// mid-wait (its deadline passed).
+    fn waiting(&mut self) -> Waiting<'_> {
+        Waiting { since: Instant::now(), into: &mut self.waited }
+    }
+}
+
+struct Waiting<'a> {
+    since: Instant,
+    into: &'a mut std::time::Duration,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        *self.into += self.since.elapsed();
+    }
+}
+
 pub enum ChatReply {
     Complete(ChatResponse),
     /// A stream past its commit point: `first` decoded, `rest` still on the wire.
@@ -95,12 +132,20 @@ async fn post(
     url: impl reqwest::IntoUrl,
     body: Vec<u8>,
     forwarded: &Forwarded,
+    attempt: &mut AttemptContext,
 ) -> Result<reqwest::Response, UpstreamError> {
     let mut req = client.post(url).header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (k, v) in &provider.headers {
         req = req.header(k, v);
     }
     req = forwarded.apply(dialect, req);
+    let trace = if attempt.trace.traceparent.is_some() { &attempt.trace } else { &forwarded.trace };
+    if let Some(traceparent) = &trace.traceparent {
+        req = req.header("traceparent", traceparent);
+        if let Some(tracestate) = &trace.tracestate {
+            req = req.header("tracestate", tracestate);
+        }
+    }
     let mut req = req.body(body).build().map_err(|e| classify(provider, e))?;
     // Last, so a signature (SigV4) covers every header and the body.
     provider
@@ -108,6 +153,7 @@ async fn post(
         .authorize(client, &mut req)
         .await
         .map_err(|source| UpstreamError::Credentials { provider: provider.name.clone(), source })?;
+    let _waiting = attempt.waiting();
     let resp = client.execute(req).await.map_err(|e| classify(provider, e))?;
     if resp.status().is_success() {
         return Ok(resp);
@@ -124,7 +170,7 @@ pub async fn post_json(
     body: Vec<u8>,
     forwarded: &Forwarded,
 ) -> Result<Bytes, UpstreamError> {
-    let resp = post(client, provider, dialect, url, body, forwarded).await?;
+    let resp = post(client, provider, dialect, url, body, forwarded, &mut AttemptContext::default()).await?;
     read_body(provider, resp, MAX_PASSTHROUGH_BODY).await
 }
 
@@ -199,6 +245,7 @@ pub async fn send_chat(
     req: &ChatRequest,
     forwarded: &Forwarded,
     max_reply: usize,
+    attempt: &mut AttemptContext,
 ) -> Result<(ChatReply, Option<std::time::Duration>), UpstreamError> {
     let provider: &Arc<Provider> = &deployment.provider;
     let dialect = provider.chat_dialect_for(&deployment.model, req.extra_dialect);
@@ -206,23 +253,30 @@ pub async fn send_chat(
     let req = deployment.fit(req, dialect);
     let body = egress.encode_request(&req, &deployment.model, req.stream)?;
     let resp = match deployment.chat_url(dialect, req.stream) {
-        Some(url) => post(client, provider, dialect, url, body, forwarded).await?,
+        Some(url) => post(client, provider, dialect, url, body, forwarded, attempt).await?,
         // An unparsable base URL: the request builder says why, as for any other bad URL.
         None => {
             let url = provider.url_in(dialect, &deployment.model, Operation::Chat { stream: req.stream });
-            post(client, provider, dialect, url, body, forwarded).await?
+            post(client, provider, dialect, url, body, forwarded, attempt).await?
         }
     };
     // A provider that says its quota is spent gets a rest, though this reply succeeded.
     let exhausted = super::rate_limit::exhausted_for(resp.headers());
     if !req.stream {
-        let bytes = read_body(provider, resp, max_reply).await?;
+        let bytes = {
+            let _waiting = attempt.waiting();
+            read_body(provider, resp, max_reply).await?
+        };
         let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.into()))?;
         return Ok((ChatReply::Complete(decoded), exhausted));
     }
     let body: ByteStream = Box::pin(resp.bytes_stream());
     let mut rest = EventSource::new(body, egress.framing().deframer(), egress.stream_decoder());
-    match rest.next_events().await {
+    let first = {
+        let _waiting = attempt.waiting();
+        rest.next_events().await
+    };
+    match first {
         Ok(Some(first)) => Ok((ChatReply::Stream { first, rest, first_event_at: Instant::now() }, exhausted)),
         Ok(None) => Err(UpstreamError::StreamBroken { provider: provider.name.clone(), source: StreamFailure::Empty }),
         Err(StreamFailure::TimedOut) => Err(UpstreamError::Timeout { provider: provider.name.clone() }),
@@ -235,14 +289,18 @@ pub async fn send_embeddings(
     deployment: &Deployment,
     req: &EmbeddingRequest,
     max_reply: usize,
+    attempt: &mut AttemptContext,
 ) -> Result<EmbeddingResponse, UpstreamError> {
     let provider = &deployment.provider;
     let dialect = provider.dialect_for(&deployment.model);
     let egress = dialect.egress();
     let body = egress.encode_embedding_request(req, &deployment.model)?;
     let url = provider.url(&deployment.model, Operation::Embeddings);
-    let resp = post(client, provider, dialect, url, body, &Forwarded::default()).await?;
-    let bytes = read_body(provider, resp, max_reply).await?;
+    let resp = post(client, provider, dialect, url, body, &Forwarded::default(), attempt).await?;
+    let bytes = {
+        let _waiting = attempt.waiting();
+        read_body(provider, resp, max_reply).await?
+    };
     egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.into()))
 }
 
