@@ -177,6 +177,9 @@ impl App {
         config.redis_url.clone_from(&old.redis_url);
         keep(config.metrics_listen != old.metrics_listen, "metrics_listen");
         config.metrics_listen = old.metrics_listen;
+        // The tracer is set up once per process.
+        keep(config.otlp_endpoint != old.otlp_endpoint, "telemetry.otlp_endpoint");
+        config.otlp_endpoint.clone_from(&old.otlp_endpoint);
         // The limiter, cache, stored responses and ledger upkeep were built with these.
         keep(config.on_shared_state_error != old.on_shared_state_error, "on_shared_state_error");
         config.on_shared_state_error = old.on_shared_state_error;

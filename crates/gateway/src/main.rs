@@ -252,8 +252,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = Arc::new(app);
             // The request log writes from a thread of its own (`SWITCHYARD_LOG_FORMAT` as for the rest).
             gateway::telemetry::access_log::install(std::env::var("SWITCHYARD_LOG_FORMAT").is_ok_and(|v| v == "json"));
-            // OpenTelemetry traces, when a collector is named (`OTEL_EXPORTER_OTLP_ENDPOINT`).
-            let traces = gateway::telemetry::otel::install(&gateway::env::ProcessEnv, None)?;
+            // OpenTelemetry traces, when a collector is named (`OTEL_EXPORTER_OTLP_ENDPOINT`, `[telemetry]`).
+            let traces =
+                gateway::telemetry::otel::install(&gateway::env::ProcessEnv, app.config.otlp_endpoint.as_deref())?;
             let listener = server::bind(app.config.listen).with_context(|| format!("binding {}", app.config.listen))?;
             let addr = listener.local_addr()?;
             if let Some(metrics) = app.config.metrics_listen {

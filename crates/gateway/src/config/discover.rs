@@ -102,6 +102,7 @@ pub async fn discover(env: &(dyn Env + Sync)) -> Discovery {
         max_body_bytes: 32 * 1024 * 1024,
         max_response_bytes: super::resolve::DEFAULT_MAX_RESPONSE_BYTES,
         metrics_listen: None,
+        otlp_endpoint: None,
         cors: super::resolve::Cors::default(),
         shutdown_grace: Duration::from_secs(30),
         drain_delay: Duration::ZERO,

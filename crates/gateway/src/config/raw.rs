@@ -26,6 +26,9 @@ pub struct RawConfig {
     /// Where `/metrics` is served without a key (e.g. `127.0.0.1:9464`). Without it, `/metrics`
     /// is on the main port and needs the master key.
     pub metrics_listen: Option<Spanned<String>>,
+    /// OpenTelemetry traces; the `OTEL_*` environment variables take precedence.
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
     /// Browser origins allowed to call the gateway (CORS). Default: none.
     #[serde(default)]
     pub cors: RawCors,
@@ -68,6 +71,14 @@ pub struct RawConfig {
     /// Catalog entries that override or add to the shipped price and capability catalog.
     #[serde(default)]
     pub catalog: Vec<crate::routing::catalog::Entry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    /// An OTLP/HTTP collector's base URL (`http://otel-collector:4318`): spans go to its
+    /// `/v1/traces`. Unset (and no `OTEL_EXPORTER_OTLP_ENDPOINT`): no traces.
+    pub otlp_endpoint: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

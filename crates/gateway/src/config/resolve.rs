@@ -31,6 +31,8 @@ pub struct Config {
     pub max_response_bytes: usize,
     /// A separate listener for `/metrics`; None: the main port, behind the master key.
     pub metrics_listen: Option<SocketAddr>,
+    /// `[telemetry] otlp_endpoint`: where traces go unless the `OTEL_*` variables say.
+    pub otlp_endpoint: Option<String>,
     /// Browser origins allowed to call the gateway.
     pub cors: Cors,
     /// How long in-flight requests may run once the listener is closed at shutdown.
@@ -157,6 +159,17 @@ impl Config {
             }
             parsed
         });
+        let otlp_endpoint = raw.telemetry.otlp_endpoint.as_ref().and_then(|e| {
+            let url = e.get_ref().trim();
+            let ok = reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                p.at(
+                    Some(e.span()),
+                    "`telemetry.otlp_endpoint` must be an http(s) URL, e.g. http://otel-collector:4318",
+                );
+            }
+            ok.then(|| url.to_owned())
+        });
         for origin in &raw.cors.allow_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 p.at(
@@ -268,6 +281,7 @@ impl Config {
             },
             max_response_bytes: raw.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             metrics_listen,
+            otlp_endpoint,
             cors: Cors { allow_origins: raw.cors.allow_origins.clone() },
             providers,
             aliases,

@@ -441,6 +441,24 @@ mod tests {
     }
 
     #[test]
+    fn the_config_names_a_collector_by_an_http_url_reported_at_its_line() {
+        let base = "[providers.p]\nkind = \"openai_compatible\"\nbase_url = \"http://127.0.0.1:1/v1\"\n[telemetry]\n";
+        let config = |line: &str| crate::config::Config::from_toml(&format!("{base}{line}\n"), &[("X", "y")]);
+        let good = config("otlp_endpoint = \" http://collector:4318 \"").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(good.otlp_endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(config("").map(|c| c.otlp_endpoint).ok(), Some(None));
+        for bad in ["otlp_endpoint = \"collector:4318\"", "otlp_endpoint = \"ftp://c\"", "otlp_endpoint = \"\""] {
+            let err = config(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                err.contains("line 5") && err.contains("`telemetry.otlp_endpoint` must be an http(s) URL"),
+                "{bad}: {err}"
+            );
+        }
+        let err = config("endpoint = \"http://c\"").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("unknown field `endpoint`"), "{err}");
+    }
+
+    #[test]
     fn the_export_timeout_follows_the_standard_variables() {
         assert_eq!(export_timeout(&[("X", "1")]), Duration::from_secs(10));
         assert_eq!(export_timeout(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")]), Duration::from_millis(2500));

@@ -465,3 +465,22 @@ async fn without_an_endpoint_the_clients_trace_context_goes_upstream_unchanged()
     assert_eq!(up.received()[0].header("traceparent"), Some(traceparent.as_str()));
     assert_eq!(up.received()[0].header("tracestate"), Some("k=v"));
 }
+
+#[tokio::test]
+async fn the_config_file_can_name_the_collector_and_the_environment_overrides_it() {
+    let (collector, up) = (Collector::start().await, FakeUpstream::start(answer).await);
+    let file = format!("{}[telemetry]\notlp_endpoint = \"{}\"\n", config(&up, &up), collector.endpoint);
+    let gw = gateway(&file, "", &[]);
+    let resp = send(&gw, "/v1/chat/completions", &[], json!({"model": "fast", "messages": user("hi")})).await;
+    assert_eq!(resp.status(), 200);
+    let (trace, _) = sent_upstream(&up, 0);
+    collector.trace(&trace, 2).await;
+
+    let elsewhere = Collector::start().await;
+    let gw = gateway(&file, &elsewhere.endpoint, &[]);
+    let resp = send(&gw, "/v1/chat/completions", &[], json!({"model": "fast", "messages": user("hi")})).await;
+    assert_eq!(resp.status(), 200);
+    let (trace, _) = sent_upstream(&up, 1);
+    elsewhere.trace(&trace, 2).await;
+    assert!(collector.spans.lock().unwrap().iter().all(|s| s.trace_id() != trace), "the environment won");
+}
