@@ -50,6 +50,8 @@ pub struct App {
     pub lifecycle: Arc<Lifecycle>,
     /// A short hash of the config this app runs (of the file's bytes, when there is one).
     pub config_version: Arc<str>,
+    /// Who changed what (keys, config), written off the request path.
+    pub audit: crate::audit::Audit,
 }
 
 /// Where the process is in its life, shared by every app a reload builds.
@@ -128,6 +130,7 @@ impl App {
         responses.migrate().await?;
         app.conversations = Conversations::start(app.config.store_responses, app.config.response_retention, responses);
         app.key_store = Some(key_store);
+        app.audit = crate::audit::Audit::start(writer.store.clone());
         Ok((app, writer))
     }
 
@@ -149,6 +152,7 @@ impl App {
             store: None,
             conversations,
             cache,
+            audit: crate::audit::Audit::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             lifecycle: Arc::default(),
             started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
@@ -228,6 +232,7 @@ impl App {
             cache: self.cache.clone(),
             lifecycle: self.lifecycle.clone(),
             config_version: version.into(),
+            audit: self.audit.clone(),
         };
         Ok((app, kept))
     }
@@ -243,6 +248,7 @@ impl App {
             models = self.aliases.len(),
             "config reloaded"
         );
+        self.audit.config_reloaded(actor, &self.config_version, previous_version);
     }
 
     /// Hands a row to the ledger (a no-op for an app without one). Never waits.

@@ -2,6 +2,7 @@
 //! pure `dialect` crate.
 
 pub mod app;
+pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod conversations;

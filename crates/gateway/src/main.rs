@@ -325,6 +325,9 @@ async fn keys_command(action: KeysAction, database_url: &str) -> anyhow::Result<
             store.insert(&record).await?;
             writeln!(out, "{}\t{secret}", record.id)?;
             eprintln!("switchyard: key {} created; the secret above is shown only once", record.id);
+            // After the secret is shown: a key that exists is never left unshown.
+            gateway::audit::insert(&store.0, &gateway::audit::Event::key_created(gateway::audit::actor::CLI, &record))
+                .await?;
         }
         KeysAction::List => {
             for k in store.all().await? {
@@ -341,6 +344,8 @@ async fn keys_command(action: KeysAction, database_url: &str) -> anyhow::Result<
             let responses = gateway::conversations::ResponseStore(store.0.clone());
             responses.migrate().await?;
             let deleted = responses.delete_owner(&id).await?;
+            let event = gateway::audit::Event::key_revoked(gateway::audit::actor::CLI, &id, deleted);
+            gateway::audit::insert(&store.0, &event).await?;
             writeln!(out, "{id}\trevoked")?;
             if deleted > 0 {
                 eprintln!("switchyard: {deleted} stored responses of key {id} deleted");

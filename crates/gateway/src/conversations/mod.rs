@@ -44,7 +44,7 @@ pub enum ConversationError {
     Disabled,
     #[error("no stored response with that id")]
     NotFound,
-    #[error("the stored responses cannot be read now")]
+    #[error("the response store (its database) is unavailable")]
     Unavailable(#[source] Option<sqlx::Error>),
 }
 
@@ -58,8 +58,14 @@ struct Recent {
 
 /// Memory kept for recently saved responses.
 const RECENT_BYTES: usize = 32 * 1024 * 1024;
-/// The longest the gateway waits for the database on a client's behalf.
-const DB_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest the gateway waits for the database on a client's behalf: past it, the client
+/// is told the store is unavailable (503) instead of being kept waiting.
+const DB_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest wait between two tries of a write while the database is down.
+const WRITE_RETRY_MAX: Duration = Duration::from_secs(2);
+/// How long one response's write keeps being retried while the database is down before the
+/// writer moves on (the response stays in memory meanwhile).
+const WRITE_GIVE_UP: Duration = Duration::from_secs(60);
 
 /// Responses waiting to be written; beyond this, a response is kept in memory only (and the
 /// loss logged) rather than holding up a reply.
@@ -254,7 +260,7 @@ impl Conversations {
     }
 
     /// Forgets every response a key made (the key was deleted).
-    pub async fn forget_owner(&self, owner: &str) -> Result<u64, sqlx::Error> {
+    pub async fn forget_owner(&self, owner: &str) -> Result<u64, ConversationError> {
         {
             let mut recent = self.recent();
             let gone: Vec<String> =
@@ -265,9 +271,11 @@ impl Conversations {
                 }
             }
         }
-        match &self.db {
-            Some(db) => db.delete_owner(owner).await,
-            None => Ok(0),
+        let Some(db) = &self.db else { return Ok(0) };
+        match tokio::time::timeout(DB_TIMEOUT, db.delete_owner(owner)).await {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(ConversationError::Unavailable(Some(e))),
+            Err(_) => Err(ConversationError::Unavailable(None)),
         }
     }
 }
@@ -284,11 +292,32 @@ fn spawn_writer(db: ResponseStore, mut rx: tokio::sync::mpsc::Receiver<Write>) {
     #[expect(clippy::disallowed_methods, reason = "the one writer of stored responses; ends with the app")]
     tokio::spawn(async move {
         while let Some(w) = rx.recv().await {
-            if let Err(e) = db.insert(&w.stored, &w.items_json, &w.response_json).await {
-                tracing::warn!(response_id = %w.stored.id, error = %e, "a stored response was not written to the database");
-            }
+            write_retrying(&db, &w).await;
         }
     });
+}
+
+/// Writes one response, retrying with capped back-off while the database is down (the insert
+/// skips an id already stored, so a retry after a lost answer is harmless); gives up after
+/// [`WRITE_GIVE_UP`], or at once if the database refuses the row itself.
+async fn write_retrying(db: &ResponseStore, w: &Write) {
+    let started = std::time::Instant::now();
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let e = match tokio::time::timeout(DB_TIMEOUT, db.insert(&w.stored, &w.items_json, &w.response_json)).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => Some(e),
+            Err(_) => None,
+        };
+        let refused = e.as_ref().is_some_and(|e| db.0.refuses_rows(e));
+        if refused || started.elapsed() >= WRITE_GIVE_UP {
+            let error = e.map_or_else(|| "timed out".to_owned(), |e| crate::error::chain(&e));
+            tracing::warn!(response_id = %w.stored.id, error = %error, "a stored response was not written to the database");
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(WRITE_RETRY_MAX);
+    }
 }
 
 /// Deletes stored responses older than the retention period, hourly.

@@ -213,6 +213,35 @@ mod tests {
     }
 
     #[test]
+    fn an_edit_changes_only_what_it_names_and_null_removes_a_limit() {
+        let key = KeyRecord {
+            rpm: Some(10),
+            tpm: Some(1_000),
+            budget_nanos: Some(5),
+            budget_period: Some(Period::Day),
+            ..Default::default()
+        };
+        let edit = |body: &str| KeyPatch::from_json(body.as_bytes()).and_then(|p| p.apply(&key, 1_000));
+        let (k, changes) = edit(r#"{"rpm": null, "budget_usd": "2"}"#).unwrap();
+        assert_eq!(
+            (k.rpm, k.tpm, k.budget_nanos, k.budget_period),
+            (None, Some(1_000), Some(2_000_000_000), Some(Period::Day))
+        );
+        assert_eq!(changes["rpm"], serde_json::json!({"from": 10, "to": null}));
+        assert!(changes.get("tpm").is_none() && changes.get("budget_period").is_none());
+        let (k, _) = edit(r#"{"budget_usd": null}"#).unwrap();
+        assert_eq!((k.budget_nanos, k.budget_period), (None, None), "no budget, no period");
+        let (k, _) = edit(r#"{"budget_period": "week", "expires_in_days": 1}"#).unwrap();
+        assert_eq!((k.budget_period, k.expires_ms), (Some(Period::Week), Some(1_000 + 86_400_000)));
+        let (k, changes) = edit(r#"{"tpm": 1000}"#).unwrap();
+        assert_eq!((k.tpm, changes), (Some(1_000), serde_json::json!({})), "the same value changes nothing");
+        for bad in [r#"{"budget_period": null}"#, r#"{"budget_usd": null, "budget_period": "day"}"#, "[10]", "{}"] {
+            assert!(edit(bad).is_err(), "{bad}");
+        }
+        assert!(edit(r#"{"rpm": -1}"#).unwrap_err().starts_with("`rpm`"));
+    }
+
+    #[test]
     fn expiry_revocation_and_model_globs() {
         let mut k = KeyRecord { models: vec!["gpt-*".into(), "fast".into()], ..Default::default() };
         assert!(k.allows_model("gpt-4o") && k.allows_model("fast") && !k.allows_model("claude"));
@@ -277,22 +306,11 @@ impl NewKey {
         if self.name.trim().is_empty() {
             return Err("`name` must not be empty".into());
         }
-        let budget_nanos = match self.budget_usd.as_ref().map(UsdText::nanos).transpose() {
-            Ok(nanos) => nanos,
-            Err(e) => {
-                return Err(format!(
-                    "`budget_usd` must be a non-negative number of dollars, exact to 9 decimal places: {e}"
-                ))
-            }
-        };
-        if self.expires_in_days.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
-            return Err("`expires_in_days` must be a positive number".into());
-        }
-        if self.rpm == Some(0) {
-            return Err("`rpm` must be at least 1".into());
-        }
-        let (id, secret, hash) = generate();
+        let budget_nanos = self.budget_usd.as_ref().map(budget_nanos).transpose()?;
         let now = now_ms();
+        let expires_ms = self.expires_in_days.map(|d| expiry_ms(d, now)).transpose()?;
+        check_rpm(self.rpm)?;
+        let (id, secret, hash) = generate();
         let record = KeyRecord {
             id,
             hash,
@@ -300,7 +318,7 @@ impl NewKey {
             owner: self.owner,
             team: self.team,
             created_ms: now,
-            expires_ms: self.expires_in_days.map(|d| now + (d * 86_400_000.0) as i64),
+            expires_ms,
             revoked: false,
             models: self.models,
             allowed_providers: self.allowed_providers,
@@ -311,5 +329,140 @@ impl NewKey {
             budget_period: budget_nanos.map(|_| self.budget_period.unwrap_or(Period::Month)),
         };
         Ok((record, secret))
+    }
+}
+
+/// A budget as written, in nano-dollars; the same check for a new key and an edit.
+fn budget_nanos(usd: &UsdText) -> Result<i64, String> {
+    usd.nanos()
+        .map_err(|e| format!("`budget_usd` must be a non-negative number of dollars, exact to 9 decimal places: {e}"))
+}
+
+/// When a key made or edited at `now_ms` stops working, `days` later.
+fn expiry_ms(days: f64, now_ms: i64) -> Result<i64, String> {
+    if !(days.is_finite() && days > 0.0) {
+        return Err("`expires_in_days` must be a positive number".into());
+    }
+    Ok(now_ms.saturating_add((days * 86_400_000.0) as i64))
+}
+
+fn check_rpm(rpm: Option<u32>) -> Result<(), String> {
+    if rpm == Some(0) {
+        return Err("`rpm` must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// What editing a key asks for (`PATCH /admin/keys/{id}`): each field left out stays as it is;
+/// `null` removes the limit (`rpm`, `tpm`, `budget_usd`, `expires_in_days`: no expiry).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPatch {
+    #[serde(default, deserialize_with = "given")]
+    pub rpm: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "given")]
+    pub tpm: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "given")]
+    pub budget_usd: Option<Option<UsdText>>,
+    /// Only with a budget (the key's, or one set in the same edit).
+    #[serde(default, deserialize_with = "given")]
+    pub budget_period: Option<Option<Period>>,
+    /// Model globs; `[]` or `null`: any model.
+    #[serde(default, deserialize_with = "given")]
+    pub models: Option<Option<Vec<String>>>,
+    /// Days from now until the key stops working.
+    #[serde(default, deserialize_with = "given")]
+    pub expires_in_days: Option<Option<f64>>,
+}
+
+/// A field that is present, `null` or not: `Some(None)` for `null`; left out, serde's default
+/// (`None`).
+fn given<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl KeyPatch {
+    /// The edit a JSON body asks for. serde says what was wrong with a value but not where, so
+    /// a body that fails is read again field by field to name the field at fault.
+    pub fn from_json(body: &[u8]) -> Result<KeyPatch, String> {
+        // serde would also take an array, field by field in order.
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err("the body must be a JSON object".into());
+        }
+        let whole = match serde_json::from_slice::<KeyPatch>(body) {
+            Ok(patch) => return Ok(patch),
+            Err(e) => e,
+        };
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice::<serde_json::Value>(body) {
+            for (name, value) in fields {
+                let alone = serde_json::Value::Object(std::iter::once((name.clone(), value)).collect());
+                if let Err(e) = serde_json::from_value::<KeyPatch>(alone) {
+                    return Err(format!("`{name}`: {e}"));
+                }
+            }
+        }
+        Err(whole.to_string())
+    }
+
+    /// `key` with this edit made, checked as a new key's settings are, and what changed (each
+    /// field's `from` and `to`; empty when the edit sets what was already there). An edit that
+    /// names no field is refused.
+    pub fn apply(self, key: &KeyRecord, now_ms: i64) -> Result<(KeyRecord, serde_json::Value), String> {
+        let named = self.rpm.is_some()
+            || self.tpm.is_some()
+            || self.budget_usd.is_some()
+            || self.budget_period.is_some()
+            || self.models.is_some()
+            || self.expires_in_days.is_some();
+        if !named {
+            return Err("Name at least one of `rpm`, `tpm`, `budget_usd`, `budget_period`, `models`, \
+                        `expires_in_days` to change."
+                .into());
+        }
+        let mut next = key.clone();
+        if let Some(rpm) = self.rpm {
+            check_rpm(rpm)?;
+            next.rpm = rpm;
+        }
+        if let Some(tpm) = self.tpm {
+            next.tpm = tpm;
+        }
+        if let Some(budget) = &self.budget_usd {
+            next.budget_nanos = budget.as_ref().map(budget_nanos).transpose()?;
+        }
+        next.budget_period = match (next.budget_nanos, self.budget_period) {
+            (None, Some(Some(_))) => {
+                return Err("`budget_period` needs a budget: set `budget_usd` too.".into());
+            }
+            (None, _) => None,
+            (Some(_), Some(Some(period))) => Some(period),
+            (Some(_), Some(None)) => {
+                return Err("`budget_period` cannot be null while the key has a budget; set `budget_usd` to null \
+                            to remove the budget."
+                    .into());
+            }
+            (Some(_), None) => Some(key.budget_period.unwrap_or(Period::Month)),
+        };
+        if let Some(models) = self.models {
+            next.models = models.unwrap_or_default();
+        }
+        if let Some(days) = self.expires_in_days {
+            next.expires_ms = days.map(|d| expiry_ms(d, now_ms)).transpose()?;
+        }
+        let mut changes = serde_json::Map::new();
+        let mut diff = |field: &str, from: serde_json::Value, to: serde_json::Value| {
+            if from != to {
+                changes.insert(field.to_owned(), serde_json::json!({"from": from, "to": to}));
+            }
+        };
+        diff("rpm", key.rpm.into(), next.rpm.into());
+        diff("tpm", key.tpm.into(), next.tpm.into());
+        diff("budget_nanos", key.budget_nanos.into(), next.budget_nanos.into());
+        let period = |p: Option<Period>| serde_json::to_value(p).unwrap_or_default();
+        diff("budget_period", period(key.budget_period), period(next.budget_period));
+        diff("models", key.models.clone().into(), next.models.clone().into());
+        diff("expires_ms", key.expires_ms.into(), next.expires_ms.into());
+        Ok((next, serde_json::Value::Object(changes)))
     }
 }

@@ -46,7 +46,6 @@ impl KeyStore {
 
     pub async fn insert(&self, k: &KeyRecord) -> Result<(), sqlx::Error> {
         let json = |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::to_string(v).unwrap_or_default());
-        let period = k.budget_period.map(|p| serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)));
         let sql = "INSERT INTO keys (id, hash, name, owner, team, created_ms, expires_ms, revoked, models, \
             allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13, $14)";
@@ -64,7 +63,7 @@ impl KeyStore {
             .bind(k.rpm.map(i64::from))
             .bind(k.tpm.map(|t| t as i64))
             .bind(k.budget_nanos)
-            .bind(period.flatten())
+            .bind(period_text(k.budget_period))
             .execute(pool)
             .await?
             .rows_affected());
@@ -79,8 +78,21 @@ impl KeyStore {
     }
 
     pub async fn all(&self) -> Result<Vec<KeyRecord>, sqlx::Error> {
+        self.select(None).await
+    }
+
+    /// One key by id, revoked or not.
+    pub async fn one(&self, id: &str) -> Result<Option<KeyRecord>, sqlx::Error> {
+        Ok(self.select(Some(id)).await?.pop())
+    }
+
+    async fn select(&self, id: Option<&str>) -> Result<Vec<KeyRecord>, sqlx::Error> {
+        let by_id = format!("{SELECT} WHERE id = $1");
         Ok(on_pool!(self, pool => {
-            let rows = sqlx::query(SELECT).fetch_all(pool).await?;
+            let rows = match id {
+                Some(id) => sqlx::query(&by_id).bind(id).fetch_all(pool).await?,
+                None => sqlx::query(SELECT).fetch_all(pool).await?,
+            };
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
                 let list = |c: &str| -> Result<Option<Vec<String>>, sqlx::Error> {
@@ -110,6 +122,25 @@ impl KeyStore {
         }))
     }
 
+    /// Writes a key's limits, models and expiry as `k` has them; false when no key with its id
+    /// is active (none, or revoked).
+    pub async fn update_limits(&self, k: &KeyRecord) -> Result<bool, sqlx::Error> {
+        let sql = "UPDATE keys SET expires_ms = $2, models = $3, rpm = $4, tpm = $5, budget_nanos = $6, \
+            budget_period = $7 WHERE id = $1 AND revoked = 0";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(&k.id)
+            .bind(k.expires_ms)
+            .bind(serde_json::to_string(&k.models).unwrap_or_else(|_| "[]".into()))
+            .bind(k.rpm.map(i64::from))
+            .bind(k.tpm.map(|t| i64::try_from(t).unwrap_or(i64::MAX)))
+            .bind(k.budget_nanos)
+            .bind(period_text(k.budget_period))
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done > 0)
+    }
+
     /// What a key has spent since `since_ms`, in nano-dollars, from the ledger.
     pub async fn spent_since(&self, key_id: &str, since_ms: i64) -> Result<i64, sqlx::Error> {
         let sql = format!(
@@ -121,4 +152,9 @@ impl KeyStore {
             on_pool!(self, pool => sqlx::query_as(&sql).bind(key_id).bind(since_ms).fetch_one(pool).await?);
         Ok(crate::ledger::join_parts(hi, lo))
     }
+}
+
+/// A budget period as stored: `day`, `week`, `month`, `total`.
+fn period_text(p: Option<Period>) -> Option<String> {
+    serde_json::to_value(p?).ok().and_then(|v| v.as_str().map(str::to_owned))
 }

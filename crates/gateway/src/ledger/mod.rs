@@ -1,17 +1,22 @@
 //! The ledger: one row per attempt that reached a provider, written off the request path.
 //!
-//! Requests hand rows to a bounded channel and never wait. One writer task commits them in
-//! batches — whatever arrived within [`COMMIT_WINDOW`], up to [`BATCH_MAX`] rows — in a single
-//! transaction (SQLite in WAL mode by default, PostgreSQL with `database_url = "postgres://…"`).
-//! If the database is slow or down and the channel fills, rows spill to a local JSON-lines file
-//! instead of being dropped or delaying requests. Shutdown flushes everything; after a kill -9
-//! at most the rows of one commit window are lost.
+//! Requests hand rows to a bounded channel and never wait. One writer task ([`writer`]) commits
+//! them in batches — whatever arrived within [`COMMIT_WINDOW`], up to [`BATCH_MAX`] rows — in a
+//! single transaction (SQLite in WAL mode by default, PostgreSQL with
+//! `database_url = "postgres://…"`). While the database is down the writer keeps retrying with
+//! capped back-off; rows wait in memory (up to [`BUFFER`]) and then in a local JSON-lines spill
+//! file, and once the database answers they are written, oldest first, the spill file imported
+//! without a restart. Each row carries its request id and attempt number, and the database
+//! skips a row it already holds, so a batch retried after a lost commit answer is written once.
+//! Shutdown flushes everything (or, with the database still down, leaves it in the spill file
+//! for the next start); after a kill -9 at most the rows of one commit window are lost.
 
 mod spill;
 mod store;
+mod writer;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,8 +30,12 @@ pub use store::{SpendBy, SpendRow, Store};
 pub const COMMIT_WINDOW: Duration = Duration::from_millis(25);
 /// The most rows in one transaction.
 pub const BATCH_MAX: usize = 1_000;
-/// Rows held in memory while the database catches up; beyond this they spill to disk.
-const BUFFER: usize = 50_000;
+/// Rows held in memory while the database catches up or is down; beyond this they spill to
+/// disk.
+pub const BUFFER: usize = 50_000;
+/// Rows handed over but not yet taken by the writer. The writer takes rows even while it waits
+/// on the database, so this only fills if it cannot run at all.
+const CHANNEL: usize = 16_384;
 
 /// One attempt at one provider.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
@@ -58,12 +67,24 @@ pub struct Entry {
     /// For a cache hit: what the reply cost when a provider gave it.
     #[serde(default)]
     pub saved_nanos: Option<i64>,
+    /// Which attempt of its request this row is: 1 for the first upstream attempt (and for a
+    /// reply from the cache), 2 for the next (failover or retry), and so on. 0: not numbered
+    /// (rows from before attempts were, or written by hand); those are never taken for repeats.
+    #[serde(default)]
+    pub attempt: i32,
 }
 
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Rows committed to the database.
     pub written: AtomicU64,
+    /// Rows appended to the spill file.
     pub spilled: AtomicU64,
+    /// Rows the database refused while answering, kept aside in the rejected-rows file.
+    pub rejected: AtomicU64,
+    /// A row went to the spill file from the request path (the channel was full), so the
+    /// writer has a file to import even if it never spilled itself.
+    overflowed: AtomicBool,
 }
 
 /// Why the ledger could not start.
@@ -79,7 +100,7 @@ pub enum LedgerError {
 #[derive(Clone)]
 pub struct Ledger {
     tx: mpsc::Sender<Entry>,
-    spill: std::sync::mpsc::Sender<Entry>,
+    spill: std::sync::mpsc::Sender<spill::SpillMsg>,
     pub counters: Arc<Counters>,
 }
 
@@ -91,23 +112,40 @@ pub struct Writer {
 }
 
 impl Ledger {
-    /// Opens (and migrates) the store and starts the writer.
+    /// Opens (and migrates) the store and starts the writer. Rows a previous run could not
+    /// write (a spill file) are imported first, each once.
     pub async fn start(database_url: &str, spill_path: PathBuf) -> Result<(Ledger, Writer), LedgerError> {
+        Ledger::start_bounded(database_url, spill_path, BUFFER).await
+    }
+
+    /// [`Ledger::start`] holding at most `buffer` rows in memory while the database is down.
+    pub async fn start_bounded(
+        database_url: &str,
+        spill_path: PathBuf,
+        buffer: usize,
+    ) -> Result<(Ledger, Writer), LedgerError> {
         let store = Store::open(database_url).await?;
-        // Rows a previous run could not write (the database was down, or shutdown cut them)
-        // are written now, each once.
-        spill::import(&store, &spill_path).await;
         let counters = Arc::new(Counters::default());
-        let (tx, rx) = mpsc::channel(BUFFER);
-        let (spill_tx, spill_rx) = std::sync::mpsc::channel::<Entry>();
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let (spill_tx, spill_rx) = std::sync::mpsc::channel();
         let spill_counters = counters.clone();
+        let thread_path = spill_path.clone();
         // Detached: it ends when the last spill sender is gone.
         std::thread::Builder::new().name("ledger-spill".into()).spawn(move || {
-            spill::spill_loop(&spill_path, &spill_rx, &spill_counters);
+            spill::spill_loop(&thread_path, &spill_rx, &spill_counters);
         })?;
         let (close, closed) = tokio::sync::oneshot::channel();
+        let write_loop = writer::WriteLoop::new(writer::Parts {
+            store: store.clone(),
+            rx,
+            closed,
+            spill: spill_tx.clone(),
+            spill_path,
+            counters: counters.clone(),
+            buffer: buffer.max(BATCH_MAX),
+        });
         #[expect(clippy::disallowed_methods, reason = "the one ledger writer, joined by Writer::close")]
-        let task = tokio::spawn(write_loop(store.clone(), rx, closed, spill_tx.clone(), counters.clone()));
+        let task = tokio::spawn(write_loop.run());
         Ok((Ledger { tx, spill: spill_tx, counters }, Writer { task, close, store }))
     }
 
@@ -117,76 +155,19 @@ impl Ledger {
                 mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
             };
             metrics::counter!("switchyard_ledger_spilled_total").increment(1);
-            let _ = self.spill.send(entry);
+            self.counters.overflowed.store(true, Relaxed);
+            let _ = self.spill.send(spill::SpillMsg::Row(entry));
         }
     }
 }
 
 impl Writer {
     /// Stops taking rows (later ones spill to disk) and waits until every row already handed
-    /// to the ledger is committed.
+    /// to the ledger is committed — or, if the database stays down past
+    /// [`writer::CLOSE_LIMIT`], is in the spill file for the next start.
     pub async fn close(self) {
         let _ = self.close.send(());
         let _ = self.task.await;
-    }
-}
-
-async fn write_loop(
-    store: Store,
-    mut rx: mpsc::Receiver<Entry>,
-    mut closed: tokio::sync::oneshot::Receiver<()>,
-    spill: std::sync::mpsc::Sender<Entry>,
-    counters: Arc<Counters>,
-) {
-    let mut batch = Vec::with_capacity(BATCH_MAX);
-    let mut closing = false;
-    loop {
-        let first = tokio::select! {
-            next = rx.recv() => next,
-            _ = &mut closed, if !closing => {
-                // No new rows; what is already queued is still received.
-                closing = true;
-                rx.close();
-                rx.recv().await
-            }
-        };
-        let Some(first) = first else { break };
-        batch.push(first);
-        let window = tokio::time::sleep(COMMIT_WINDOW);
-        tokio::pin!(window);
-        while batch.len() < BATCH_MAX {
-            tokio::select! {
-                more = rx.recv() => match more {
-                    Some(e) => batch.push(e),
-                    None => break,
-                },
-                () = &mut window => break,
-            }
-        }
-        let mut delay = Duration::from_millis(50);
-        let mut tries = 0;
-        loop {
-            match store.insert(&batch).await {
-                Ok(()) => {
-                    counters.written.fetch_add(batch.len() as u64, Relaxed);
-                    break;
-                }
-                Err(e) if tries < 5 => {
-                    tracing::warn!(error = %e, rows = batch.len(), "ledger write failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    tries += 1;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, rows = batch.len(), "ledger database unavailable; spilling rows to disk");
-                    for entry in batch.drain(..) {
-                        let _ = spill.send(entry);
-                    }
-                    break;
-                }
-            }
-        }
-        batch.clear();
     }
 }
 

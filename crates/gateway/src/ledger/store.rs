@@ -1,5 +1,7 @@
 //! Where ledger rows live: one SQLite file (WAL) by default, or PostgreSQL. Same table and
-//! queries for both; migrations run at start.
+//! queries for both; migrations run at start (the audit log's table too: it lives in the same
+//! database). A row is written at most once: a request's attempt is unique, and inserting it
+//! again does nothing.
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -12,7 +14,7 @@ use super::Entry;
 
 const COLUMNS: &str = "request_id, at_unix_ms, key_id, team, alias, deployment, provider, model, input_tokens, \
     output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, status, outcome, latency_ms, \
-    ttft_ms, stream, cancelled, cache, saved_nanos";
+    ttft_ms, stream, cancelled, cache, saved_nanos, attempt";
 
 const MIGRATION: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS ledger (
@@ -38,7 +40,8 @@ const MIGRATION: &[&str] = &[
         stream BOOLEAN NOT NULL,
         cancelled BOOLEAN NOT NULL,
         cache TEXT,
-        saved_nanos BIGINT
+        saved_nanos BIGINT,
+        attempt INTEGER NOT NULL DEFAULT 0
     )",
     "CREATE INDEX IF NOT EXISTS ledger_at ON ledger (at_unix_ms)",
     "CREATE INDEX IF NOT EXISTS ledger_key_at ON ledger (key_id, at_unix_ms)",
@@ -60,6 +63,23 @@ const MIGRATION: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS ledger_daily_day ON ledger_daily (day_ms)",
     // Days before `rolled_until` are in ledger_daily; spend reads them from there.
     "CREATE TABLE IF NOT EXISTS ledger_rollup (id INTEGER PRIMARY KEY, rolled_until BIGINT NOT NULL)",
+    // Who changed what (keys, config): see `crate::audit`.
+    "CREATE TABLE IF NOT EXISTS audit_log (
+        id BIGSERIAL_OR_INTEGER,
+        at_unix_ms BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at_unix_ms)",
+];
+
+/// Indexes over columns of [`ADDED_COLUMNS`], made once those exist.
+const AFTER_ADDED_COLUMNS: &[&str] = &[
+    // A retried batch whose first commit went through writes nothing twice. Rows from before
+    // attempts were numbered (0) may share a request id, so they are left out of the index.
+    "CREATE UNIQUE INDEX IF NOT EXISTS ledger_request_attempt ON ledger (request_id, attempt) WHERE attempt > 0",
 ];
 
 /// Columns added after the tables first shipped: added to a database made before them.
@@ -67,9 +87,12 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("ledger", "cache", "TEXT"),
     ("ledger", "saved_nanos", "BIGINT"),
     ("ledger_daily", "saved_nanos", "BIGINT NOT NULL DEFAULT 0"),
+    ("ledger", "attempt", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 const DAY_MS: i64 = 86_400_000;
+/// The longest a caller waits for a PostgreSQL connection.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Rows per INSERT statement: few distinct statement shapes, each prepared once.
 const ROWS_PER_STATEMENT: usize = 64;
 
@@ -97,7 +120,8 @@ macro_rules! bind_entry {
             .push_bind($e.stream)
             .push_bind($e.cancelled)
             .push_bind(&$e.cache)
-            .push_bind($e.saved_nanos);
+            .push_bind($e.saved_nanos)
+            .push_bind($e.attempt);
     }};
 }
 
@@ -114,7 +138,10 @@ impl Store {
     /// `sqlite://path` (created if missing), `sqlite::memory:`, or `postgres://…`.
     pub async fn open(url: &str) -> Result<Store, sqlx::Error> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Store::Postgres(PgPoolOptions::new().max_connections(4).connect(url).await?)
+            // While PostgreSQL is down a connection is retried until this passes: callers (the
+            // admin API, stored responses) answer with an error instead of waiting 30 s.
+            let options = PgPoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT);
+            Store::Postgres(options.connect(url).await?)
         } else {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -164,12 +191,49 @@ impl Store {
                 }
             }
         }
+        for statement in AFTER_ADDED_COLUMNS {
+            match self {
+                Store::Sqlite(pool) => {
+                    sqlx::query(statement).execute(pool).await?;
+                }
+                Store::Postgres(pool) => {
+                    sqlx::query(statement).execute(pool).await?;
+                }
+            }
+        }
         Ok(())
     }
 
+    /// True when `e` means the database answered and refused the rows themselves (a value it
+    /// cannot store, a constraint), so sending them again cannot help; false for everything
+    /// else — connections, time-outs, a full disk, locks, shutdown — which may pass.
+    pub fn refuses_rows(&self, e: &sqlx::Error) -> bool {
+        let db = match e {
+            sqlx::Error::Encode(_) => return true,
+            sqlx::Error::Database(db) => db,
+            _ => return false,
+        };
+        if !matches!(db.kind(), sqlx::error::ErrorKind::Other) {
+            // Unique, foreign key, not-null or check violation.
+            return true;
+        }
+        let code = db.code().unwrap_or_default();
+        match self {
+            // Result codes: 18 TOOBIG, 20 MISMATCH (19 CONSTRAINT is covered by its kind). The
+            // low byte is the primary code of an extended one.
+            Store::Sqlite(_) => code.parse::<i32>().is_ok_and(|c| (18..=20).contains(&(c & 0xff))),
+            // SQLSTATE class 22: data exception (a NUL in text, a value out of range); 23:
+            // integrity constraint violation.
+            Store::Postgres(_) => code.starts_with("22") || code.starts_with("23"),
+        }
+    }
+
     /// One transaction for the whole batch, written as statements of [`ROWS_PER_STATEMENT`]
-    /// rows, so the database prepares each statement shape once and reuses it.
-    pub async fn insert(&self, rows: &[Entry]) -> Result<(), sqlx::Error> {
+    /// rows, so the database prepares each statement shape once and reuses it. A row whose
+    /// request id and attempt (numbered, > 0) the ledger already holds is skipped, so a batch
+    /// may be sent again when its commit's answer was lost. Returns the rows written.
+    pub async fn insert(&self, rows: &[Entry]) -> Result<u64, sqlx::Error> {
+        let mut written = 0;
         match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
@@ -177,7 +241,8 @@ impl Store {
                     let mut q: QueryBuilder<'_, sqlx::Sqlite> =
                         QueryBuilder::new(format!("INSERT INTO ledger ({COLUMNS}) "));
                     q.push_values(chunk, |mut b, e| bind_entry!(b, e));
-                    q.build().persistent(true).execute(&mut *tx).await?;
+                    q.push(" ON CONFLICT DO NOTHING");
+                    written += q.build().persistent(true).execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
             }
@@ -187,12 +252,13 @@ impl Store {
                     let mut q: QueryBuilder<'_, sqlx::Postgres> =
                         QueryBuilder::new(format!("INSERT INTO ledger ({COLUMNS}) "));
                     q.push_values(chunk, |mut b, e| bind_entry!(b, e));
-                    q.build().persistent(true).execute(&mut *tx).await?;
+                    q.push(" ON CONFLICT DO NOTHING");
+                    written += q.build().persistent(true).execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
             }
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Daily upkeep: every whole day before today is summed into `ledger_daily` (once), and

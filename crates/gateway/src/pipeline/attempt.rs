@@ -127,7 +127,7 @@ pub(super) async fn run<O: Operation>(
                     app.affinity.record(key, deployment, now_ms);
                 }
                 let first_token = started.duration_since(finalizer.started()) + latency;
-                finalizer.won(Winner::new(deployment.clone(), started, first_token, in_flight));
+                finalizer.won(Winner::new(deployment.clone(), started, first_token, number, in_flight));
                 if let (Some(t), Some(request)) = (trace, finalizer.trace()) {
                     request.won(t, number);
                 }
@@ -139,7 +139,7 @@ pub(super) async fn run<O: Operation>(
                     t.failed(outcome, e.reached_status());
                 }
                 if let Some(status) = e.reached_status() {
-                    app.record(finalizer.attempt_row(deployment, status, outcome, latency));
+                    app.record(finalizer.attempt_row(deployment, number, status, outcome, latency));
                 }
                 let retry = e.retryable();
                 last_error = Some(e);

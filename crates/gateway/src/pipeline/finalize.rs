@@ -26,12 +26,20 @@ pub(super) struct Winner {
     pub started: Instant,
     /// Request start to the first event (streams) or to the whole reply.
     pub time_to_first_token: Duration,
+    /// Which attempt of the request answered: 1 for the first.
+    pub attempt: u32,
     _in_flight: InFlight,
 }
 
 impl Winner {
-    pub fn new(deployment: Deployment, started: Instant, time_to_first_token: Duration, in_flight: InFlight) -> Winner {
-        Winner { deployment, started, time_to_first_token, _in_flight: in_flight }
+    pub fn new(
+        deployment: Deployment,
+        started: Instant,
+        time_to_first_token: Duration,
+        attempt: u32,
+        in_flight: InFlight,
+    ) -> Winner {
+        Winner { deployment, started, time_to_first_token, attempt, _in_flight: in_flight }
     }
 }
 
@@ -193,15 +201,17 @@ impl Finalizer {
         self.completed = true;
     }
 
-    /// A failed attempt's row: it reached a provider, so it is billed like any other.
+    /// A failed attempt's row (`attempt`: 1 for the first): it reached a provider, so it is
+    /// billed like any other.
     pub(super) fn attempt_row(
         &self,
         deployment: &Deployment,
+        attempt: u32,
         status: u16,
         outcome: Outcome,
         latency: Duration,
     ) -> crate::ledger::Entry {
-        self.row(deployment, None, status, outcome, latency, None, false)
+        self.row(deployment, attempt, None, status, outcome, latency, None, false)
     }
 
     /// One ledger row of this request, for an attempt at `deployment`.
@@ -209,6 +219,7 @@ impl Finalizer {
     fn row(
         &self,
         deployment: &Deployment,
+        attempt: u32,
         usage: Option<Usage>,
         status: u16,
         outcome: Outcome,
@@ -229,6 +240,7 @@ impl Finalizer {
             ttft,
             stream: self.stream,
             cancelled,
+            attempt,
         }
         .entry()
     }
@@ -265,6 +277,8 @@ impl Finalizer {
             cancelled: !self.completed,
             cache: Some(hit.kind.as_str().into()),
             saved_nanos: hit.saved,
+            // The request's one row: no provider was asked.
+            attempt: 1,
             ..Default::default()
         }
     }
@@ -284,7 +298,8 @@ impl Drop for Finalizer {
         if let Some(w) = &self.winner {
             let cancelled = !self.completed || self.cut_short;
             let latency = w.started.elapsed();
-            let entry = self.row(&w.deployment, self.usage, self.status.as_u16(), outcome, latency, ttft, cancelled);
+            let status = self.status.as_u16();
+            let entry = self.row(&w.deployment, w.attempt, self.usage, status, outcome, latency, ttft, cancelled);
             cost = entry.cost_nanos.unwrap_or(0);
             self.app.record(entry);
         } else if let Some(hit) = &self.hit {

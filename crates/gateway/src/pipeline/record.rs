@@ -23,6 +23,8 @@ pub struct Attempt<'a> {
     pub ttft: Option<Duration>,
     pub stream: bool,
     pub cancelled: bool,
+    /// 1 for the request's first upstream attempt, 2 for the next, and so on.
+    pub attempt: u32,
 }
 
 /// No request uses this many tokens of any kind: a reply that claims more is wrong, and is
@@ -87,6 +89,7 @@ impl Attempt<'_> {
             cancelled: self.cancelled,
             cache: None,
             saved_nanos: None,
+            attempt: i32::try_from(self.attempt).unwrap_or(i32::MAX),
         }
     }
 }

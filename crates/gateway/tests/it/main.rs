@@ -11,6 +11,7 @@
 
 mod common;
 
+mod audit;
 mod azure;
 mod bedrock;
 mod cache;
@@ -23,6 +24,7 @@ mod hostile;
 mod images;
 mod keys;
 mod ledger;
+mod ledger_outage;
 mod lifecycle;
 mod messages;
 mod metrics;
