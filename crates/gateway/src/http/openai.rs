@@ -31,7 +31,8 @@ pub async fn embeddings(State(app): State<Arc<App>>, headers: HeaderMap, body: B
         let req = dialect::openai::OpenAi.decode_embedding_request(&bytes).map_err(ClientFacingError::from)?;
         check_model(&caller, &req.model)?;
         let narrowing = Narrowing::default().limited_by_key(caller.key());
-        pipeline::embeddings(app.clone(), req, narrowing, &caller, id.clone(), "/v1/embeddings").await
+        let forwarded = crate::upstream::Forwarded::from_client(&headers);
+        pipeline::embeddings(app.clone(), req, narrowing, &caller, id.clone(), "/v1/embeddings", forwarded).await
     };
     match result.await {
         Ok(reply) => super::render::embeddings(DIALECT, reply),

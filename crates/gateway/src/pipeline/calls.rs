@@ -33,7 +33,10 @@ impl Operation for ChatCall<'_> {
     }
 }
 
-pub(super) struct EmbeddingCall<'a>(pub &'a EmbeddingRequest);
+pub(super) struct EmbeddingCall<'a> {
+    pub req: &'a EmbeddingRequest,
+    pub forwarded: &'a Forwarded,
+}
 
 impl Operation for EmbeddingCall<'_> {
     type Output = EmbeddingResponse;
@@ -48,7 +51,8 @@ impl Operation for EmbeddingCall<'_> {
         d: &Deployment,
         attempt: &mut AttemptContext,
     ) -> Result<(EmbeddingResponse, Option<Duration>), UpstreamError> {
-        let resp = send_embeddings(&app.client, d, self.0, app.config.max_response_bytes, attempt).await?;
+        let resp =
+            send_embeddings(&app.client, d, self.req, self.forwarded, app.config.max_response_bytes, attempt).await?;
         Ok((resp, None))
     }
 }

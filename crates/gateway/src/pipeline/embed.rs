@@ -10,6 +10,7 @@ use dialect::{EmbeddingInput, EmbeddingRequest, EmbeddingVector};
 use crate::app::App;
 use crate::keys::Caller;
 use crate::routing::filter::Narrowing;
+use crate::upstream::Forwarded;
 
 /// Why a question has no embedding. Never the chat request's error: a lookup without one is a
 /// miss.
@@ -29,10 +30,10 @@ pub async fn embed(app: &Arc<App>, model: &str, text: &str) -> Result<Vec<f32>, 
         ..EmbeddingRequest::default()
     };
     let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
-    let reply =
-        super::embeddings(app.clone(), req, Narrowing::default(), &Caller::Master, request_id, "/v1/embeddings")
-            .await
-            .map_err(|e| EmbedError::Refused { status: e.error.status, message: e.error.message.clone() })?;
+    let (caller, endpoint, forwarded) = (&Caller::Master, "/v1/embeddings", Forwarded::default());
+    let reply = super::embeddings(app.clone(), req, Narrowing::default(), caller, request_id, endpoint, forwarded)
+        .await
+        .map_err(|e| EmbedError::Refused { status: e.error.status, message: e.error.message.clone() })?;
     let vector = match reply.body.data.into_iter().next().map(|e| e.vector) {
         Some(EmbeddingVector::Float(v)) => v,
         Some(EmbeddingVector::Base64(b)) => from_base64(&b).ok_or(EmbedError::NoVector)?,

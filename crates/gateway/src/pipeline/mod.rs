@@ -188,7 +188,8 @@ fn served_from_cache(finalizer: &Finalizer) -> Vec<(HeaderName, HeaderValue)> {
 }
 
 /// Embeddings take the same route, policy, deadline and attempt loop as chat; they are not
-/// counted against key limits or budgets (they have no output to estimate).
+/// counted against key limits or budgets (they have no output to estimate). `forwarded`: the
+/// client's trace context.
 pub async fn embeddings(
     app: Arc<App>,
     req: EmbeddingRequest,
@@ -196,10 +197,11 @@ pub async fn embeddings(
     caller: &Caller,
     request_id: String,
     endpoint: &'static str,
+    forwarded: Forwarded,
 ) -> Result<Reply<EmbeddingResponse>, ErrorReply> {
     let mut finalizer = Finalizer::new(app.clone(), caller, request_id, endpoint, false);
-    let parent = crate::telemetry::otel::TraceHeaders::default();
-    finalizer.traced(RequestTrace::start(Operation::Embeddings, &req.model, endpoint, &parent, None, caller.key()));
+    let trace = RequestTrace::start(Operation::Embeddings, &req.model, endpoint, &forwarded.trace, None, caller.key());
+    finalizer.traced(trace);
     let plan = route_model(&app, &req.model, &Needs::default(), &narrowing)
         .map_err(|e| refuse(&mut finalizer, admit::route_refused(e)))?;
     finalizer.alias = plan.alias.clone();
@@ -207,7 +209,7 @@ pub async fn embeddings(
         t.routed(&plan.alias);
     }
     let deadline = finalizer.started() + plan.policy.deadline.unwrap_or(app.config.timeouts.total);
-    let won = attempt::run(&app, &plan, &EmbeddingCall(&req), deadline, &mut finalizer)
+    let won = attempt::run(&app, &plan, &EmbeddingCall { req: &req, forwarded: &forwarded }, deadline, &mut finalizer)
         .await
         .map_err(|e| failed(&mut finalizer, e))?;
     let mut resp = won.output;

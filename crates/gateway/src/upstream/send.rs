@@ -288,6 +288,7 @@ pub async fn send_embeddings(
     client: &reqwest::Client,
     deployment: &Deployment,
     req: &EmbeddingRequest,
+    forwarded: &Forwarded,
     max_reply: usize,
     attempt: &mut AttemptContext,
 ) -> Result<EmbeddingResponse, UpstreamError> {
@@ -296,7 +297,9 @@ pub async fn send_embeddings(
     let egress = dialect.egress();
     let body = egress.encode_embedding_request(req, &deployment.model)?;
     let url = provider.url(&deployment.model, Operation::Embeddings);
-    let resp = post(client, provider, dialect, url, body, &Forwarded::default(), attempt).await?;
+    // Only the trace context: no other client header means anything to an embeddings call.
+    let forwarded = Forwarded { trace: forwarded.trace.clone(), ..Forwarded::default() };
+    let resp = post(client, provider, dialect, url, body, &forwarded, attempt).await?;
     let bytes = {
         let _waiting = attempt.waiting();
         read_body(provider, resp, max_reply).await?

@@ -189,6 +189,8 @@ kind = "openai_compatible"
 base_url = "{}"
 [models.fast]
 deployments = [{{ provider = "oai", model = "gpt-4o-mini" }}]
+[models.embed]
+deployments = [{{ provider = "oai", model = "text-embedding-3-small" }}]
 [models.priced]
 deployments = [
   {{ provider = "flaky", model = "m1", input_price = 2.5, output_price = 10.0 }},
@@ -200,9 +202,14 @@ deployments = [
     )
 }
 
-/// Streams (usage 12 + 2) when asked, else a completion with usage 12 + 5.
+/// Streams (usage 12 + 2) when asked, else a completion with usage 12 + 5; embeddings too.
 fn answer(req: &testkit::Received) -> Reply {
     let body = req.json();
+    if req.uri.ends_with("/embeddings") {
+        let data = json!([{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}]);
+        let usage = json!({"prompt_tokens": 3, "total_tokens": 3});
+        return Reply::json(json!({"object": "list", "data": data, "model": body["model"], "usage": usage}));
+    }
     let model = body["model"].as_str().unwrap_or("m").to_owned();
     if body["stream"] == true {
         Reply::sse(wire::text_stream(&model, &["a", "b"]))
@@ -483,4 +490,29 @@ async fn the_config_file_can_name_the_collector_and_the_environment_overrides_it
     let (trace, _) = sent_upstream(&up, 1);
     elsewhere.trace(&trace, 2).await;
     assert!(collector.spans.lock().unwrap().iter().all(|s| s.trace_id() != trace), "the environment won");
+}
+
+#[tokio::test]
+async fn an_embeddings_request_is_traced_as_embeddings_under_the_clients_span() {
+    let (collector, up) = (Collector::start().await, FakeUpstream::start(answer).await);
+    let gw = gateway(&config(&up, &up), &collector.endpoint, &[]);
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let body = json!({"model": "embed", "input": "abc"});
+    let resp = send(&gw, "/v1/embeddings", &[("traceparent", &traceparent)], body).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("x-switchyard-overhead-ms").is_some());
+    resp.text().await.unwrap();
+
+    let spans = collector.trace(CLIENT_TRACE, 2).await;
+    let (server, attempt) = (&by_kind(&spans, SpanKind::Server)[0], &by_kind(&spans, SpanKind::Client)[0]);
+    assert_eq!(server.span.name, "embeddings embed");
+    assert_eq!(server.parent_id(), CLIENT_SPAN);
+    assert_eq!(attempt.span.name, "embeddings text-embedding-3-small");
+    for s in [server, attempt] {
+        assert_eq!(s.str("gen_ai.operation.name"), "embeddings");
+        assert_eq!(s.str("gen_ai.response.model"), "text-embedding-3-small");
+        assert_eq!(s.int("gen_ai.usage.input_tokens"), 3);
+        assert_eq!(s.attr("gen_ai.response.id"), None, "embeddings have no id");
+    }
+    assert_eq!(sent_upstream(&up, 0), (CLIENT_TRACE.to_owned(), attempt.span_id()));
 }
