@@ -155,8 +155,9 @@ impl Ledger {
                 mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
             };
             metrics::counter!("switchyard_ledger_spilled_total").increment(1);
-            self.counters.overflowed.store(true, Relaxed);
             let _ = self.spill.send(spill::SpillMsg::Row(entry));
+            // After the row is queued for the file: the import the flag asks for then reads it.
+            self.counters.overflowed.store(true, Relaxed);
         }
     }
 }

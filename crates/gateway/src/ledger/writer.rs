@@ -53,6 +53,12 @@ pub(super) struct WriteLoop {
     buffer: usize,
     /// Rows taken from the channel and not yet committed, oldest first.
     pending: VecDeque<Entry>,
+    /// Rows of `pending` taken out for the write under way: they count against the buffer
+    /// until written, since a failed write puts them back.
+    in_flight: usize,
+    /// Since when rows have been waiting in `pending`: a batch's commit window runs from its
+    /// oldest row's arrival, so rows that came during the previous write do not wait again.
+    waiting_since: Option<Instant>,
     /// Rows newer than every pending one are in the spill file, so each new row goes there
     /// too, behind them, until the file is imported.
     spilling: bool,
@@ -95,6 +101,8 @@ impl WriteLoop {
             counters: p.counters,
             buffer: p.buffer,
             pending: VecDeque::new(),
+            in_flight: 0,
+            waiting_since: None,
             spilling,
             import_blocked: false,
             drained: false,
@@ -168,7 +176,8 @@ impl WriteLoop {
     }
 
     fn take(&mut self, row: Entry) {
-        if !self.spilling && self.pending.len() < self.buffer {
+        if !self.spilling && self.pending.len() + self.in_flight < self.buffer {
+            self.waiting_since.get_or_insert_with(Instant::now);
             self.pending.push_back(row);
             return;
         }
@@ -188,16 +197,26 @@ impl WriteLoop {
         // Let a batch gather, unless one is full, the database is down (each retry takes what
         // has come meanwhile) or the channel is closed.
         if self.pending.len() < BATCH_MAX && self.down_since.is_none() && !self.drained {
-            self.receiving(tokio::time::sleep(COMMIT_WINDOW)).await;
+            let waited = self.waiting_since.map_or(Duration::ZERO, |t| t.elapsed());
+            self.receiving(tokio::time::sleep(COMMIT_WINDOW.saturating_sub(waited))).await;
         }
         let n = self.pending.len().min(BATCH_MAX);
         let batch: Vec<Entry> = self.pending.drain(..n).collect();
+        // Rows arriving during the write start the next window; rows left over (a backlog)
+        // have waited long enough already.
+        let oldest = self.waiting_since;
+        if self.pending.is_empty() {
+            self.waiting_since = None;
+        }
+        self.in_flight = batch.len();
         let result = self.commit(batch).await;
+        self.in_flight = 0;
         let failed = result.is_err();
         if let Err(unwritten) = result {
             for row in unwritten.into_iter().rev() {
                 self.pending.push_front(row);
             }
+            self.waiting_since = oldest;
         }
         metrics::gauge!("switchyard_ledger_rows_waiting").set(self.pending.len() as f64);
         if failed {
@@ -313,8 +332,9 @@ impl WriteLoop {
                 self.spilling = false;
                 return;
             }
-            // Rows taken meanwhile go to the spill file, after the TakeFile: a new file.
-            if !self.receiving(rx).await.unwrap_or(false) {
+            // Not taking rows meanwhile (the answer is quick): once it says no file is left,
+            // no row can have gone to a new one, and new rows wait in memory again.
+            if !rx.await.unwrap_or(false) {
                 self.spilling = false;
                 return;
             }

@@ -169,10 +169,10 @@ fn spill_files(spill: &Path) -> [PathBuf; 2] {
     [spill.to_owned(), PathBuf::from(format!("{}.importing", spill.display()))]
 }
 
-async fn wait_for(what: &str, limit: Duration, check: impl Fn() -> bool) {
+async fn wait_for(what: impl Fn() -> String, limit: Duration, check: impl Fn() -> bool) {
     let started = Instant::now();
     while !check() {
-        assert!(started.elapsed() < limit, "still waiting for {what} after {:?}", started.elapsed());
+        assert!(started.elapsed() < limit, "still waiting for {} after {:?}", what(), started.elapsed());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -188,7 +188,8 @@ async fn spill_and_import(url: &str, spill: &Path, down: impl AsyncFnOnce(), up:
     // 1,000 wait in memory, the other 2,500 in the spill file.
     record(&ledger, 300..3_800);
     let counters = ledger.counters.clone();
-    wait_for("rows in the spill file", Duration::from_secs(10), || counters.spilled.load(Relaxed) >= 2_500).await;
+    let what = || format!("rows in the spill file ({counters:?})");
+    wait_for(what, Duration::from_secs(10), || counters.spilled.load(Relaxed) >= 2_500).await;
     assert!(spill.exists());
     up().await;
     settle(url, 3_800, Duration::from_secs(20)).await;
@@ -360,8 +361,13 @@ async fn keys_and_stored_responses_answer_503_while_postgres_is_down() {
                 .json(&json!({"model": "fast", "input": "hi", "previous_response_id": "resp_0123456789abcdef"})),
         ),
     ];
-    for (what, req) in cases {
+    // All at once: each waits out the database's deadline.
+    let answers = futures_util::future::join_all(cases.into_iter().map(|(what, req)| async move {
         let (status, body, took) = timed(req).await;
+        (what, status, body, took)
+    }))
+    .await;
+    for (what, status, body, took) in answers {
         assert_eq!(status, 503, "{what}: {body}");
         assert!(took < Duration::from_secs(5), "{what} took {took:?}");
         let message = body["error"]["message"].as_str().unwrap_or_default();
@@ -386,7 +392,9 @@ async fn keys_and_stored_responses_answer_503_while_postgres_is_down() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     gw.signal("TERM");
-    assert!(gw.wait(Duration::from_secs(20)).is_some());
+    let stopping = Instant::now();
+    assert!(gw.wait(Duration::from_secs(20)).is_some(), "{}", gw.stderr());
+    eprintln!("stopped in {:?}", stopping.elapsed());
     drop(pg);
 }
 
@@ -431,19 +439,26 @@ async fn kill_9_figures() {
             }
             tokio::time::sleep(Duration::from_millis(2_000 + 137 * round)).await;
             let killed_at = answered.load(Relaxed);
+            let kill_ms = gateway::keys::now_ms();
             gw.signal("KILL");
             stop.store(true, Relaxed);
             workers.join_all().await;
             gw.wait(Duration::from_secs(10));
-            let rows = Store::open(&url).await.unwrap().count().await.unwrap() - before;
+            let store = Store::open(&url).await.unwrap();
+            let rows = store.count().await.unwrap() - before;
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            let newest: i64 = sqlx::query_scalar("SELECT MAX(at_unix_ms) FROM ledger").fetch_one(&pool).await.unwrap();
             let answered = answered.load(Relaxed);
             let received = up.received().len();
             let rate = answered as f64 / (2.0 + 0.137 * round as f64);
             eprintln!(
                 "{name} round {round}: upstream received {received}, client got {answered} answers ({killed_at} when \
-                 killed), ledger rows {rows}; lost vs answered {} (~{:.0} rows per 25 ms at {rate:.0}/s)",
+                 killed), ledger rows {rows}; lost vs answered {} (~{:.0} rows per 25 ms at {rate:.0}/s); the newest \
+                 row written was made {} ms before the kill",
                 answered as i64 - rows,
-                rate * 0.025
+                rate * 0.025,
+                kill_ms - newest
             );
         }
     }
