@@ -33,9 +33,9 @@ pub fn tracer() -> Option<&'static SdkTracer> {
 /// Traces could not be set up as configured.
 #[derive(Debug, thiserror::Error)]
 pub enum OtelError {
-    #[error("the OTLP trace exporter: {0}")]
+    #[error("setting up the OTLP trace exporter")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
-    #[error("the OTLP export client: {0}")]
+    #[error("setting up the OTLP export client")]
     Client(#[from] reqwest::Error),
 }
 
