@@ -124,7 +124,8 @@ fn stored_error(e: ConversationError, param: &str) -> ErrorReply {
     tracing::warn!(error = %crate::error::chain(&e), "stored responses could not be read");
     ClientFacingError::new(
         ErrorKind::Overloaded,
-        "Stored responses cannot be read right now; retry shortly, or send the whole conversation in `input`.",
+        "Stored responses are unavailable: the gateway's database does not answer. Retry shortly, or send the \
+         whole conversation in `input`.",
     )
     .with_status(StatusCode::SERVICE_UNAVAILABLE)
     .with_param(param)
