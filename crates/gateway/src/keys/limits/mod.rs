@@ -174,10 +174,13 @@ impl Limiter {
         Ok(Limiter::with(redis))
     }
 
-    /// Seeds a key's spend for the current period (from the ledger, at start).
+    /// Seeds a key's spend for the current period (from the ledger: at start, or when a
+    /// budget is added to a key). Holds of requests still running are kept.
     pub fn seed_spend(&self, key_id: &str, period_start_ms: i64, spent: i64) {
-        let mut b = self.inner.budgets.lock().unwrap_or_else(|e| e.into_inner());
-        b.insert(key_id.to_owned(), Budget { period_start_ms, spent, ..Budget::default() });
+        let mut budgets = self.inner.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        let b = budgets.entry(key_id.to_owned()).or_default();
+        let unsynced = if b.period_start_ms == period_start_ms { b.unsynced } else { 0 };
+        *b = Budget { period_start_ms, spent, reserved: b.reserved, unsynced };
     }
 
     /// Counts the request against the subject's RPM and TPM (tokens: the prompt estimate plus

@@ -179,3 +179,14 @@ async fn spend_settled_while_redis_was_unreachable_is_reported_when_it_is_back()
         Admission::Admitted { .. } => panic!("the other replica knows of the 0.7 m spent"),
     }
 }
+
+#[tokio::test]
+async fn seeding_spend_again_keeps_the_holds_of_requests_still_running() {
+    let limiter = Limiter::local();
+    let k = key("seeded", None, Some(1_000_000));
+    assert!(admitted(&limiter.admit(&Subject::key(&k), 0, 600_000, 1_800_000_000_000).await));
+    // A budget edit re-reads the ledger while that request is still running.
+    limiter.seed_spend(&k.id, 0, 100_000);
+    assert!(!admitted(&limiter.admit(&Subject::key(&k), 0, 400_000, 1_800_000_000_000).await));
+    assert!(admitted(&limiter.admit(&Subject::key(&k), 0, 300_000, 1_800_000_000_000).await));
+}
