@@ -5,6 +5,7 @@ pub mod app;
 pub mod audit;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod conversations;
 pub mod env;
 pub mod error;

@@ -37,6 +37,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/keys/{id}", axum::routing::delete(admin::revoke_key).patch(admin::edit_key))
         .route("/admin/audit", get(admin::audit))
         .route("/metrics", get(metrics))
+        .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(app.clone(), super::guard::guard))

@@ -71,6 +71,9 @@ pub struct KeyRecord {
     pub tpm: Option<u64>,
     pub budget_nanos: Option<i64>,
     pub budget_period: Option<Period>,
+    /// May sign in to the web console (`/ui`), read only.
+    #[serde(default)]
+    pub viewer: bool,
 }
 
 impl KeyRecord {
@@ -124,6 +127,11 @@ impl KeyTable {
     pub fn replace_all(&self, records: Vec<KeyRecord>) {
         let map = records.into_iter().map(|r| (r.hash.clone(), Arc::new(r))).collect();
         *self.by_hash.write().unwrap_or_else(|e| e.into_inner()) = map;
+    }
+
+    /// A key by its hash (the console checks a viewer's session against it).
+    pub fn by_hash(&self, hash: &str) -> Option<Arc<KeyRecord>> {
+        self.by_hash.read().unwrap_or_else(|e| e.into_inner()).get(hash).cloned()
     }
 
     pub fn upsert(&self, record: KeyRecord) {
@@ -273,6 +281,9 @@ pub struct NewKey {
     /// [`NewKey::build`].
     pub budget_usd: Option<UsdText>,
     pub budget_period: Option<Period>,
+    /// May sign in to the web console, read only.
+    #[serde(default)]
+    pub viewer: bool,
 }
 
 /// An amount of dollars as written: a JSON number (`0.1`) or a decimal string (`"0.1"`).
@@ -327,6 +338,7 @@ impl NewKey {
             tpm: self.tpm,
             budget_nanos,
             budget_period: budget_nanos.map(|_| self.budget_period.unwrap_or(Period::Month)),
+            viewer: self.viewer,
         };
         Ok((record, secret))
     }

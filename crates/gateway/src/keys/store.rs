@@ -20,11 +20,12 @@ const MIGRATION: &str = "CREATE TABLE IF NOT EXISTS keys (
     rpm BIGINT,
     tpm BIGINT,
     budget_nanos BIGINT,
-    budget_period TEXT
+    budget_period TEXT,
+    viewer INTEGER NOT NULL DEFAULT 0
 )";
 
 const SELECT: &str = "SELECT id, hash, name, owner, team, created_ms, expires_ms, revoked, models, \
-    allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period FROM keys";
+    allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period, viewer FROM keys";
 
 #[derive(Clone, Debug)]
 pub struct KeyStore(pub Store);
@@ -41,14 +42,31 @@ macro_rules! on_pool {
 impl KeyStore {
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => { sqlx::query(MIGRATION).execute(pool).await?; });
+        // Added after the table first shipped (console viewer keys).
+        match &self.0 {
+            Store::Sqlite(pool) => {
+                let has: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('keys') WHERE name = 'viewer'")
+                        .fetch_one(pool)
+                        .await?;
+                if has == 0 {
+                    sqlx::query("ALTER TABLE keys ADD COLUMN viewer INTEGER NOT NULL DEFAULT 0").execute(pool).await?;
+                }
+            }
+            Store::Postgres(pool) => {
+                sqlx::query("ALTER TABLE keys ADD COLUMN IF NOT EXISTS viewer INTEGER NOT NULL DEFAULT 0")
+                    .execute(pool)
+                    .await?;
+            }
+        }
         Ok(())
     }
 
     pub async fn insert(&self, k: &KeyRecord) -> Result<(), sqlx::Error> {
         let json = |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::to_string(v).unwrap_or_default());
         let sql = "INSERT INTO keys (id, hash, name, owner, team, created_ms, expires_ms, revoked, models, \
-            allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13, $14)";
+            allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period, viewer) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13, $14, $15)";
         on_pool!(self, pool => sqlx::query(sql)
             .bind(&k.id)
             .bind(&k.hash)
@@ -64,6 +82,7 @@ impl KeyStore {
             .bind(k.tpm.map(|t| t as i64))
             .bind(k.budget_nanos)
             .bind(period_text(k.budget_period))
+            .bind(i32::from(k.viewer))
             .execute(pool)
             .await?
             .rows_affected());
@@ -116,6 +135,7 @@ impl KeyStore {
                     tpm: r.try_get::<Option<i64>, _>("tpm")?.and_then(|v| u64::try_from(v).ok()),
                     budget_nanos: r.try_get("budget_nanos")?,
                     budget_period: period.and_then(|p| serde_json::from_value::<Period>(serde_json::Value::String(p)).ok()),
+                    viewer: r.try_get::<i32, _>("viewer")? != 0,
                 });
             }
             out

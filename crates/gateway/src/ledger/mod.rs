@@ -11,6 +11,7 @@
 //! Shutdown flushes everything (or, with the database still down, leaves it in the spill file
 //! for the next start); after a kill -9 at most the rows of one commit window are lost.
 
+mod queries;
 mod spill;
 mod store;
 mod writer;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub use queries::{DailyRow, LedgerRow, RowFilter, RowPage, StatRow, StatusFilter};
 pub(crate) use store::{join_parts, split_sum};
 pub use store::{SpendBy, SpendRow, Store};
 

@@ -17,6 +17,7 @@ mod bedrock;
 mod cache;
 mod chat;
 mod clients;
+mod console;
 mod errors;
 mod fleet;
 mod gemini;

@@ -1,0 +1,423 @@
+//! What the console's charts are drawn from: a [`Slice`] of the ledger (counts, tokens, exact
+//! cost, latency and time-to-first-token histograms, spend per model, provider, key and team,
+//! and per-deployment figures) for any span of time, and a cache of one slice per hour.
+//!
+//! An hour's rows stop changing shortly after it ends ([`SETTLE_MS`]), so its slice is kept
+//! and never read again: a 30-day chart reads at most the last hour or two from the database,
+//! whatever the ledger's size. The cache is filled newest-first by a background task after the
+//! first sign-in, and holds [`KEEP_HOURS`] hours — a few megabytes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::ledger::{StatRow, Store};
+
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 86_400_000;
+/// An hour is final this long after it ends: a row is written when its attempt ends, and a
+/// request runs 10 minutes at most unless configured otherwise.
+pub const SETTLE_MS: i64 = 15 * MINUTE_MS;
+/// Hours kept in memory: the longest chart, 30 days, and a day to spare.
+pub const KEEP_HOURS: i64 = 31 * 24;
+
+/// Latencies to 31 ms are counted exactly; above, in buckets 8% wide, up to 10 minutes.
+const EXACT: usize = 32;
+const BUCKETS: usize = 160;
+const GROWTH: f64 = 1.08;
+
+/// A histogram of milliseconds: quantiles within 4% of the truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hist(Vec<u32>);
+
+impl Default for Hist {
+    fn default() -> Self {
+        Hist(vec![0; BUCKETS])
+    }
+}
+
+impl Hist {
+    fn bucket(ms: i64) -> usize {
+        let ms = ms.max(0);
+        if ms < EXACT as i64 {
+            return ms as usize;
+        }
+        let steps = ((ms as f64) / EXACT as f64).ln() / GROWTH.ln();
+        (EXACT + steps as usize).min(BUCKETS - 1)
+    }
+
+    /// A bucket's middle, in ms.
+    fn value(bucket: usize) -> f64 {
+        if bucket < EXACT {
+            return bucket as f64;
+        }
+        EXACT as f64 * GROWTH.powf((bucket - EXACT) as f64 + 0.5)
+    }
+
+    pub fn add(&mut self, ms: i64) {
+        if let Some(c) = self.0.get_mut(Self::bucket(ms)) {
+            *c = c.saturating_add(1);
+        }
+    }
+
+    pub fn merge(&mut self, other: &Hist) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a = a.saturating_add(*b);
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.iter().map(|&c| u64::from(c)).sum()
+    }
+
+    /// The `q` quantile (0..1) in ms, to a tenth; None without samples.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0u64;
+        for (i, &c) in self.0.iter().enumerate() {
+            seen += u64::from(c);
+            if seen >= rank {
+                return Some((Self::value(i) * 10.0).round() / 10.0);
+            }
+        }
+        None
+    }
+}
+
+/// The four ways spend is broken down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    Model,
+    Provider,
+    Key,
+    Team,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 4] = [Dim::Model, Dim::Provider, Dim::Key, Dim::Team];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dim::Model => "model",
+            Dim::Provider => "provider",
+            Dim::Key => "key",
+            Dim::Team => "team",
+        }
+    }
+}
+
+/// Requests, tokens and spend of one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    pub requests: i64,
+    pub tokens: i64,
+    pub cost_nanos: i128,
+}
+
+impl Group {
+    fn add(&mut self, o: &Group) {
+        self.requests += o.requests;
+        self.tokens = self.tokens.saturating_add(o.tokens);
+        self.cost_nanos += o.cost_nanos;
+    }
+}
+
+/// One deployment's attempts in a slice.
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentAgg {
+    pub requests: i64,
+    pub errors: i64,
+    pub latency: Hist,
+    pub ttft: Hist,
+}
+
+/// The ledger over one span of time.
+#[derive(Debug, Clone, Default)]
+pub struct Slice {
+    /// Rows: attempts that reached a provider, and cache hits.
+    pub requests: i64,
+    /// Rows read one by one (errors and latencies are known for these); `requests` may come
+    /// from the daily rollups instead.
+    pub measured: i64,
+    /// Attempts that failed (anything but `ok`, or a client that went away).
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_nanos: i128,
+    /// Rows without a price.
+    pub unpriced: i64,
+    /// Whole requests, of successful attempts.
+    pub latency: Hist,
+    /// Time to first token, of successful attempts that measured one.
+    pub ttft: Hist,
+    pub by: [HashMap<String, Group>; 4],
+    pub deployments: HashMap<String, DeploymentAgg>,
+}
+
+/// The name a row without a key or team is shown under.
+pub const NONE: &str = "(none)";
+
+fn failed(outcome: &str) -> bool {
+    !matches!(outcome, "ok" | "client_cancelled")
+}
+
+impl Slice {
+    pub fn add(&mut self, r: StatRow) {
+        let error = failed(&r.outcome) || r.status >= 400;
+        self.requests += 1;
+        self.measured += 1;
+        self.errors += i64::from(error);
+        self.input_tokens = self.input_tokens.saturating_add(r.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(r.output_tokens);
+        self.cost_nanos += i128::from(r.cost_nanos.unwrap_or(0));
+        self.unpriced += i64::from(r.cost_nanos.is_none() && r.status < 400);
+        let dep = self.deployments.entry(r.deployment).or_default();
+        dep.requests += 1;
+        dep.errors += i64::from(error);
+        if !error {
+            self.latency.add(r.latency_ms);
+            dep.latency.add(r.latency_ms);
+            if let Some(t) = r.ttft_ms {
+                self.ttft.add(t);
+                dep.ttft.add(t);
+            }
+        }
+        let group = Group {
+            requests: 1,
+            tokens: r.input_tokens.saturating_add(r.output_tokens),
+            cost_nanos: i128::from(r.cost_nanos.unwrap_or(0)),
+        };
+        let names = [Some(r.model), Some(r.provider), r.key_id, r.team];
+        for (map, name) in self.by.iter_mut().zip(names) {
+            map.entry(name.unwrap_or_else(|| NONE.into())).or_default().add(&group);
+        }
+    }
+
+    pub fn merge(&mut self, o: &Slice) {
+        self.requests += o.requests;
+        self.measured += o.measured;
+        self.errors += o.errors;
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
+        self.cost_nanos += o.cost_nanos;
+        self.unpriced += o.unpriced;
+        self.latency.merge(&o.latency);
+        self.ttft.merge(&o.ttft);
+        for (mine, theirs) in self.by.iter_mut().zip(&o.by) {
+            for (name, g) in theirs {
+                mine.entry(name.clone()).or_default().add(g);
+            }
+        }
+        for (name, d) in &o.deployments {
+            let mine = self.deployments.entry(name.clone()).or_default();
+            mine.requests += d.requests;
+            mine.errors += d.errors;
+            mine.latency.merge(&d.latency);
+            mine.ttft.merge(&d.ttft);
+        }
+    }
+
+    /// Takes requests, tokens and spend (overall and per group) from a day's rollups, which
+    /// hold them even after the day's rows are gone; errors and latencies stay as measured.
+    pub fn spend_from_rollups(&mut self, rows: &[crate::ledger::DailyRow]) {
+        self.requests = 0;
+        self.input_tokens = 0;
+        self.output_tokens = 0;
+        self.cost_nanos = 0;
+        self.by = Default::default();
+        for r in rows {
+            self.requests += r.requests;
+            self.input_tokens = self.input_tokens.saturating_add(r.input_tokens);
+            self.output_tokens = self.output_tokens.saturating_add(r.output_tokens);
+            self.cost_nanos += i128::from(r.cost_nanos);
+            let group = Group {
+                requests: r.requests,
+                tokens: r.input_tokens.saturating_add(r.output_tokens),
+                cost_nanos: i128::from(r.cost_nanos),
+            };
+            let names = [Some(&r.model), Some(&r.provider), r.key_id.as_ref(), r.team.as_ref()];
+            for (map, name) in self.by.iter_mut().zip(names) {
+                map.entry(name.cloned().unwrap_or_else(|| NONE.into())).or_default().add(&group);
+            }
+        }
+    }
+
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.measured > 0).then(|| self.errors as f64 / self.measured as f64)
+    }
+}
+
+/// The hourly slices, and whether the background fill has started.
+#[derive(Debug, Default)]
+pub struct Stats {
+    hours: Mutex<BTreeMap<i64, Arc<Slice>>>,
+    warming: AtomicBool,
+    /// The last row id looked at for rows of kept hours written late (None: none kept yet).
+    /// Held while an hour is read, so reading and looking never overlap.
+    seen: tokio::sync::Mutex<Option<i64>>,
+}
+
+/// Ids just below the last one looked at are looked at again: PostgreSQL may commit rows of
+/// concurrent writers out of id order.
+const ID_MARGIN: i64 = 1_000;
+/// Past this many new rows, the kept hours are dropped and read again instead.
+const RECHECK_MAX: i64 = 2_000_000;
+
+/// Slices of `[from_ms, to_ms)`, `step_ms` wide each, read from the ledger in one range query.
+pub async fn slices(store: &Store, from_ms: i64, to_ms: i64, step_ms: i64) -> Result<Vec<Slice>, sqlx::Error> {
+    let n = usize::try_from((to_ms - from_ms).div_euclid(step_ms.max(1))).unwrap_or(0);
+    let mut out = vec![Slice::default(); n];
+    store
+        .fold_rows(from_ms, to_ms, |r| {
+            let i = usize::try_from((r.at_unix_ms - from_ms).div_euclid(step_ms)).unwrap_or(usize::MAX);
+            if let Some(s) = out.get_mut(i) {
+                s.add(r);
+            }
+        })
+        .await?;
+    Ok(out)
+}
+
+impl Stats {
+    pub fn cached(&self, hour_ms: i64) -> Option<Arc<Slice>> {
+        self.hours.lock().unwrap_or_else(|e| e.into_inner()).get(&hour_ms).cloned()
+    }
+
+    /// Drops the kept hours that rows written since the last look belong to: rows arrive late
+    /// when a spill file is imported after a database outage. Reads only the rows written since.
+    pub async fn forget_late_rows(&self, store: &Store) -> Result<(), sqlx::Error> {
+        let mut seen = self.seen.lock().await;
+        let Some(last) = *seen else { return Ok(()) };
+        let newest = store.max_row_id().await?;
+        if newest - last > RECHECK_MAX {
+            self.hours.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            self.warming.store(false, Ordering::Relaxed);
+        } else if newest > last - ID_MARGIN {
+            let late = store.hours_written_between(last - ID_MARGIN, newest).await?;
+            let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
+            for h in late {
+                hours.remove(&h);
+            }
+        }
+        *seen = Some(newest);
+        Ok(())
+    }
+
+    /// The hour starting at `hour_ms`: kept, or read (and kept once it has settled).
+    pub async fn hour(&self, store: &Store, hour_ms: i64, now_ms: i64) -> Result<Arc<Slice>, sqlx::Error> {
+        if let Some(s) = self.cached(hour_ms) {
+            return Ok(s);
+        }
+        let mut seen = self.seen.lock().await;
+        if let Some(s) = self.cached(hour_ms) {
+            return Ok(s); // read by someone else while this waited
+        }
+        if seen.is_none() {
+            // Rows written from here on are looked at by `forget_late_rows`.
+            *seen = Some(store.max_row_id().await?);
+        }
+        let slice = Arc::new(slices(store, hour_ms, hour_ms + HOUR_MS, HOUR_MS).await?.pop().unwrap_or_default());
+        if hour_ms + HOUR_MS + SETTLE_MS <= now_ms {
+            let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
+            hours.insert(hour_ms, slice.clone());
+            let oldest = now_ms - KEEP_HOURS * HOUR_MS;
+            while hours.first_key_value().is_some_and(|(&h, _)| h < oldest) {
+                hours.pop_first();
+            }
+        }
+        drop(seen);
+        Ok(slice)
+    }
+
+    /// Starts (once) the task that reads every settled hour of the kept span, newest first.
+    pub fn warm(self: &Arc<Self>, store: Store) {
+        if self.warming.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let stats = self.clone();
+        #[expect(clippy::disallowed_methods, reason = "a one-off fill of the console's cache; ends on its own")]
+        tokio::spawn(async move {
+            let now = crate::keys::now_ms();
+            let newest = (now - SETTLE_MS).div_euclid(HOUR_MS) * HOUR_MS - HOUR_MS;
+            let started = std::time::Instant::now();
+            for i in 0..KEEP_HOURS - 1 {
+                let hour = newest - i * HOUR_MS;
+                if stats.cached(hour).is_some() {
+                    continue;
+                }
+                if let Err(e) = stats.hour(&store, hour, now).await {
+                    tracing::warn!(error = %e, "console: could not read the ledger's past hours; charts will read them on demand");
+                    stats.warming.store(false, Ordering::Relaxed);
+                    return;
+                }
+            }
+            tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "console: past hours read");
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(at: i64, latency: i64, outcome: &str, cost: Option<i64>) -> StatRow {
+        StatRow {
+            at_unix_ms: at,
+            key_id: Some("k".into()),
+            deployment: "p/m".into(),
+            provider: "p".into(),
+            model: "m".into(),
+            input_tokens: 10,
+            output_tokens: 5,
+            cost_nanos: cost,
+            status: if outcome == "ok" { 200 } else { 500 },
+            outcome: outcome.into(),
+            latency_ms: latency,
+            ttft_ms: Some(latency / 2),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn quantiles_are_within_the_bucket_width() {
+        let mut h = Hist::default();
+        for ms in 1..=1000 {
+            h.add(ms);
+        }
+        for (q, want) in [(0.5, 500.0), (0.95, 950.0), (0.99, 990.0)] {
+            let got = h.quantile(q).unwrap_or_default();
+            assert!((got - want).abs() / want < 0.05, "p{q}: {got} for {want}");
+        }
+        assert_eq!(Hist::default().quantile(0.5), None);
+        let mut small = Hist::default();
+        small.add(7);
+        assert_eq!(small.quantile(0.99), Some(7.0), "small values are exact");
+        let mut huge = Hist::default();
+        huge.add(i64::MAX);
+        huge.add(-5);
+        assert_eq!(huge.count(), 2, "out-of-range values are clamped, not lost");
+    }
+
+    #[test]
+    fn a_slice_counts_errors_apart_and_sums_cost_exactly() {
+        let mut s = Slice::default();
+        s.add(row(0, 100, "ok", Some(i64::MAX)));
+        s.add(row(0, 100, "ok", Some(i64::MAX)));
+        s.add(row(0, 3, "upstream_error", Some(0)));
+        s.add(row(0, 50, "ok", None));
+        assert_eq!((s.requests, s.errors, s.unpriced), (4, 1, 1));
+        assert_eq!(s.cost_nanos, 2 * i128::from(i64::MAX), "no overflow");
+        assert_eq!(s.latency.count(), 3, "failed attempts stay out of latency");
+        assert_eq!(s.by[0]["m"].requests, 4);
+        assert_eq!(s.by[3][NONE].requests, 4, "rows without a team");
+        let mut twice = s.clone();
+        twice.merge(&s);
+        assert_eq!((twice.requests, twice.deployments["p/m"].errors), (8, 2));
+        assert_eq!(s.error_rate(), Some(0.25));
+    }
+}
