@@ -38,9 +38,26 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
             describe();
+            spawn_upkeep(handle.clone());
             Some(handle)
         })
         .as_ref()
+}
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Histogram samples wait in a queue until they are folded into buckets, which otherwise happens
+/// only when `/metrics` is scraped: a gateway nobody scrapes would grow by every sample of every
+/// request. A thread of its own (the recorder may be made before any runtime) folds them in.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let upkeep = move || loop {
+        std::thread::sleep(UPKEEP_EVERY);
+        handle.run_upkeep();
+    };
+    if let Err(e) = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(upkeep) {
+        tracing::warn!(error = %e, "could not start the metrics upkeep thread; histograms are folded only when scraped");
+    }
 }
 
 fn describe() {
