@@ -167,8 +167,8 @@ fn failed(outcome: &str) -> bool {
 }
 
 impl Slice {
-    pub fn add(&mut self, r: StatRow) {
-        let error = failed(&r.outcome) || r.status >= 400;
+    pub fn add(&mut self, r: StatRow<'_>) {
+        let error = failed(r.outcome) || r.status >= 400;
         self.requests += 1;
         self.measured += 1;
         self.errors += i64::from(error);
@@ -176,15 +176,23 @@ impl Slice {
         self.output_tokens = self.output_tokens.saturating_add(r.output_tokens);
         self.cost_nanos += i128::from(r.cost_nanos.unwrap_or(0));
         self.unpriced += i64::from(r.cost_nanos.is_none() && r.status < 400);
-        let dep = self.deployments.entry(r.deployment).or_default();
-        dep.requests += 1;
-        dep.errors += i64::from(error);
+        if !self.deployments.contains_key(r.deployment) {
+            self.deployments.insert(r.deployment.to_owned(), DeploymentAgg::default());
+        }
+        if let Some(dep) = self.deployments.get_mut(r.deployment) {
+            dep.requests += 1;
+            dep.errors += i64::from(error);
+            if !error {
+                dep.latency.add(r.latency_ms);
+                if let Some(t) = r.ttft_ms {
+                    dep.ttft.add(t);
+                }
+            }
+        }
         if !error {
             self.latency.add(r.latency_ms);
-            dep.latency.add(r.latency_ms);
             if let Some(t) = r.ttft_ms {
                 self.ttft.add(t);
-                dep.ttft.add(t);
             }
         }
         let group = Group {
@@ -194,7 +202,14 @@ impl Slice {
         };
         let names = [Some(r.model), Some(r.provider), r.key_id, r.team];
         for (map, name) in self.by.iter_mut().zip(names) {
-            map.entry(name.unwrap_or_else(|| NONE.into())).or_default().add(&group);
+            let name = name.unwrap_or(NONE);
+            // Looked up by the borrowed name; a copy is made once per group, not per row.
+            match map.get_mut(name) {
+                Some(g) => g.add(&group),
+                None => {
+                    map.insert(name.to_owned(), group.clone());
+                }
+            }
         }
     }
 
@@ -294,11 +309,16 @@ impl Stats {
         let mut seen = self.seen.lock().await;
         let Some(last) = *seen else { return Ok(()) };
         let newest = store.max_row_id().await?;
+        if newest <= last {
+            return Ok(());
+        }
+        // SQLite commits ids in order; PostgreSQL's concurrent writers may not.
+        let margin = if matches!(store, Store::Postgres(_)) { ID_MARGIN } else { 0 };
         if newest - last > RECHECK_MAX {
             self.hours.lock().unwrap_or_else(|e| e.into_inner()).clear();
             self.warming.store(false, Ordering::Relaxed);
-        } else if newest > last - ID_MARGIN {
-            let late = store.hours_written_between(last - ID_MARGIN, newest).await?;
+        } else {
+            let late = store.hours_written_between(last - margin, newest).await?;
             let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
             for h in late {
                 hours.remove(&h);
@@ -365,18 +385,18 @@ impl Stats {
 mod tests {
     use super::*;
 
-    fn row(at: i64, latency: i64, outcome: &str, cost: Option<i64>) -> StatRow {
+    fn row(at: i64, latency: i64, outcome: &str, cost: Option<i64>) -> StatRow<'_> {
         StatRow {
             at_unix_ms: at,
-            key_id: Some("k".into()),
-            deployment: "p/m".into(),
-            provider: "p".into(),
-            model: "m".into(),
+            key_id: Some("k"),
+            deployment: "p/m",
+            provider: "p",
+            model: "m",
             input_tokens: 10,
             output_tokens: 5,
             cost_nanos: cost,
             status: if outcome == "ok" { 200 } else { 500 },
-            outcome: outcome.into(),
+            outcome,
             latency_ms: latency,
             ttft_ms: Some(latency / 2),
             ..Default::default()

@@ -506,30 +506,34 @@ fn synthetic_rows(first: i64, count: i64, span_ms: i64, now: i64) -> Vec<Entry> 
 /// Not a test: how fast the console's API answers over a ledger of ten million rows spread over
 /// 30 days (about 3.9 requests a second), cold and warm. Run by hand:
 /// `cargo test --release -p gateway --test it console::load_times -- --ignored --nocapture`
-/// (`SWITCHYARD_BROWSER=1` also times each page in Chromium).
+/// (`SWITCHYARD_BROWSER=1` also times each page in Chromium; `SWITCHYARD_CONSOLE_DB=sqlite://…`
+/// reuses the ledger an earlier run made and named).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "ten million rows, run by hand in release"]
 async fn load_times_on_ten_million_rows() {
     const ROWS: i64 = 10_000_000;
     const SPAN: i64 = 30 * 86_400_000;
-    let url = testkit::gateway::fresh_sqlite_url();
-    let store = Store::open(&url).await.unwrap();
-    let now = gateway::keys::now_ms();
-    let started = Instant::now();
-    for batch in 0..ROWS / 10_000 {
-        let mut rows = synthetic_rows(batch * 10_000, 10_000, SPAN, now);
-        // Spread each batch over the whole span, as the requests of 30 days would be.
-        for (i, r) in rows.iter_mut().enumerate() {
-            r.at_unix_ms = now - SPAN + ((batch * 10_000 + i as i64) * 7_919 % ROWS) * SPAN / ROWS;
+    // A ledger made by an earlier run may be given again: making one takes minutes.
+    let url = match std::env::var("SWITCHYARD_CONSOLE_DB") {
+        Ok(url) => url,
+        Err(_) => {
+            let url = testkit::gateway::fresh_sqlite_url();
+            let store = Store::open(&url).await.unwrap();
+            let now = gateway::keys::now_ms();
+            let started = Instant::now();
+            // In time order, as a gateway writes them: 10,000 rows at a time.
+            for batch in 0..ROWS / 10_000 {
+                let from = now - SPAN + batch * 10_000 * SPAN / ROWS;
+                let rows = synthetic_rows(batch * 10_000, 10_000, 10_000 * SPAN / ROWS, from + 10_000 * SPAN / ROWS);
+                store.insert(&rows).await.unwrap();
+            }
+            eprintln!("inserted {ROWS} rows in {:?} into {url}", started.elapsed());
+            let t = Instant::now();
+            store.compact(SPAN + 86_400_000, now).await.unwrap();
+            eprintln!("daily rollups in {:?}", t.elapsed());
+            url
         }
-        store.insert(&rows).await.unwrap();
-    }
-    eprintln!("inserted {ROWS} rows in {:?}", started.elapsed());
-    let t = Instant::now();
-    store.compact(SPAN + 86_400_000, now).await.unwrap();
-    eprintln!("daily rollups in {:?}", t.elapsed());
-    drop(store);
-
+    };
     let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
     let gw = Gateway::start_with_env(&failover_config(&up, &up, Some(&url)), &[("MASTER", MASTER_KEY)]).await;
     let (_, admin, _) = sign_in(&gw, MASTER_KEY).await;
