@@ -183,6 +183,9 @@ pub struct RawAlias {
     pub affinity: Option<bool>,
     /// Answer repeated requests from the response cache (off unless set).
     pub cache: Option<Spanned<RawCache>>,
+    /// Keep each request's prompt and completion (redacted) for the web console.
+    #[serde(default)]
+    pub log_bodies: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -84,6 +84,7 @@ pub(super) fn route_policy(name: &str, a: &RawAlias, p: &mut Problems<'_>) -> Ro
         allowed_regions: a.allowed_regions.clone(),
         zero_data_retention: a.zero_data_retention,
         affinity: a.affinity.unwrap_or(true),
+        log_bodies: a.log_bodies,
         cache: a.cache.as_ref().and_then(|c| cache_policy(name, c, p)).map(std::sync::Arc::new),
     }
 }

@@ -4,7 +4,7 @@
 //! Owns the console's routes, its sessions ([`session`]), its embedded assets ([`assets`]), the
 //! hourly statistics it keeps in memory ([`stats`]) and the JSON each page reads. Key changes go
 //! through the admin API's own handlers ([`keys`]), so the console can do nothing the master key
-//! could not. Charts are inline SVG drawn by the page's own script (a few dozen lines per chart
+//! could not. Request bodies, for aliases and keys that ask, are kept by [`bodies`]. Charts are inline SVG drawn by the page's own script (a few dozen lines per chart
 //! kind): no charting library to vendor, license or keep up to date, nothing fetched at run
 //! time, and the whole console stays a few tens of kilobytes inside the binary.
 //!
@@ -14,6 +14,7 @@
 //! database, so a config reload keeps both.
 
 mod assets;
+pub mod bodies;
 mod deployments;
 mod keys;
 mod overview;
@@ -55,6 +56,8 @@ pub fn router() -> Router<Arc<App>> {
 /// its queries run on. Shared by every app (config generation) serving that database.
 pub struct Console {
     pub sessions: session::Sessions,
+    /// Request bodies on their way to the database, for aliases and keys that keep them.
+    pub bodies: bodies::BodyLog,
     pub stats: Arc<stats::Stats>,
     reader: OnceCell<Store>,
 }
@@ -66,7 +69,12 @@ pub fn console_for(app: &App) -> Arc<Console> {
     let mut all = CONSOLES.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
     all.entry(url)
         .or_insert_with(|| {
-            Arc::new(Console { sessions: session::Sessions::default(), stats: Arc::default(), reader: OnceCell::new() })
+            Arc::new(Console {
+                sessions: session::Sessions::default(),
+                bodies: bodies::BodyLog::default(),
+                stats: Arc::default(),
+                reader: OnceCell::new(),
+            })
         })
         .clone()
 }

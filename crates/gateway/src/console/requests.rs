@@ -1,6 +1,7 @@
 //! `/ui/api/requests`: the ledger's rows newest first, filtered by alias, key, team, provider,
 //! status and time, a page at a time (keyset on time and row id: a deep page costs what the
-//! first does); and one request's attempts in order, with why each one failed over.
+//! first does); and one request's attempts in order, with why each one failed over, and its
+//! prompt and completion when they were kept ([`super::bodies`]).
 
 use std::sync::Arc;
 
@@ -138,7 +139,10 @@ pub async fn detail(
     }
     let total: i128 = attempts.iter().map(|a| i128::from(a.cost_nanos.unwrap_or(0))).sum();
     let rows: Vec<Value> = attempts.iter().map(row_json).collect();
-    reply(json!({"request_id": id, "attempts": rows, "cost_usd": usd(total)}))
+    let bodies = super::bodies::read(&store, &id)
+        .await
+        .map(|(because, prompt, completion)| json!({"because": because, "prompt": prompt, "completion": completion}));
+    reply(json!({"request_id": id, "attempts": rows, "cost_usd": usd(total), "bodies": bodies}))
 }
 
 /// What a failed attempt's outcome means for the operator: why the request moved on.

@@ -42,6 +42,9 @@ async fn handle(app: Arc<App>, dialect: Dialect, headers: HeaderMap, body: Body)
             return error_response(dialect, e, &id);
         }
     };
+    // Only for aliases and keys that ask: the prompt is copied now, the reply as it is sent.
+    let bodies = crate::console::bodies::wanted(&app, &caller, &req.model)
+        .map(|because| crate::console::bodies::Pending::new(&app, &id, because, &req));
     let inbound = pipeline::Inbound {
         request_id: id.clone(),
         endpoint: endpoint(dialect),
@@ -49,9 +52,10 @@ async fn handle(app: Arc<App>, dialect: Dialect, headers: HeaderMap, body: Body)
         narrowing,
         cache: Directive::from_headers(&headers),
     };
-    match pipeline::chat(app, req, inbound, &caller).await {
-        Ok(reply) => render::chat(dialect, reply),
-        Err(e) => error_response(dialect, e, &id),
+    match (pipeline::chat(app, req, inbound, &caller).await, bodies) {
+        (Ok(reply), Some(bodies)) => bodies.tap(render::chat(dialect, reply)).await,
+        (Ok(reply), None) => render::chat(dialect, reply),
+        (Err(e), _) => error_response(dialect, e, &id),
     }
 }
 

@@ -74,6 +74,9 @@ pub struct KeyRecord {
     /// May sign in to the web console (`/ui`), read only.
     #[serde(default)]
     pub viewer: bool,
+    /// Its requests' prompts and completions are kept (redacted) for the web console.
+    #[serde(default)]
+    pub log_bodies: bool,
 }
 
 impl KeyRecord {
@@ -284,6 +287,9 @@ pub struct NewKey {
     /// May sign in to the web console, read only.
     #[serde(default)]
     pub viewer: bool,
+    /// Keep its requests' prompts and completions for the web console.
+    #[serde(default)]
+    pub log_bodies: bool,
 }
 
 /// An amount of dollars as written: a JSON number (`0.1`) or a decimal string (`"0.1"`).
@@ -339,6 +345,7 @@ impl NewKey {
             budget_nanos,
             budget_period: budget_nanos.map(|_| self.budget_period.unwrap_or(Period::Month)),
             viewer: self.viewer,
+            log_bodies: self.log_bodies,
         };
         Ok((record, secret))
     }

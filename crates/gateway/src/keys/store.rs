@@ -21,11 +21,12 @@ const MIGRATION: &str = "CREATE TABLE IF NOT EXISTS keys (
     tpm BIGINT,
     budget_nanos BIGINT,
     budget_period TEXT,
-    viewer INTEGER NOT NULL DEFAULT 0
+    viewer INTEGER NOT NULL DEFAULT 0,
+    log_bodies INTEGER NOT NULL DEFAULT 0
 )";
 
 const SELECT: &str = "SELECT id, hash, name, owner, team, created_ms, expires_ms, revoked, models, \
-    allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period, viewer FROM keys";
+    allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period, viewer, log_bodies FROM keys";
 
 #[derive(Clone, Debug)]
 pub struct KeyStore(pub Store);
@@ -42,21 +43,23 @@ macro_rules! on_pool {
 impl KeyStore {
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => { sqlx::query(MIGRATION).execute(pool).await?; });
-        // Added after the table first shipped (console viewer keys).
-        match &self.0 {
-            Store::Sqlite(pool) => {
-                let has: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('keys') WHERE name = 'viewer'")
+        // Added after the table first shipped (the web console's viewer keys and body logging).
+        for column in ["viewer", "log_bodies"] {
+            match &self.0 {
+                Store::Sqlite(pool) => {
+                    let has: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('keys') WHERE name = $1")
+                        .bind(column)
                         .fetch_one(pool)
                         .await?;
-                if has == 0 {
-                    sqlx::query("ALTER TABLE keys ADD COLUMN viewer INTEGER NOT NULL DEFAULT 0").execute(pool).await?;
+                    if has == 0 {
+                        let sql = format!("ALTER TABLE keys ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0");
+                        sqlx::query(&sql).execute(pool).await?;
+                    }
                 }
-            }
-            Store::Postgres(pool) => {
-                sqlx::query("ALTER TABLE keys ADD COLUMN IF NOT EXISTS viewer INTEGER NOT NULL DEFAULT 0")
-                    .execute(pool)
-                    .await?;
+                Store::Postgres(pool) => {
+                    let sql = format!("ALTER TABLE keys ADD COLUMN IF NOT EXISTS {column} INTEGER NOT NULL DEFAULT 0");
+                    sqlx::query(&sql).execute(pool).await?;
+                }
             }
         }
         Ok(())
@@ -65,8 +68,8 @@ impl KeyStore {
     pub async fn insert(&self, k: &KeyRecord) -> Result<(), sqlx::Error> {
         let json = |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::to_string(v).unwrap_or_default());
         let sql = "INSERT INTO keys (id, hash, name, owner, team, created_ms, expires_ms, revoked, models, \
-            allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period, viewer) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13, $14, $15)";
+            allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period, viewer, log_bodies) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
         on_pool!(self, pool => sqlx::query(sql)
             .bind(&k.id)
             .bind(&k.hash)
@@ -83,6 +86,7 @@ impl KeyStore {
             .bind(k.budget_nanos)
             .bind(period_text(k.budget_period))
             .bind(i32::from(k.viewer))
+            .bind(i32::from(k.log_bodies))
             .execute(pool)
             .await?
             .rows_affected());
@@ -136,6 +140,7 @@ impl KeyStore {
                     budget_nanos: r.try_get("budget_nanos")?,
                     budget_period: period.and_then(|p| serde_json::from_value::<Period>(serde_json::Value::String(p)).ok()),
                     viewer: r.try_get::<i32, _>("viewer")? != 0,
+                    log_bodies: r.try_get::<i32, _>("log_bodies")? != 0,
                 });
             }
             out

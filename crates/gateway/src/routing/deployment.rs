@@ -191,6 +191,8 @@ pub struct RoutePolicy {
     pub zero_data_retention: bool,
     /// Prefer the deployment that last served a long shared prompt prefix.
     pub affinity: bool,
+    /// Keep each request's prompt and completion for the web console (`crate::console::bodies`).
+    pub log_bodies: bool,
 }
 
 #[derive(Debug, Clone)]

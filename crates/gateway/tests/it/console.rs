@@ -340,6 +340,69 @@ async fn reports_what_the_ledger_holds(database: Option<&str>) {
     gw.stop().await;
 }
 
+/// Bodies are kept only for an alias or a key that asks, redacted and cut, and shown with the
+/// request's attempts.
+#[tokio::test]
+async fn request_bodies_are_kept_only_when_asked_and_redacted() {
+    let flaky = FakeUpstream::always(Reply::error(500, wire::error_body("boom", "server_error", None))).await;
+    let ok = FakeUpstream::start(|req| {
+        let model = req.json()["model"].as_str().unwrap_or("m").to_owned();
+        if req.json()["stream"] == true {
+            Reply::sse(wire::text_stream(&model, &["str", "eamed"]))
+        } else {
+            Reply::json(wire::completion(&model, "the answer"))
+        }
+    })
+    .await;
+    let toml = failover_config(&flaky, &ok, None)
+        + "[models.logged]\nlog_bodies = true\ndeployments = [{ provider = \"good\", model = \"m4\" }]\n";
+    let gw = Gateway::start_with_env(&toml, &[("MASTER", MASTER_KEY)]).await;
+    let (_, logging_key) = new_key(&gw, json!({"name": "logs", "log_bodies": true})).await;
+    let chat = |key: String, body: Value| {
+        let url = gw.url("/v1/chat/completions");
+        async move {
+            let resp = crate::common::client().post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+            resp.text().await.unwrap();
+            id
+        }
+    };
+    let secret = "sk-proj-abcdefghijklmnopqrstuvwxyz0123";
+    let by_alias =
+        chat(MASTER_KEY.into(), json!({"model": "logged", "messages": user(&format!("my key is {secret}"))})).await;
+    let not_kept = chat(MASTER_KEY.into(), json!({"model": "free", "messages": user("private")})).await;
+    let long = "x".repeat(40_000);
+    let by_key = chat(logging_key, json!({"model": "free", "stream": true, "messages": user(&long)})).await;
+    gw.wait_for_ledger_rows(3).await;
+    let (_, admin, _) = sign_in(&gw, MASTER_KEY).await;
+    let admin = admin.unwrap();
+    let bodies = |id: String| {
+        let (admin, gw) = (&admin, &gw);
+        async move {
+            let mut found = Value::Null;
+            testkit::wait::until("the request's bodies", async || {
+                found = admin.get(gw, &format!("/ui/api/requests/{id}")).await.1["bodies"].clone();
+                !found.is_null()
+            })
+            .await;
+            found
+        }
+    };
+    let kept = bodies(by_alias).await;
+    assert_eq!(kept["because"], "alias");
+    let prompt = kept["prompt"].as_str().unwrap();
+    assert!(prompt.contains("my key is [redacted]") && !prompt.contains(secret), "{prompt}");
+    assert_eq!(kept["completion"], "the answer");
+    let kept = bodies(by_key).await;
+    assert_eq!((&kept["because"], &kept["completion"]), (&json!("key"), &json!("streamed")));
+    let prompt = kept["prompt"].as_str().unwrap();
+    assert!(prompt.len() <= 32 * 1024 && prompt.ends_with("…[truncated]"), "{}", prompt.len());
+    let (status, detail) = admin.get(&gw, &format!("/ui/api/requests/{not_kept}")).await;
+    assert_eq!((status, &detail["bodies"]), (200, &Value::Null), "not asked: not kept");
+    gw.stop().await;
+}
+
 // ---- the browser -----------------------------------------------------------------------------
 
 fn console_dir() -> PathBuf {

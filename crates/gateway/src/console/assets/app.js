@@ -312,6 +312,7 @@ function createForm(reload) {
     h("label", {}, "period", h("select", { name: "budget_period" }, ["month", "week", "day", "total"].map((p) => h("option", { value: p }, p)))),
     field("expires_in_days", "expires in days", { type: "number", min: 0, step: "any" }),
     h("label", { class: "inline" }, h("input", { type: "checkbox", name: "viewer" }), "viewer (may sign in here, read only)"),
+    h("label", { class: "inline" }, h("input", { type: "checkbox", name: "log_bodies" }), "keep its prompts and completions"),
     h("button", { type: "submit", "data-testid": "create-submit" }, "Create key"));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -322,6 +323,7 @@ function createForm(reload) {
     for (const k of ["rpm", "tpm", "expires_in_days"]) if (f.get(k)) body[k] = Number(f.get(k));
     if (f.get("budget_usd")) { body.budget_usd = f.get("budget_usd"); body.budget_period = f.get("budget_period"); }
     if (f.get("viewer")) body.viewer = true;
+    if (f.get("log_bodies")) body.log_bodies = true;
     try {
       const k = await api("/ui/api/keys", { method: "POST", body: JSON.stringify(body) });
       form.reset();
@@ -388,7 +390,7 @@ async function keys() {
       h("td", { class: "num" }, use(k.last_minute.tokens, k.tpm)),
       h("td", {}, meter(k.budget)),
       h("td", {}, k.expires_ms ? fmt.time(k.expires_ms) : "–"),
-      h("td", {}, k.revoked ? h("span", { class: "badge bad" }, "revoked") : h("span", { class: "badge ok" }, "active"), k.viewer ? h("span", { class: "badge" }, "viewer") : null),
+      h("td", {}, k.revoked ? h("span", { class: "badge bad" }, "revoked") : h("span", { class: "badge ok" }, "active"), k.viewer ? h("span", { class: "badge" }, "viewer") : null, k.log_bodies ? h("span", { class: "badge warn" }, "keeps bodies") : null),
       h("td", {}, data.can_edit && !k.revoked ? h("button", { class: "quiet", "data-testid": "edit-" + k.id, onclick: () => row.replaceWith(editRow(k, cols, reload)) }, "Edit") : null),
       h("td", {}, data.can_edit && !k.revoked ? h("button", { class: "danger", "data-testid": "revoke-" + k.id, onclick: async (ev) => {
         if (!confirm("Revoke " + k.name + " (" + k.id + ")? Requests with it are refused from now on.")) return;
