@@ -1,7 +1,7 @@
 //! Request-body logging, off unless an alias (`log_bodies = true`) or a key (`"log_bodies":
 //! true`) turns it on: the prompt and the completion of such a chat request are kept in the
-//! `request_bodies` table for the console's request page, with secret-looking strings
-//! redacted ([`redact`]) and each cut at [`CAP`] bytes.
+//! `request_bodies` table for the console's request page (admin sessions only), with
+//! secret-looking strings redacted ([`redact`]) and each cut at [`CAP`] bytes.
 //!
 //! The request path only copies: the decoded prompt as JSON, and the reply's bytes as they
 //! pass to the client (up to the cap). Extracting the completion's text, redacting and writing

@@ -120,9 +120,10 @@ pub async fn detail(
     Path(id): Path<String>,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = super::session::signed_in(&app, &headers) {
-        return r.into_response();
-    }
+    let session = match super::session::signed_in(&app, &headers) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
     if id.len() > 200 {
         return bad("id", "is too long");
     }
@@ -139,8 +140,12 @@ pub async fn detail(
     }
     let total: i128 = attempts.iter().map(|a| i128::from(a.cost_nanos.unwrap_or(0))).sum();
     let rows: Vec<Value> = attempts.iter().map(row_json).collect();
-    let bodies = super::bodies::read(&store, &id)
-        .await
+    // Prompts and completions are for admins: a viewer key sees the figures only.
+    let bodies = match session.role {
+        super::session::Role::Admin => super::bodies::read(&store, &id).await,
+        super::session::Role::Viewer => None,
+    };
+    let bodies = bodies
         .map(|(because, prompt, completion)| json!({"because": because, "prompt": prompt, "completion": completion}));
     reply(json!({"request_id": id, "attempts": rows, "cost_usd": usd(total), "bodies": bodies}))
 }

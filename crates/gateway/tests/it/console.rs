@@ -389,7 +389,7 @@ async fn request_bodies_are_kept_only_when_asked_and_redacted() {
             found
         }
     };
-    let kept = bodies(by_alias).await;
+    let kept = bodies(by_alias.clone()).await;
     assert_eq!(kept["because"], "alias");
     let prompt = kept["prompt"].as_str().unwrap();
     assert!(prompt.contains("my key is [redacted]") && !prompt.contains(secret), "{prompt}");
@@ -400,6 +400,10 @@ async fn request_bodies_are_kept_only_when_asked_and_redacted() {
     assert!(prompt.len() <= 32 * 1024 && prompt.ends_with("…[truncated]"), "{}", prompt.len());
     let (status, detail) = admin.get(&gw, &format!("/ui/api/requests/{not_kept}")).await;
     assert_eq!((status, &detail["bodies"]), (200, &Value::Null), "not asked: not kept");
+    let (_, viewer_key) = new_key(&gw, json!({"name": "looker", "viewer": true})).await;
+    let (_, viewer, _) = sign_in(&gw, &viewer_key).await;
+    let (status, detail) = viewer.unwrap().get(&gw, &format!("/ui/api/requests/{by_alias}")).await;
+    assert_eq!((status, &detail["bodies"]), (200, &Value::Null), "a viewer sees no prompts");
     gw.stop().await;
 }
 
