@@ -89,6 +89,9 @@ enum KeysAction {
         period: Option<String>,
         #[arg(long)]
         expires_in_days: Option<f64>,
+        /// May sign in to the web console (/ui), read only.
+        #[arg(long)]
+        viewer: bool,
     },
     /// List keys (never their secrets).
     List,
@@ -292,7 +295,7 @@ async fn keys_command(action: KeysAction, database_url: &str) -> anyhow::Result<
     store.migrate().await?;
     let mut out = std::io::stdout();
     match action {
-        KeysAction::Create { name, owner, team, models, rpm, tpm, budget_usd, period, expires_in_days } => {
+        KeysAction::Create { name, owner, team, models, rpm, tpm, budget_usd, period, expires_in_days, viewer } => {
             let budget_period = match period.as_deref() {
                 None => None,
                 Some(p) => match serde_json::from_value(serde_json::Value::String(p.to_owned())) {
@@ -308,6 +311,7 @@ async fn keys_command(action: KeysAction, database_url: &str) -> anyhow::Result<
                 owner,
                 team,
                 expires_in_days,
+                viewer,
                 models,
                 rpm,
                 tpm,

@@ -205,6 +205,28 @@ async fn pages_need_a_session_and_changes_need_its_csrf_token() {
     gw.stop().await;
 }
 
+/// `switchyard keys create --viewer` makes a key that signs in read-only.
+#[tokio::test]
+async fn a_viewer_key_made_by_the_command_line_signs_in() {
+    let (gw, _flaky, _ok) = failover_gateway().await;
+    let (status, out, err) = testkit::run_command(
+        env!("CARGO_BIN_EXE_switchyard"),
+        &["keys", "create", "--name", "cli-viewer", "--viewer"],
+        &[("SWITCHYARD_DATABASE_URL", &gw.database_url)],
+    );
+    assert!(status.success(), "{err}");
+    let secret = out.split('\t').nth(1).unwrap().trim().to_owned();
+    // The gateway reads keys made elsewhere every 2 s.
+    testkit::wait::until("the gateway to know the new key", async || {
+        let resp = crate::common::client().get(gw.url("/v1/models")).bearer_auth(&secret).send().await.unwrap();
+        resp.status() == 200
+    })
+    .await;
+    let (status, session, _) = sign_in(&gw, &secret).await;
+    assert_eq!((status, session.map(|s| s.role)), (200, Some("viewer".to_owned())));
+    gw.stop().await;
+}
+
 /// Requests to `priced` (each fails over from `flaky` to `good` until the circuit opens) and to
 /// `free`; returns the request ids of `priced`.
 async fn traffic(gw: &Gateway, priced: usize, free: usize) -> Vec<String> {
