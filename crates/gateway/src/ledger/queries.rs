@@ -265,20 +265,24 @@ impl Store {
     }
 
     /// Rows (requests, tokens) per key and per team since `since_ms`: what the last minute used.
+    /// Summed here, not by the database: a GROUP BY on the key would lead SQLite to walk the
+    /// whole key index instead of the last minute of the time index.
     pub async fn use_since(
         &self,
         since_ms: i64,
     ) -> Result<Vec<(Option<String>, Option<String>, i64, i64)>, sqlx::Error> {
-        let sql = "SELECT key_id, team, COUNT(*), CAST(COALESCE(SUM(input_tokens + output_tokens), 0) AS BIGINT) \
-                   FROM ledger WHERE at_unix_ms >= $1 GROUP BY key_id, team";
-        let mut out = Vec::new();
+        let sql = "SELECT key_id, team, input_tokens + output_tokens FROM ledger WHERE at_unix_ms >= $1";
+        let mut sums: std::collections::HashMap<(Option<String>, Option<String>), (i64, i64)> =
+            std::collections::HashMap::new();
         with_pool!(self, pool => {
             let mut rows = sqlx::query(sql).bind(since_ms).fetch(pool);
             while let Some(r) = rows.try_next().await? {
-                out.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+                let tokens: i64 = r.try_get(2)?;
+                let sum = sums.entry((r.try_get(0)?, r.try_get(1)?)).or_default();
+                *sum = (sum.0 + 1, sum.1.saturating_add(tokens));
             }
         });
-        Ok(out)
+        Ok(sums.into_iter().map(|((key, team), (requests, tokens))| (key, team, requests, tokens)).collect())
     }
 
     /// Up to `limit` rows matching `filter`, newest first, older than `before` (`at_unix_ms`,
