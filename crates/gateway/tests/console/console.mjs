@@ -3,7 +3,8 @@
 //
 // Environment: SY_URL (the gateway), SY_MASTER (master key), SY_VIEWER (a viewer key),
 // SY_CHROMIUM (the browser binary), SY_PHASE (`flows` or `screenshot`), SY_SCREENSHOT (PNG path,
-// screenshot phase), SY_TIMINGS=1 (also time each page's load).
+// screenshot phase), SY_TIMINGS=1 (also time each page's load), SY_SHOTS (a directory: a PNG of
+// each page the flows visit, to look at).
 import { chromium } from "playwright-core";
 
 const env = (name) => {
@@ -29,6 +30,7 @@ async function signIn(page, key) {
 
 async function loaded(page, name) {
   await page.waitForSelector(`#view[data-loaded="${name}"]`, { timeout: 15000 });
+  if (process.env.SY_SHOTS) await page.screenshot({ path: `${process.env.SY_SHOTS}/${name}-${Date.now()}.png`, fullPage: true });
 }
 
 /// Goes to a page by its hash and waits until it has drawn.

@@ -213,7 +213,13 @@ async function overview() {
     h("button", { class: x === w ? "on" : "", "data-testid": "window-" + x, onclick: () => { state.overviewWindow = x; render(); } }, x)));
   const dims = h("div", { class: "seg" }, ["model", "provider", "key", "team"].map((d) =>
     h("button", { class: d === state.dim ? "on" : "", onclick: () => { state.dim = d; render(); } }, "by " + d)));
-  const q = (v) => (v ? fmt.ms(v.p50) + " · " + fmt.ms(v.p95) + " · " + fmt.ms(v.p99) : "–");
+  // One unit for the three, the largest's: "0.39 · 0.67 · 1.56 s".
+  const q = (v) => {
+    if (!v) return "–";
+    const s = v.p99 >= 1000;
+    const one = (x) => (s ? (x / 1000).toFixed(2) : String(Math.round(x)));
+    return one(v.p50) + " · " + one(v.p95) + " · " + one(v.p99) + (s ? " s" : " ms");
+  };
   const tile = (label, value, sub, testid, data, small) =>
     h("div", { class: "card tile" }, h("div", { class: "label" }, label), h("div", { class: small ? "value small" : "value", "data-testid": testid, ...data }, value), h("div", { class: "sub" }, sub || ""));
   const tiles = h("div", { class: "tiles" },
@@ -421,6 +427,12 @@ async function keys() {
 
 const FILTERS = ["alias", "key", "team", "provider", "status", "since"];
 
+/// A row's cost: a failed attempt without a price cost nothing; a served one is "unpriced".
+function cost(r) {
+  if (r.cost_usd !== null) return fmt.usd(r.cost_usd);
+  return r.why ? "–" : "unpriced";
+}
+
 async function requests() {
   const p = new URLSearchParams(location.hash.split("?")[1] || "");
   const filter = Object.fromEntries(FILTERS.map((f) => [f, p.get(f) || ""]));
@@ -455,7 +467,7 @@ async function requests() {
         h("td", {}, r.outcome + (r.cache ? " (cache " + r.cache + ")" : "")),
         h("td", { class: "num" }, fmt.ms(r.latency_ms)), h("td", { class: "num" }, fmt.ms(r.ttft_ms)),
         h("td", { class: "num" }, fmt.int(r.input_tokens) + " · " + fmt.int(r.output_tokens)),
-        h("td", { class: "num" }, r.cost_usd === null ? "unpriced" : fmt.usd(r.cost_usd))));
+        h("td", { class: "num" }, cost(r))));
     }
     cursor = page.next || "";
     status.replaceChildren(...[
@@ -477,7 +489,7 @@ async function request(id) {
     h("td", { "data-testid": "attempt-outcome" }, a.outcome), h("td", {}, a.why || ""),
     h("td", { class: "num" }, fmt.ms(a.latency_ms)), h("td", { class: "num" }, fmt.ms(a.ttft_ms)),
     h("td", { class: "num" }, fmt.int(a.input_tokens) + " · " + fmt.int(a.output_tokens) + (a.cached_tokens ? " (" + fmt.int(a.cached_tokens) + " cached)" : "") + (a.reasoning_tokens ? " (" + fmt.int(a.reasoning_tokens) + " reasoning)" : "")),
-    h("td", { class: "num" }, a.cost_usd === null ? "unpriced" : fmt.usd(a.cost_usd))));
+    h("td", { class: "num" }, cost(a))));
   const first = data.attempts[0];
   const bodies = data.bodies ? card("Prompt and completion (logged for this " + data.bodies.because + ", secrets redacted)",
     h("h2", {}, "prompt"), h("pre", { class: "body" }, data.bodies.prompt || ""), h("h2", {}, "completion"), h("pre", { class: "body" }, data.bodies.completion || "")) : null;
