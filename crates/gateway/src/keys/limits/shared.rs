@@ -19,6 +19,8 @@ pub(super) const REDIS_DEADLINE: Duration = Duration::from_millis(250);
 /// After a failure, Redis is left alone this long (requests counted locally meanwhile), so an
 /// outage costs one deadline now and then, not one per request.
 const REDIS_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// The largest integer Lua's numbers (doubles) hold exactly.
+const LARGEST_EXACT: u64 = (1 << 53) - 1;
 /// How long a budget hold outlives a replica that never settled it.
 pub(super) const HOLD_TTL: Duration = Duration::from_secs(600);
 
@@ -222,6 +224,12 @@ impl Shared {
     /// One round trip: count the request and hold its estimate, for every replica at once.
     pub async fn admit(&self, call: &AdmitCall<'_>) -> Option<AdmitReply> {
         let (limit, period_start, ttl) = call.budget.unwrap_or((-1, 0, 0));
+        // A client's `max_tokens` can be any u64 and its estimate any i64: past what the script's
+        // numbers hold exactly (and what HINCRBY accepts), the script would fail and take this
+        // replica off shared state for everyone. Neither bound changes a decision: no TPM is
+        // that large, and an estimate past the limit is refused either way.
+        let tokens = call.tokens.min(LARGEST_EXACT);
+        let estimate = call.estimate.clamp(0, limit.saturating_add(1).max(0));
         let (budget, holds) = budget_keys(call.subject, period_start);
         let mut invocation = ADMIT_SCRIPT.prepare_invoke();
         invocation
@@ -231,9 +239,9 @@ impl Shared {
             .arg(call.now_ms)
             .arg(call.rpm.unwrap_or(0))
             .arg(call.tpm.unwrap_or(0))
-            .arg(call.tokens)
+            .arg(tokens)
             .arg(limit)
-            .arg(call.estimate)
+            .arg(estimate)
             .arg(call.seed)
             .arg(call.hold)
             .arg(call.now_ms.saturating_add(HOLD_TTL.as_millis() as i64))

@@ -190,3 +190,29 @@ async fn seeding_spend_again_keeps_the_holds_of_requests_still_running() {
     assert!(!admitted(&limiter.admit(&Subject::key(&k), 0, 400_000, 1_800_000_000_000).await));
     assert!(admitted(&limiter.admit(&Subject::key(&k), 0, 300_000, 1_800_000_000_000).await));
 }
+
+#[tokio::test]
+async fn an_enormous_request_is_refused_without_knocking_redis_out_for_everyone() {
+    let Some(url) = redis_url() else { return };
+    let limiter = Limiter::new(Some(&url), OnSharedStateError::Local).unwrap();
+    let mut k = key(&unique("huge"), None, Some(1_000_000));
+    k.tpm = Some(1_000);
+    // `max_tokens: 18446744073709551615` and a cost estimate to match.
+    let huge = limiter.admit(&Subject::key(&k), u64::MAX, i64::MAX, 1_800_000_000_000).await;
+    assert!(!admitted(&huge));
+    assert_eq!(header(&huge, "x-ratelimit-remaining-tokens"), Some("1000"));
+    let Some(shared) = limiter.inner.redis.as_ref() else { panic!("shared") };
+    assert!(shared.available(), "Redis is still used for every other request");
+    let mut budget_only = key(&unique("huge-budget"), None, Some(1_000_000));
+    budget_only.tpm = None;
+    assert!(!admitted(&limiter.admit(&Subject::key(&budget_only), u64::MAX, i64::MAX, 1_800_000_000_000).await));
+    assert!(shared.available());
+    assert!(admitted(&limiter.admit(&Subject::key(&budget_only), 10, 1_000, 1_800_000_000_000).await));
+    // A key with an RPM but no TPM still counts the request's tokens: they must fit Redis's
+    // 64-bit integers.
+    let rpm_only = key(&unique("huge-rpm"), Some(10), None);
+    let counted = limiter.admit(&Subject::key(&rpm_only), u64::MAX, 0, 1_800_000_000_000).await;
+    assert!(admitted(&counted));
+    assert!(shared.available(), "Redis is still used for every other request");
+    assert_eq!(header(&counted, "x-ratelimit-remaining-requests"), Some("9"));
+}
