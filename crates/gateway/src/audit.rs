@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
 use crate::keys::KeyRecord;
-use crate::ledger::Store;
+use crate::ledger::{on_pool, Store};
 
 /// Who made a change.
 pub mod actor {
@@ -169,15 +169,6 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Event>, done: watch::Se
         count += 1;
         done.send_replace(count);
     }
-}
-
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
 }
 
 /// Writes one event now (the command line, which has no background task to wait for).

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::app::App;
 use crate::keys::Caller;
-use crate::ledger::Store;
+use crate::ledger::{on_pool, Store};
 
 /// The most bytes of a prompt or a completion kept.
 pub const CAP: usize = 32 * 1024;
@@ -169,18 +169,9 @@ const MIGRATION: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS request_bodies_at ON request_bodies (at_unix_ms)",
 ];
 
-macro_rules! with_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
-}
-
 async fn migrate(store: &Store) -> Result<(), sqlx::Error> {
     for sql in MIGRATION {
-        with_pool!(store, pool => sqlx::query(sql).execute(pool).await.map(|_| ())?);
+        on_pool!(store, pool => sqlx::query(sql).execute(pool).await.map(|_| ())?);
     }
     Ok(())
 }
@@ -200,7 +191,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Logged>, keep_ms: i64) 
         cut(&mut prompt, CAP);
         let mut completion = redact(&completion_text(&l.reply));
         cut(&mut completion, CAP);
-        let written = with_pool!(&store, pool => sqlx::query(insert)
+        let written = on_pool!(&store, pool => sqlx::query(insert)
             .bind(&l.request_id)
             .bind(l.at_unix_ms)
             .bind(l.because)
@@ -216,7 +207,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Logged>, keep_ms: i64) 
             last_sweep = l.at_unix_ms;
             let sql = "DELETE FROM request_bodies WHERE at_unix_ms < $1";
             let cutoff = l.at_unix_ms.saturating_sub(keep_ms);
-            if let Err(e) = with_pool!(&store, pool => sqlx::query(sql).bind(cutoff).execute(pool).await.map(|_| ())) {
+            if let Err(e) = on_pool!(&store, pool => sqlx::query(sql).bind(cutoff).execute(pool).await.map(|_| ())) {
                 tracing::warn!(error = %e, "console: old request bodies not deleted; will retry");
             }
         }
@@ -227,7 +218,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Logged>, keep_ms: i64) 
 pub async fn read(store: &Store, request_id: &str) -> Option<(String, String, String)> {
     let sql = "SELECT because, prompt, completion FROM request_bodies WHERE request_id = $1";
     // No table: body logging was never on here.
-    with_pool!(store, pool => sqlx::query_as(sql).bind(request_id).fetch_optional(pool).await.ok().flatten())
+    on_pool!(store, pool => sqlx::query_as(sql).bind(request_id).fetch_optional(pool).await.ok().flatten())
 }
 
 /// Cuts `s` to at most `cap` bytes, on a character boundary, saying so.

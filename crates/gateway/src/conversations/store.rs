@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::Stored;
-use crate::ledger::Store;
+use crate::ledger::{on_pool, Store};
 
 const MIGRATION: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS responses (
@@ -23,22 +23,13 @@ const MIGRATION: &[&str] = &[
 /// The longest conversation read back; older turns beyond it are left out.
 pub const MAX_TURNS: i64 = 10_000;
 
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.0 {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
-}
-
 #[derive(Clone, Debug)]
 pub struct ResponseStore(pub Store);
 
 impl ResponseStore {
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
         for statement in MIGRATION {
-            on_pool!(self, pool => { sqlx::query(statement).execute(pool).await?; });
+            on_pool!(&self.0, pool => { sqlx::query(statement).execute(pool).await?; });
         }
         Ok(())
     }
@@ -47,7 +38,7 @@ impl ResponseStore {
     pub async fn insert(&self, s: &Stored, items_json: &str, response_json: &str) -> Result<(), sqlx::Error> {
         let sql = "INSERT INTO responses (id, owner, created_ms, previous_id, input_items, response) \
             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_pool!(&self.0, pool => sqlx::query(sql)
             .bind(&s.id)
             .bind(&s.owner)
             .bind(s.created_ms)
@@ -75,7 +66,7 @@ impl ResponseStore {
                 WHERE r.owner = $2 AND chain.depth < $3
             )
             SELECT id, owner, created_ms, previous_id, input_items, response FROM chain ORDER BY depth DESC";
-        on_pool!(self, pool => {
+        on_pool!(&self.0, pool => {
             let rows = sqlx::query(sql).bind(id).bind(owner).bind(max_depth).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
@@ -104,16 +95,16 @@ impl ResponseStore {
     /// False when `owner` has no such response.
     pub async fn delete(&self, owner: &str, id: &str) -> Result<bool, sqlx::Error> {
         let sql = "DELETE FROM responses WHERE id = $1 AND owner = $2";
-        Ok(on_pool!(self, pool => sqlx::query(sql).bind(id).bind(owner).execute(pool).await?.rows_affected()) > 0)
+        Ok(on_pool!(&self.0, pool => sqlx::query(sql).bind(id).bind(owner).execute(pool).await?.rows_affected()) > 0)
     }
 
     pub async fn delete_owner(&self, owner: &str) -> Result<u64, sqlx::Error> {
         let sql = "DELETE FROM responses WHERE owner = $1";
-        Ok(on_pool!(self, pool => sqlx::query(sql).bind(owner).execute(pool).await?.rows_affected()))
+        Ok(on_pool!(&self.0, pool => sqlx::query(sql).bind(owner).execute(pool).await?.rows_affected()))
     }
 
     pub async fn delete_before(&self, before_ms: i64) -> Result<u64, sqlx::Error> {
         let sql = "DELETE FROM responses WHERE created_ms < $1";
-        Ok(on_pool!(self, pool => sqlx::query(sql).bind(before_ms).execute(pool).await?.rows_affected()))
+        Ok(on_pool!(&self.0, pool => sqlx::query(sql).bind(before_ms).execute(pool).await?.rows_affected()))
     }
 }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::{KeyRecord, Period};
-use crate::ledger::Store;
+use crate::ledger::{on_pool, Store};
 
 const MIGRATION: &str = "CREATE TABLE IF NOT EXISTS keys (
     id TEXT PRIMARY KEY,
@@ -31,18 +31,9 @@ const SELECT: &str = "SELECT id, hash, name, owner, team, created_ms, expires_ms
 #[derive(Clone, Debug)]
 pub struct KeyStore(pub Store);
 
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.0 {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
-}
-
 impl KeyStore {
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => { sqlx::query(MIGRATION).execute(pool).await?; });
+        on_pool!(&self.0, pool => { sqlx::query(MIGRATION).execute(pool).await?; });
         // Added after the table first shipped (the web console's viewer keys and body logging).
         for column in ["viewer", "log_bodies"] {
             match &self.0 {
@@ -70,7 +61,7 @@ impl KeyStore {
         let sql = "INSERT INTO keys (id, hash, name, owner, team, created_ms, expires_ms, revoked, models, \
             allowed_providers, allowed_regions, rpm, tpm, budget_nanos, budget_period, viewer, log_bodies) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_pool!(&self.0, pool => sqlx::query(sql)
             .bind(&k.id)
             .bind(&k.hash)
             .bind(&k.name)
@@ -96,7 +87,7 @@ impl KeyStore {
     /// Marks a key revoked; false when no such key exists.
     pub async fn revoke(&self, id: &str) -> Result<bool, sqlx::Error> {
         let sql = "UPDATE keys SET revoked = 1 WHERE id = $1";
-        let done = on_pool!(self, pool => sqlx::query(sql).bind(id).execute(pool).await?.rows_affected());
+        let done = on_pool!(&self.0, pool => sqlx::query(sql).bind(id).execute(pool).await?.rows_affected());
         Ok(done > 0)
     }
 
@@ -111,7 +102,7 @@ impl KeyStore {
 
     async fn select(&self, id: Option<&str>) -> Result<Vec<KeyRecord>, sqlx::Error> {
         let by_id = format!("{SELECT} WHERE id = $1");
-        Ok(on_pool!(self, pool => {
+        Ok(on_pool!(&self.0, pool => {
             let rows = match id {
                 Some(id) => sqlx::query(&by_id).bind(id).fetch_all(pool).await?,
                 None => sqlx::query(SELECT).fetch_all(pool).await?,
@@ -152,7 +143,7 @@ impl KeyStore {
     pub async fn update_limits(&self, k: &KeyRecord) -> Result<bool, sqlx::Error> {
         let sql = "UPDATE keys SET expires_ms = $2, models = $3, rpm = $4, tpm = $5, budget_nanos = $6, \
             budget_period = $7 WHERE id = $1 AND revoked = 0";
-        let done = on_pool!(self, pool => sqlx::query(sql)
+        let done = on_pool!(&self.0, pool => sqlx::query(sql)
             .bind(&k.id)
             .bind(k.expires_ms)
             .bind(serde_json::to_string(&k.models).unwrap_or_else(|_| "[]".into()))
@@ -174,7 +165,7 @@ impl KeyStore {
             crate::ledger::split_sum("cost_nanos", "cost")
         );
         let (hi, lo): (Option<i64>, Option<i64>) =
-            on_pool!(self, pool => sqlx::query_as(&sql).bind(key_id).bind(since_ms).fetch_one(pool).await?);
+            on_pool!(&self.0, pool => sqlx::query_as(&sql).bind(key_id).bind(since_ms).fetch_one(pool).await?);
         Ok(crate::ledger::join_parts(hi, lo))
     }
 }

@@ -11,6 +11,18 @@
 //! Shutdown flushes everything (or, with the database still down, leaves it in the spill file
 //! for the next start); after a kill -9 at most the rows of one commit window are lost.
 
+/// Runs `$body` with `$pool` bound to the store's pool, whichever database it is: every
+/// query written once for both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::ledger::Store::Sqlite($pool) => $body,
+            $crate::ledger::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
 mod queries;
 mod spill;
 mod store;

@@ -9,16 +9,6 @@ use sqlx::Row;
 
 use super::Store;
 
-/// Runs `$body` with `$pool` bound to the store's pool, whichever database it is.
-macro_rules! with_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
-}
-
 /// A value bound to a query built at run time.
 #[derive(Debug, Clone)]
 enum Bind {
@@ -201,7 +191,7 @@ impl Store {
         mut each: impl FnMut(StatRow<'_>),
     ) -> Result<(), sqlx::Error> {
         let sql = format!("SELECT {STAT_COLUMNS} FROM ledger WHERE at_unix_ms >= $1 AND at_unix_ms < $2");
-        with_pool!(self, pool => {
+        on_pool!(self, pool => {
             let mut rows = sqlx::query(&sql).bind(from_ms).bind(to_ms).fetch(pool);
             while let Some(r) = rows.try_next().await? {
                 each(stat_row!(r));
@@ -215,7 +205,7 @@ impl Store {
         let sql = "SELECT day_ms, key_id, team, provider, model, requests, input_tokens, output_tokens, cost_nanos \
                    FROM ledger_daily WHERE day_ms >= $1 AND day_ms < $2";
         let mut out = Vec::new();
-        with_pool!(self, pool => {
+        on_pool!(self, pool => {
             let mut rows = sqlx::query(sql).bind(from_day_ms).bind(to_day_ms).fetch(pool);
             while let Some(r) = rows.try_next().await? {
                 out.push(DailyRow {
@@ -237,20 +227,20 @@ impl Store {
     /// Days before this (Unix ms) are in the daily rollups; 0: none yet. Reads only.
     pub async fn rolled_up_until(&self) -> Result<i64, sqlx::Error> {
         let sql = "SELECT rolled_until FROM ledger_rollup WHERE id = 1";
-        let v: Option<i64> = with_pool!(self, pool => sqlx::query_scalar(sql).fetch_optional(pool).await?);
+        let v: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(sql).fetch_optional(pool).await?);
         Ok(v.unwrap_or(0))
     }
 
     /// The time of the oldest row still kept per request (the index's first entry).
     pub async fn oldest_row_ms(&self) -> Result<Option<i64>, sqlx::Error> {
         let sql = "SELECT MIN(at_unix_ms) FROM ledger";
-        Ok(with_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?))
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?))
     }
 
     /// The newest row's id (the primary key's last entry); 0 for an empty ledger.
     pub async fn max_row_id(&self) -> Result<i64, sqlx::Error> {
         let sql = "SELECT MAX(id) FROM ledger";
-        let v: Option<i64> = with_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?);
+        let v: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?);
         Ok(v.unwrap_or(0))
     }
 
@@ -260,7 +250,7 @@ impl Store {
     pub async fn hours_written_between(&self, after_id: i64, up_to_id: i64) -> Result<Vec<i64>, sqlx::Error> {
         let sql = "SELECT DISTINCT at_unix_ms / 3600000 FROM ledger WHERE id > $1 AND id <= $2";
         let hours: Vec<i64> =
-            with_pool!(self, pool => sqlx::query_scalar(sql).bind(after_id).bind(up_to_id).fetch_all(pool).await?);
+            on_pool!(self, pool => sqlx::query_scalar(sql).bind(after_id).bind(up_to_id).fetch_all(pool).await?);
         Ok(hours.into_iter().map(|h| h * 3_600_000).collect())
     }
 
@@ -274,7 +264,7 @@ impl Store {
         let sql = "SELECT key_id, team, input_tokens + output_tokens FROM ledger WHERE at_unix_ms >= $1";
         let mut sums: std::collections::HashMap<(Option<String>, Option<String>), (i64, i64)> =
             std::collections::HashMap::new();
-        with_pool!(self, pool => {
+        on_pool!(self, pool => {
             let mut rows = sqlx::query(sql).bind(since_ms).fetch(pool);
             while let Some(r) = rows.try_next().await? {
                 let tokens: i64 = r.try_get(2)?;
@@ -339,7 +329,7 @@ impl Store {
             )
         };
         let mut rows = Vec::new();
-        with_pool!(self, pool => {
+        on_pool!(self, pool => {
             let mut stream = bound!(&sql, &binds).fetch(pool);
             while let Some(r) = stream.try_next().await? {
                 rows.push(ledger_row!(r));
@@ -359,7 +349,7 @@ impl Store {
             "SELECT at_unix_ms, id FROM ledger WHERE {inner} {order} LIMIT 1 OFFSET {}",
             scan_cap.saturating_sub(1)
         );
-        let stop: Option<(i64, i64)> = with_pool!(self, pool => {
+        let stop: Option<(i64, i64)> = on_pool!(self, pool => {
             match bound!(&last, &binds[..inner_binds]).fetch_optional(pool).await? {
                 Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
                 None => None,
@@ -375,7 +365,7 @@ impl Store {
         let numbered =
             format!("SELECT {ROW_COLUMNS} FROM ledger WHERE request_id = $1 AND attempt > 0 ORDER BY attempt, id");
         let mut rows = Vec::new();
-        with_pool!(self, pool => {
+        on_pool!(self, pool => {
             let mut stream = sqlx::query(&numbered).bind(request_id).fetch(pool);
             while let Some(r) = stream.try_next().await? {
                 rows.push(ledger_row!(r));
@@ -387,7 +377,7 @@ impl Store {
                 "SELECT {ROW_COLUMNS} FROM ledger WHERE at_unix_ms >= $1 AND at_unix_ms <= $2 AND request_id = $3 \
                  ORDER BY at_unix_ms, id"
             );
-            with_pool!(self, pool => {
+            on_pool!(self, pool => {
                 let mut stream = sqlx::query(&legacy)
                     .bind(at.saturating_sub(window))
                     .bind(at.saturating_add(window))
