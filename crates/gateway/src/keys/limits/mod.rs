@@ -452,19 +452,14 @@ fn answer(key: &Subject<'_>, decision: Decision, now_ms: i64) -> Admission {
     let who = &key.who;
     let error = match refused {
         None => return Admission::Admitted { headers, reservation },
-        Some(Refusal::Full(Full::Requests)) => {
-            let rpm = key.rpm.unwrap_or(0);
+        Some(Refusal::Full(full)) => {
+            let (limit, unit) = match full {
+                Full::Requests => (u64::from(key.rpm.unwrap_or(0)), "requests"),
+                Full::Tokens => (key.tpm.unwrap_or(0), "tokens"),
+            };
             ClientFacingError::new(
                 ErrorKind::RateLimited,
-                format!("Rate limit reached: {rpm} requests per minute for {who}."),
-            )
-            .with_code("rate_limit_exceeded")
-        }
-        Some(Refusal::Full(Full::Tokens)) => {
-            let tpm = key.tpm.unwrap_or(0);
-            ClientFacingError::new(
-                ErrorKind::RateLimited,
-                format!("Rate limit reached: {tpm} tokens per minute for {who}."),
+                format!("Rate limit reached: {limit} {unit} per minute for {who}."),
             )
             .with_code("rate_limit_exceeded")
         }
