@@ -38,7 +38,7 @@ fn page(html: &'static str) -> Response {
 
 /// `GET /ui`: the console, or the sign-in page for a browser without a session.
 pub async fn index(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if !super::session::has_session(&app, &headers) {
+    if !super::session::has_session(&app, &headers).await {
         return Redirect::to("/ui/login").into_response();
     }
     page(INDEX)
@@ -54,7 +54,7 @@ pub async fn asset(State(app): State<Arc<App>>, headers: HeaderMap, Path(file): 
     let Some((_, kind, body, public)) = FILES.iter().find(|(name, ..)| *name == file) else {
         return api_error(StatusCode::NOT_FOUND, "not_found", "No such file.");
     };
-    if !public && !super::session::has_session(&app, &headers) {
+    if !public && !super::session::has_session(&app, &headers).await {
         return api_error(StatusCode::UNAUTHORIZED, "not_signed_in", "Sign in at /ui/login.");
     }
     let mut resp = ([(header::CONTENT_TYPE, HeaderValue::from_static(kind))], *body).into_response();

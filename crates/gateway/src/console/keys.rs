@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
-use super::{api_error, console_for, db_error, reply, usd};
+use super::{api_error, db_error, reply, usd};
 use crate::app::App;
 use crate::http::admin;
 
@@ -34,13 +34,11 @@ pub struct Params {
 }
 
 pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(p): Query<Params>) -> Response {
-    let session = match super::session::signed_in(&app, &headers) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
+    let (session, _, db) = match super::open(&app, &headers).await {
+        Ok(opened) => opened,
+        Err(r) => return r,
     };
-    let Some(store) = console_for(&app).reader(&app).await else {
-        return api_error(StatusCode::SERVICE_UNAVAILABLE, "no_ledger", "This gateway has no database.");
-    };
+    let store = db.read;
     let mut keys = match crate::keys::KeyStore(store.clone()).all().await {
         Ok(k) => k,
         Err(e) => return db_error(&e),
@@ -130,7 +128,7 @@ fn no_master() -> Response {
 
 /// `POST /ui/api/keys`: the admin API's `POST /admin/keys` (the secret is in this reply only).
 pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    if let Err(r) = super::session::admin(&app, &headers) {
+    if let Err(r) = super::session::admin(&app, &headers).await {
         return r.into_response();
     }
     let Some(h) = as_master(&app, &headers) else { return no_master() };
@@ -139,7 +137,7 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
 
 /// `PATCH /ui/api/keys/{id}`: the admin API's `PATCH /admin/keys/{id}`.
 pub async fn edit(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Response {
-    if let Err(r) = super::session::admin(&app, &headers) {
+    if let Err(r) = super::session::admin(&app, &headers).await {
         return r.into_response();
     }
     let Some(h) = as_master(&app, &headers) else { return no_master() };
@@ -148,7 +146,7 @@ pub async fn edit(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Pat
 
 /// `DELETE /ui/api/keys/{id}`: the admin API's `DELETE /admin/keys/{id}`.
 pub async fn revoke(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = super::session::admin(&app, &headers) {
+    if let Err(r) = super::session::admin(&app, &headers).await {
         return r.into_response();
     }
     let Some(h) = as_master(&app, &headers) else { return no_master() };

@@ -2,7 +2,8 @@
 //! keys and teams, requests) drawn by one small script from the JSON routes under `/ui/api/`.
 //!
 //! Owns the console's routes, its sessions ([`session`]), its embedded assets ([`assets`]), the
-//! hourly statistics it keeps in memory ([`stats`]) and the JSON each page reads. Key changes go
+//! statistics its charts are drawn from ([`stats`], kept by the hour in [`hours`]) and the JSON
+//! each page reads. Key changes go
 //! through the admin API's own handlers ([`keys`]), so the console can do nothing the master key
 //! could not. Request bodies, for aliases and keys that ask, are kept by [`bodies`]. Charts are inline SVG drawn by the page's own script (a few dozen lines per chart
 //! kind): no charting library to vendor, license or keep up to date, nothing fetched at run
@@ -10,12 +11,14 @@
 //!
 //! The request path never waits on the console: its queries run on the ledger database — for a
 //! SQLite file on a read-only pool of its own, so they do not queue behind the ledger's one
-//! writer connection — and what it keeps (sessions, statistics) lives beside the app, per
-//! database, so a config reload keeps both.
+//! writer connection. Sessions and settled hours are kept in that database, so every replica
+//! on it shares them and a restart keeps them; what a process holds of them lives beside the
+//! app, per database, so a config reload keeps it too.
 
 mod assets;
 pub mod bodies;
 mod deployments;
+mod hours;
 mod keys;
 mod overview;
 mod requests;
@@ -29,7 +32,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
@@ -58,8 +61,16 @@ pub struct Console {
     pub sessions: session::Sessions,
     /// Request bodies on their way to the database, for aliases and keys that keep them.
     pub bodies: bodies::BodyLog,
-    pub stats: Arc<stats::Stats>,
+    pub hours: Arc<hours::Hours>,
     reader: OnceCell<Store>,
+}
+
+/// The console's two ways into the ledger database: `read` for its queries (a read-only pool on
+/// a SQLite file), `write` (the ledger's own pool) for what it keeps there.
+#[derive(Clone)]
+pub struct Db {
+    pub read: Store,
+    pub write: Store,
 }
 
 /// The console of `app`'s database, made on first use.
@@ -72,7 +83,7 @@ pub fn console_for(app: &App) -> Arc<Console> {
             Arc::new(Console {
                 sessions: session::Sessions::default(),
                 bodies: bodies::BodyLog::default(),
-                stats: Arc::default(),
+                hours: Arc::default(),
                 reader: OnceCell::new(),
             })
         })
@@ -86,10 +97,11 @@ fn database_url(app: &App) -> String {
 impl Console {
     /// Where the console's queries run: a read-only pool on a SQLite file (readers never wait
     /// for the writer in WAL mode, and the writer never waits for them), else the ledger's own
-    /// pool. None for an app without a ledger.
-    pub async fn reader(&self, app: &App) -> Option<Store> {
-        let own = app.store.clone()?;
-        let Store::Sqlite(_) = &own else { return Some(own) };
+    /// pool; and the ledger's pool for writes. None for an app without a ledger.
+    pub async fn db(&self, app: &App) -> Option<Db> {
+        let write = app.store.clone()?;
+        let own = write.clone();
+        let Store::Sqlite(_) = &own else { return Some(Db { read: own, write }) };
         let url = database_url(app);
         let store = self
             .reader
@@ -103,8 +115,34 @@ impl Console {
                 }
             })
             .await;
-        Some(store.clone())
+        Some(Db { read: store.clone(), write })
     }
+}
+
+/// What a console route starts with: the caller's live session, the console of this database
+/// and its pools — or the reply that refuses it.
+pub async fn open(app: &App, headers: &HeaderMap) -> Result<(session::Session, Arc<Console>, Db), Response> {
+    let session = session::signed_in(app, headers).await.map_err(IntoResponse::into_response)?;
+    let console = console_for(app);
+    let Some(db) = console.db(app).await else {
+        return Err(api_error(StatusCode::SERVICE_UNAVAILABLE, "no_ledger", "This gateway has no ledger."));
+    };
+    Ok((session, console, db))
+}
+
+/// [`open`], for a page drawn from hourly slices: the kept hours loaded, those that late rows
+/// landed in dropped, and the background fill started.
+pub async fn open_charts(app: &App, headers: &HeaderMap) -> Result<(Arc<Console>, Db), Response> {
+    let (_, console, db) = open(app, headers).await?;
+    let ready = match console.hours.load(&db, crate::keys::now_ms()).await {
+        Ok(()) => console.hours.forget_late_rows(&db).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = ready {
+        return Err(db_error(&e));
+    }
+    console.hours.warm(db.clone());
+    Ok((console, db))
 }
 
 async fn read_only_sqlite(url: &str) -> Result<sqlx::SqlitePool, sqlx::Error> {

@@ -1,20 +1,21 @@
 //! `GET /ui/api/overview?window=1h|24h|7d|30d`: requests, errors, spend, tokens and latency
 //! quantiles over time, and spend by model, provider, key and team (totals and stacked over
 //! time). The last hour is read live by the minute; longer windows are made of hourly slices
-//! ([`super::stats`]), and for whole days already rolled up, requests, tokens and spend come
+//! ([`super::hours`]), and for whole days already rolled up, requests, tokens and spend come
 //! from the ledger's daily rollups, which keep them after the rows themselves are deleted.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
+use super::hours::Hours;
 use super::stats::{slices, Dim, Slice, DAY_MS, HOUR_MS, MINUTE_MS};
-use super::{api_error, console_for, db_error, nanos_i64, reply, usd};
+use super::{api_error, db_error, nanos_i64, reply, usd, Db};
 use crate::app::App;
 use crate::ledger::Store;
 
@@ -22,9 +23,6 @@ use crate::ledger::Store;
 const STACKED: usize = 6;
 /// Rows per breakdown table.
 const TABLE_ROWS: usize = 100;
-/// How long one overview call may spend reading past hours the cache does not hold yet; the
-/// background fill reads the rest, and the page asks again.
-const READ_BUDGET: Duration = Duration::from_millis(1_500);
 
 #[derive(serde::Deserialize)]
 pub struct Params {
@@ -32,9 +30,6 @@ pub struct Params {
 }
 
 pub async fn overview(State(app): State<Arc<App>>, headers: HeaderMap, Query(p): Query<Params>) -> Response {
-    if let Err(r) = super::session::signed_in(&app, &headers) {
-        return r.into_response();
-    }
     let window = p.window.as_deref().unwrap_or("24h");
     let (step, count) = match window {
         "1h" => (MINUTE_MS, 60),
@@ -43,84 +38,65 @@ pub async fn overview(State(app): State<Arc<App>>, headers: HeaderMap, Query(p):
         "30d" => (DAY_MS, 30),
         _ => return api_error(StatusCode::BAD_REQUEST, "invalid_window", "`window` must be 1h, 24h, 7d or 30d."),
     };
-    let console = console_for(&app);
-    let Some(store) = console.reader(&app).await else {
-        return api_error(StatusCode::SERVICE_UNAVAILABLE, "no_ledger", "This gateway has no ledger.");
+    let (console, db) = match super::open_charts(&app, &headers).await {
+        Ok(opened) => opened,
+        Err(r) => return r,
     };
-    if let Err(e) = console.stats.forget_late_rows(&store).await {
-        return db_error(&e);
-    }
-    console.stats.warm(store.clone());
     let now = crate::keys::now_ms();
     let end = (now.div_euclid(step) + 1) * step;
     let start = end - count * step;
+    let deadline = Instant::now() + super::hours::READ_BUDGET;
     let built = match window {
-        "1h" => slices(&store, start, end, step).await.map(|s| (s, 0)),
-        "24h" => hours(&console.stats, &store, start, end, now, None).await,
-        _ => days(&console.stats, &store, start, end, now).await,
+        "1h" => slices(&db.read, start, end, step).await.map(|s| (s, 0)),
+        "24h" => hours(&console.hours, &db, start, end, now, deadline).await,
+        _ => days(&console.hours, &db, start, end, now, deadline).await,
     };
     let (series, pending) = match built {
         Ok(b) => b,
         Err(e) => return db_error(&e),
     };
-    let names = key_names(&store).await;
+    let names = key_names(&db.read).await;
     reply(render(window, start, step, &series, pending, &names))
 }
 
-/// Hourly slices of `[start, end)`; with a budget, hours not yet kept are read only while it
-/// lasts and counted as pending after.
+/// Hourly slices of `[start, end)`: see [`Hours::span`].
 async fn hours(
-    stats: &super::stats::Stats,
-    store: &Store,
+    kept: &Hours,
+    db: &Db,
     start: i64,
     end: i64,
     now: i64,
-    budget: Option<Instant>,
+    deadline: Instant,
 ) -> Result<(Vec<Slice>, usize), sqlx::Error> {
-    let mut out = Vec::new();
-    let mut pending = 0;
-    let mut h = start;
-    while h < end {
-        if h > now {
-            out.push(Slice::default());
-        } else if let Some(s) = stats.cached(h) {
-            out.push((*s).clone());
-        } else if budget.is_none_or(|deadline| Instant::now() < deadline) {
-            out.push((*stats.hour(store, h, now).await?).clone());
-        } else {
-            pending += 1;
-            out.push(Slice::default());
-        }
-        h += HOUR_MS;
-    }
-    Ok((out, pending))
+    let (hours, pending) = kept.span(db, start, end, now, deadline).await?;
+    Ok((hours.iter().map(|s| (**s).clone()).collect(), pending))
 }
 
-/// Daily slices: hours merged (newest first, within [`READ_BUDGET`]), spend from the rollups
-/// for days already rolled up.
+/// Daily slices: hours merged (newest first, while the deadline lasts), spend from the
+/// rollups for days already rolled up.
 async fn days(
-    stats: &super::stats::Stats,
-    store: &Store,
+    kept: &Hours,
+    db: &Db,
     start: i64,
     end: i64,
     now: i64,
+    deadline: Instant,
 ) -> Result<(Vec<Slice>, usize), sqlx::Error> {
-    let deadline = Instant::now() + READ_BUDGET;
     let n = usize::try_from((end - start) / DAY_MS).unwrap_or(0);
     let mut out = vec![Slice::default(); n];
     let mut pending = 0;
     for (i, day) in out.iter_mut().enumerate().rev() {
         let from = start + i as i64 * DAY_MS;
-        let (hours, p) = hours(stats, store, from, from + DAY_MS, now, Some(deadline)).await?;
+        let (hours, p) = hours(kept, db, from, from + DAY_MS, now, deadline).await?;
         pending += p;
         for h in &hours {
             day.merge(h);
         }
     }
-    let rolled = store.rolled_up_until().await?.min(end);
+    let rolled = db.read.rolled_up_until().await?.min(end);
     if rolled > start {
         let mut by_day: HashMap<i64, Vec<crate::ledger::DailyRow>> = HashMap::new();
-        for r in store.daily_between(start, rolled).await? {
+        for r in db.read.daily_between(start, rolled).await? {
             by_day.entry(r.day_ms).or_default().push(r);
         }
         for (i, day) in out.iter_mut().enumerate() {

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
-use super::{api_error, console_for, db_error, reply, usd};
+use super::{api_error, db_error, reply, usd};
 use crate::app::App;
-use crate::ledger::{LedgerRow, RowFilter, StatusFilter};
+use crate::ledger::{Entry, LedgerRow, RowFilter, StatusFilter};
 
 const PAGE: usize = 50;
 const PAGE_MAX: usize = 200;
@@ -53,9 +53,10 @@ fn text(v: &Option<String>) -> Option<String> {
 }
 
 pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(p): Query<Params>) -> Response {
-    if let Err(r) = super::session::signed_in(&app, &headers) {
-        return r.into_response();
-    }
+    let (_, _, db) = match super::open(&app, &headers).await {
+        Ok(opened) => opened,
+        Err(r) => return r,
+    };
     let now = crate::keys::now_ms();
     let since_ms = match text(&p.since) {
         None => now - 7 * 86_400_000,
@@ -96,9 +97,7 @@ pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(p): Que
         provider: text(&p.provider),
         status,
     };
-    let Some(store) = console_for(&app).reader(&app).await else {
-        return api_error(StatusCode::SERVICE_UNAVAILABLE, "no_ledger", "This gateway has no ledger.");
-    };
+    let store = db.read;
     let limit = p.limit.unwrap_or(PAGE).clamp(1, PAGE_MAX);
     let page = match store.recent_rows(&filter, before, limit, SCAN_CAP).await {
         Ok(p) => p,
@@ -120,17 +119,15 @@ pub async fn detail(
     Path(id): Path<String>,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let session = match super::session::signed_in(&app, &headers) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
+    let (session, _, db) = match super::open(&app, &headers).await {
+        Ok(opened) => opened,
+        Err(r) => return r,
     };
     if id.len() > 200 {
         return bad("id", "is too long");
     }
     let near = q.get("at").and_then(|a| a.parse::<i64>().ok());
-    let Some(store) = console_for(&app).reader(&app).await else {
-        return api_error(StatusCode::SERVICE_UNAVAILABLE, "no_ledger", "This gateway has no ledger.");
-    };
+    let store = db.read;
     let attempts = match store.attempts(&id, near).await {
         Ok(a) => a,
         Err(e) => return db_error(&e),
@@ -138,7 +135,7 @@ pub async fn detail(
     if attempts.is_empty() {
         return api_error(StatusCode::NOT_FOUND, "not_found", "No ledger rows for this request.");
     }
-    let total: i128 = attempts.iter().map(|a| i128::from(a.cost_nanos.unwrap_or(0))).sum();
+    let total: i128 = attempts.iter().map(|a| i128::from(a.entry.cost_nanos.unwrap_or(0))).sum();
     let rows: Vec<Value> = attempts.iter().map(row_json).collect();
     // Prompts and completions are for admins: a viewer key sees the figures only.
     let bodies = match session.role {
@@ -151,7 +148,7 @@ pub async fn detail(
 }
 
 /// What a failed attempt's outcome means for the operator: why the request moved on.
-fn why(r: &LedgerRow) -> Option<&'static str> {
+fn why(r: &Entry) -> Option<&'static str> {
     Some(match r.outcome.as_str() {
         "ok" if r.status < 400 => return None,
         "upstream_error" if r.status == 429 => "rate limited by the provider",
@@ -168,7 +165,7 @@ fn why(r: &LedgerRow) -> Option<&'static str> {
 
 fn row_json(r: &LedgerRow) -> Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
-    v["cost_usd"] = r.cost_nanos.map_or(Value::Null, |c| json!(usd(c.into())));
-    v["why"] = json!(why(r));
+    v["cost_usd"] = r.entry.cost_nanos.map_or(Value::Null, |c| json!(usd(c.into())));
+    v["why"] = json!(why(&r.entry));
     v
 }

@@ -1,11 +1,13 @@
 //! Console sessions: sign-in with the master key (full access) or a virtual key flagged
 //! `viewer` (read only), a random token in an HttpOnly, SameSite=Strict cookie (`Secure` when
-//! the gateway terminates TLS or a proxy says the page came over HTTPS), kept in memory for
-//! [`LIFETIME`] as a hash, and a per-session CSRF token that every state-changing call must send
-//! in `x-csrf-token`. A session is checked again on every call: the master key it was opened
-//! with must still be the master key, and a viewer's key must still be usable and a viewer.
+//! the gateway terminates TLS or a proxy says the page came over HTTPS), and a per-session CSRF
+//! token that every state-changing call must send in `x-csrf-token`. Sessions live for
+//! [`LIFETIME_MS`] in the ledger database's `console_sessions` table, by the hash of their token
+//! (the tokens themselves are kept nowhere), so every replica behind a load balancer knows
+//! them, a restart keeps them and a sign-out ends them everywhere. A session is checked again on
+//! every call: the master key it was opened with must still be the master key, and a viewer's
+//! key must still be usable and a viewer.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -18,6 +20,7 @@ use subtle::ConstantTimeEq;
 
 use super::{api_error, console_for, no_store};
 use crate::app::App;
+use crate::ledger::{on_pool, Store};
 
 /// How long a session lasts from sign-in.
 pub const LIFETIME_MS: i64 = 12 * 3_600_000;
@@ -25,8 +28,6 @@ pub const LIFETIME_MS: i64 = 12 * 3_600_000;
 pub const COOKIE: &str = "sy_console";
 /// The header a state-changing call carries its session's CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// Sessions kept at most; the oldest go first.
-const MAX_SESSIONS: usize = 10_000;
 /// Failed sign-ins allowed per minute, for every client together: a guessed master key
 /// costs a minute per this many tries.
 const MAX_FAILURES_PER_MINUTE: u32 = 30;
@@ -62,40 +63,84 @@ pub struct Session {
     pub expires_ms: i64,
 }
 
+const MIGRATION: &str = "CREATE TABLE IF NOT EXISTS console_sessions (
+    token_hash TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    key_id TEXT,
+    key_hash TEXT,
+    master_hash TEXT,
+    csrf TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL
+)";
+
+/// The sessions' table, and this process's count of failed sign-ins.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    /// By the SHA-256 of the cookie's token: the tokens themselves are kept nowhere.
-    by_token_hash: Mutex<HashMap<String, Session>>,
+    /// The table exists (made once per process).
+    migrated: tokio::sync::OnceCell<()>,
     /// (minute, failed sign-ins in it).
     failures: Mutex<(i64, u32)>,
 }
 
 impl Sessions {
-    fn insert(&self, token_hash: String, session: Session, now_ms: i64) {
-        let mut map = self.by_token_hash.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.expires_ms > now_ms);
-        if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.expires_ms).map(|(k, _)| k.clone()) {
-                map.remove(&oldest);
-            }
-        }
-        map.insert(token_hash, session);
+    async fn table(&self, store: &Store) -> Result<(), sqlx::Error> {
+        self.migrated
+            .get_or_try_init(|| async {
+                on_pool!(store, pool => sqlx::query(MIGRATION).execute(pool).await.map(|_| ()))
+            })
+            .await
+            .map(|_| ())
     }
 
-    fn get(&self, token_hash: &str, now_ms: i64) -> Option<Session> {
-        let mut map = self.by_token_hash.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(token_hash) {
-            Some(s) if s.expires_ms > now_ms => Some(s.clone()),
-            Some(_) => {
-                map.remove(token_hash);
-                None
-            }
-            None => None,
-        }
+    /// Keeps a new session; sessions that expired go at the same time.
+    async fn insert(&self, store: &Store, token_hash: &str, s: &Session, now_ms: i64) -> Result<(), sqlx::Error> {
+        self.table(store).await?;
+        on_pool!(store, pool => sqlx::query("DELETE FROM console_sessions WHERE expires_ms <= $1").bind(now_ms).execute(pool).await.map(|_| ())?);
+        let sql = "INSERT INTO console_sessions (token_hash, role, key_id, key_hash, master_hash, csrf, expires_ms) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        on_pool!(store, pool => sqlx::query(sql)
+            .bind(token_hash)
+            .bind(s.role.as_str())
+            .bind(&s.key_id)
+            .bind(&s.key_hash)
+            .bind(&s.master_hash)
+            .bind(&s.csrf)
+            .bind(s.expires_ms)
+            .execute(pool)
+            .await
+            .map(|_| ()))
     }
 
-    fn remove(&self, token_hash: &str) {
-        self.by_token_hash.lock().unwrap_or_else(|e| e.into_inner()).remove(token_hash);
+    /// The session of a token's hash, unless it expired: looked up on `read` (the console's
+    /// own pool) once the table exists on `write`.
+    async fn get(
+        &self,
+        write: &Store,
+        read: &Store,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<Session>, sqlx::Error> {
+        self.table(write).await?;
+        let store = read;
+        let sql = "SELECT role, key_id, key_hash, master_hash, csrf, expires_ms FROM console_sessions \
+                   WHERE token_hash = $1 AND expires_ms > $2";
+        type Row = (String, Option<String>, Option<String>, Option<String>, String, i64);
+        let row: Option<Row> =
+            on_pool!(store, pool => sqlx::query_as(sql).bind(token_hash).bind(now_ms).fetch_optional(pool).await?);
+        Ok(row.and_then(|(role, key_id, key_hash, master_hash, csrf, expires_ms)| {
+            let role = match role.as_str() {
+                "admin" => Role::Admin,
+                "viewer" => Role::Viewer,
+                _ => return None,
+            };
+            Some(Session { role, key_id, key_hash, master_hash, csrf, expires_ms })
+        }))
+    }
+
+    async fn remove(&self, store: &Store, token_hash: &str) -> Result<(), sqlx::Error> {
+        self.table(store).await?;
+        let sql = "DELETE FROM console_sessions WHERE token_hash = $1";
+        on_pool!(store, pool => sqlx::query(sql).bind(token_hash).execute(pool).await.map(|_| ()))
     }
 
     /// Counts a failed sign-in; false once this minute has had too many.
@@ -128,6 +173,7 @@ fn random_token() -> String {
 
 /// `POST /ui/api/session` `{"key": "..."}`: opens a session, or 401.
 pub async fn sign_in(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let Some(store) = app.store.clone() else { return Denied::Unavailable.into_response() };
     let console = console_for(&app);
     let now = crate::keys::now_ms();
     if console.sessions.throttled(now) {
@@ -172,7 +218,9 @@ pub async fn sign_in(State(app): State<Arc<App>>, headers: HeaderMap, body: Body
         return api_error(StatusCode::INTERNAL_SERVER_ERROR, "no_randomness", "No random source for a session.");
     }
     let session = Session { role, key_id, key_hash, master_hash, csrf: csrf.clone(), expires_ms: now + LIFETIME_MS };
-    console.sessions.insert(crate::keys::hash(&token), session.clone(), now);
+    if let Err(e) = console.sessions.insert(&store, &crate::keys::hash(&token), &session, now).await {
+        return super::db_error(&e);
+    }
     let cookie = format!(
         "{COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}{}",
         LIFETIME_MS / 1000,
@@ -187,7 +235,7 @@ pub async fn sign_in(State(app): State<Arc<App>>, headers: HeaderMap, body: Body
 
 /// `GET /ui/api/session`: who is signed in, and the CSRF token the page sends back.
 pub async fn current(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    match signed_in(&app, &headers) {
+    match signed_in(&app, &headers).await {
         Ok(s) => (no_store(), axum::Json(describe(&s))).into_response(),
         Err(d) => d.into_response(),
     }
@@ -195,11 +243,13 @@ pub async fn current(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
 
 /// `DELETE /ui/api/session`: signs out (CSRF token required).
 pub async fn sign_out(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(d) = changing(&app, &headers) {
+    if let Err(d) = changing(&app, &headers).await {
         return d.into_response();
     }
-    if let Some(token) = cookie_token(&headers) {
-        console_for(&app).sessions.remove(&crate::keys::hash(token));
+    if let (Some(token), Some(store)) = (cookie_token(&headers), &app.store) {
+        if let Err(e) = console_for(&app).sessions.remove(store, &crate::keys::hash(token)).await {
+            return super::db_error(&e);
+        }
     }
     let gone = format!(
         "{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0{}",
@@ -242,6 +292,8 @@ pub enum Denied {
     Csrf,
     /// A viewer session asked to change something: 403.
     ReadOnly,
+    /// Sessions cannot be looked up: no database, or it failed: 503.
+    Unavailable,
 }
 
 impl IntoResponse for Denied {
@@ -252,18 +304,29 @@ impl IntoResponse for Denied {
             Denied::ReadOnly => {
                 api_error(StatusCode::FORBIDDEN, "read_only", "A viewer session cannot change anything.")
             }
+            Denied::Unavailable => api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "Console sessions are kept in the ledger database, which could not be reached.",
+            ),
         }
     }
 }
 
 /// The caller's session, still valid: any role. For reading.
-pub fn signed_in(app: &App, headers: &HeaderMap) -> Result<Session, Denied> {
+pub async fn signed_in(app: &App, headers: &HeaderMap) -> Result<Session, Denied> {
     let refuse = || Denied::NotSignedIn;
     let token = cookie_token(headers).ok_or_else(refuse)?;
-    let now = crate::keys::now_ms();
     let console = console_for(app);
+    let db = console.db(app).await.ok_or(Denied::Unavailable)?;
+    let store = &db.write;
+    let now = crate::keys::now_ms();
     let token_hash = crate::keys::hash(token);
-    let session = console.sessions.get(&token_hash, now).ok_or_else(refuse)?;
+    let found = console.sessions.get(store, &db.read, &token_hash, now).await.map_err(|e| {
+        tracing::warn!(error = %e, "console: sessions could not be read");
+        Denied::Unavailable
+    })?;
+    let session = found.ok_or_else(refuse)?;
     let still_valid = match session.role {
         Role::Admin => {
             let current = app.config.master_key.as_ref().map(|m| crate::keys::hash(m.expose()));
@@ -276,15 +339,16 @@ pub fn signed_in(app: &App, headers: &HeaderMap) -> Result<Session, Denied> {
             .is_some_and(|k| k.viewer && k.usable(now).is_ok()),
     };
     if !still_valid {
-        console.sessions.remove(&token_hash);
+        // Gone for good: the key changed. Removing it is tidiness; failing to is harmless.
+        let _ = console.sessions.remove(store, &token_hash).await;
         return Err(refuse());
     }
     Ok(session)
 }
 
 /// For a call that changes something: a session whose CSRF token the call carries.
-pub fn changing(app: &App, headers: &HeaderMap) -> Result<Session, Denied> {
-    let session = signed_in(app, headers)?;
+pub async fn changing(app: &App, headers: &HeaderMap) -> Result<Session, Denied> {
+    let session = signed_in(app, headers).await?;
     let sent = headers.get(CSRF_HEADER).map(HeaderValue::as_bytes).unwrap_or_default();
     if sent.is_empty() || !bool::from(sent.ct_eq(session.csrf.as_bytes())) {
         return Err(Denied::Csrf);
@@ -293,8 +357,8 @@ pub fn changing(app: &App, headers: &HeaderMap) -> Result<Session, Denied> {
 }
 
 /// For a call that changes keys: an admin session with its CSRF token.
-pub fn admin(app: &App, headers: &HeaderMap) -> Result<Session, Denied> {
-    let session = changing(app, headers)?;
+pub async fn admin(app: &App, headers: &HeaderMap) -> Result<Session, Denied> {
+    let session = changing(app, headers).await?;
     if session.role != Role::Admin {
         return Err(Denied::ReadOnly);
     }
@@ -302,8 +366,8 @@ pub fn admin(app: &App, headers: &HeaderMap) -> Result<Session, Denied> {
 }
 
 /// Whether `headers` carry a live session (the pages' own check).
-pub fn has_session(app: &App, headers: &HeaderMap) -> bool {
-    signed_in(app, headers).is_ok()
+pub async fn has_session(app: &App, headers: &HeaderMap) -> bool {
+    signed_in(app, headers).await.is_ok()
 }
 
 #[cfg(test)]
@@ -322,25 +386,43 @@ mod tests {
     }
 
     #[test]
-    fn sessions_expire_and_failures_throttle() {
+    fn failures_throttle_for_the_rest_of_the_minute() {
         let s = Sessions::default();
-        let session = Session {
-            role: Role::Admin,
-            key_id: None,
-            key_hash: None,
-            master_hash: None,
-            csrf: "c".into(),
-            expires_ms: 100,
-        };
-        s.insert("h".into(), session, 0);
-        assert!(s.get("h", 99).is_some());
-        assert!(s.get("h", 100).is_none());
-        assert!(s.get("h", 0).is_none(), "an expired session is forgotten");
         for _ in 0..MAX_FAILURES_PER_MINUTE {
             assert!(s.failed(1_000));
         }
         assert!(s.throttled(1_000));
+        assert!(!s.failed(2_000), "one more in the same minute is one too many");
         assert!(!s.throttled(61_000), "a new minute starts afresh");
+    }
+
+    #[tokio::test]
+    async fn sessions_are_kept_in_the_database_until_they_expire() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let s = Sessions::default();
+        let session = Session {
+            role: Role::Viewer,
+            key_id: Some("key_1".into()),
+            key_hash: Some("kh".into()),
+            master_hash: None,
+            csrf: "c".into(),
+            expires_ms: 100,
+        };
+        s.insert(&store, "h", &session, 0).await.unwrap();
+        let back = s.get(&store, &store, "h", 99).await.unwrap().unwrap();
+        assert_eq!((back.role, back.key_id.as_deref(), back.csrf.as_str()), (Role::Viewer, Some("key_1"), "c"));
+        assert!(s.get(&store, &store, "h", 100).await.unwrap().is_none(), "expired");
+        assert!(s.get(&store, &store, "other", 0).await.unwrap().is_none());
+        // Another process on the same database sees it; a sign-out there ends it here.
+        let elsewhere = Sessions::default();
+        assert!(elsewhere.get(&store, &store, "h", 50).await.unwrap().is_some());
+        elsewhere.remove(&store, "h").await.unwrap();
+        assert!(s.get(&store, &store, "h", 50).await.unwrap().is_none());
+        // Expired sessions are deleted when a new one is kept.
+        s.insert(&store, "h2", &Session { expires_ms: 300, ..session.clone() }, 0).await.unwrap();
+        s.insert(&store, "h3", &Session { expires_ms: 900, ..session }, 400).await.unwrap();
+        let left: i64 = on_pool!(&store, pool => sqlx::query_scalar("SELECT COUNT(*) FROM console_sessions").fetch_one(pool).await.unwrap());
+        assert_eq!(left, 1);
     }
 
     #[test]

@@ -1,15 +1,10 @@
 //! What the console's charts are drawn from: a [`Slice`] of the ledger (counts, tokens, exact
 //! cost, latency and time-to-first-token histograms, spend per model, provider, key and team,
-//! and per-deployment figures) for any span of time, and a cache of one slice per hour.
-//!
-//! An hour's rows stop changing shortly after it ends ([`SETTLE_MS`]), so its slice is kept
-//! and never read again: a 30-day chart reads at most the last hour or two from the database,
-//! whatever the ledger's size. The cache is filled newest-first by a background task after the
-//! first sign-in, and holds [`KEEP_HOURS`] hours — a few megabytes.
+//! and per-deployment figures) for any span of time. [`super::hours`] keeps one per hour.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::ledger::{StatRow, Store};
 
@@ -28,7 +23,7 @@ const BUCKETS: usize = 160;
 const GROWTH: f64 = 1.08;
 
 /// A histogram of milliseconds: quantiles within 4% of the truth.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hist(Vec<u32>);
 
 impl Default for Hist {
@@ -65,6 +60,11 @@ impl Hist {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
             *a = a.saturating_add(*b);
         }
+    }
+
+    /// Whether it has the buckets this build counts in (one read back from the database may not).
+    pub fn well_formed(&self) -> bool {
+        self.0.len() == BUCKETS
     }
 
     pub fn count(&self) -> u64 {
@@ -112,7 +112,7 @@ impl Dim {
 }
 
 /// Requests, tokens and spend of one group.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     pub requests: i64,
     pub tokens: i64,
@@ -128,7 +128,7 @@ impl Group {
 }
 
 /// One deployment's attempts in a slice.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeploymentAgg {
     pub requests: i64,
     pub errors: i64,
@@ -137,7 +137,7 @@ pub struct DeploymentAgg {
 }
 
 /// The ledger over one span of time.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Slice {
     /// Rows: attempts that reached a provider, and cache hits.
     pub requests: i64,
@@ -262,26 +262,17 @@ impl Slice {
         }
     }
 
+    /// Whether every histogram in it has this build's buckets.
+    pub fn well_formed(&self) -> bool {
+        self.latency.well_formed()
+            && self.ttft.well_formed()
+            && self.deployments.values().all(|d| d.latency.well_formed() && d.ttft.well_formed())
+    }
+
     pub fn error_rate(&self) -> Option<f64> {
         (self.measured > 0).then(|| self.errors as f64 / self.measured as f64)
     }
 }
-
-/// The hourly slices, and whether the background fill has started.
-#[derive(Debug, Default)]
-pub struct Stats {
-    hours: Mutex<BTreeMap<i64, Arc<Slice>>>,
-    warming: AtomicBool,
-    /// The last row id looked at for rows of kept hours written late (None: none kept yet).
-    /// Held while an hour is read, so reading and looking never overlap.
-    seen: tokio::sync::Mutex<Option<i64>>,
-}
-
-/// Ids just below the last one looked at are looked at again: PostgreSQL may commit rows of
-/// concurrent writers out of id order.
-const ID_MARGIN: i64 = 1_000;
-/// Past this many new rows, the kept hours are dropped and read again instead.
-const RECHECK_MAX: i64 = 2_000_000;
 
 /// Slices of `[from_ms, to_ms)`, `step_ms` wide each, read from the ledger in one range query.
 pub async fn slices(store: &Store, from_ms: i64, to_ms: i64, step_ms: i64) -> Result<Vec<Slice>, sqlx::Error> {
@@ -296,89 +287,6 @@ pub async fn slices(store: &Store, from_ms: i64, to_ms: i64, step_ms: i64) -> Re
         })
         .await?;
     Ok(out)
-}
-
-impl Stats {
-    pub fn cached(&self, hour_ms: i64) -> Option<Arc<Slice>> {
-        self.hours.lock().unwrap_or_else(|e| e.into_inner()).get(&hour_ms).cloned()
-    }
-
-    /// Drops the kept hours that rows written since the last look belong to: rows arrive late
-    /// when a spill file is imported after a database outage. Reads only the rows written since.
-    pub async fn forget_late_rows(&self, store: &Store) -> Result<(), sqlx::Error> {
-        let mut seen = self.seen.lock().await;
-        let Some(last) = *seen else { return Ok(()) };
-        let newest = store.max_row_id().await?;
-        if newest <= last {
-            return Ok(());
-        }
-        // SQLite commits ids in order; PostgreSQL's concurrent writers may not.
-        let margin = if matches!(store, Store::Postgres(_)) { ID_MARGIN } else { 0 };
-        if newest - last > RECHECK_MAX {
-            self.hours.lock().unwrap_or_else(|e| e.into_inner()).clear();
-            self.warming.store(false, Ordering::Relaxed);
-        } else {
-            let late = store.hours_written_between(last - margin, newest).await?;
-            let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
-            for h in late {
-                hours.remove(&h);
-            }
-        }
-        *seen = Some(newest);
-        Ok(())
-    }
-
-    /// The hour starting at `hour_ms`: kept, or read (and kept once it has settled).
-    pub async fn hour(&self, store: &Store, hour_ms: i64, now_ms: i64) -> Result<Arc<Slice>, sqlx::Error> {
-        if let Some(s) = self.cached(hour_ms) {
-            return Ok(s);
-        }
-        let mut seen = self.seen.lock().await;
-        if let Some(s) = self.cached(hour_ms) {
-            return Ok(s); // read by someone else while this waited
-        }
-        if seen.is_none() {
-            // Rows written from here on are looked at by `forget_late_rows`.
-            *seen = Some(store.max_row_id().await?);
-        }
-        let slice = Arc::new(slices(store, hour_ms, hour_ms + HOUR_MS, HOUR_MS).await?.pop().unwrap_or_default());
-        if hour_ms + HOUR_MS + SETTLE_MS <= now_ms {
-            let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
-            hours.insert(hour_ms, slice.clone());
-            let oldest = now_ms - KEEP_HOURS * HOUR_MS;
-            while hours.first_key_value().is_some_and(|(&h, _)| h < oldest) {
-                hours.pop_first();
-            }
-        }
-        drop(seen);
-        Ok(slice)
-    }
-
-    /// Starts (once) the task that reads every settled hour of the kept span, newest first.
-    pub fn warm(self: &Arc<Self>, store: Store) {
-        if self.warming.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        let stats = self.clone();
-        #[expect(clippy::disallowed_methods, reason = "a one-off fill of the console's cache; ends on its own")]
-        tokio::spawn(async move {
-            let now = crate::keys::now_ms();
-            let newest = (now - SETTLE_MS).div_euclid(HOUR_MS) * HOUR_MS - HOUR_MS;
-            let started = std::time::Instant::now();
-            for i in 0..KEEP_HOURS - 1 {
-                let hour = newest - i * HOUR_MS;
-                if stats.cached(hour).is_some() {
-                    continue;
-                }
-                if let Err(e) = stats.hour(&store, hour, now).await {
-                    tracing::warn!(error = %e, "console: could not read the ledger's past hours; charts will read them on demand");
-                    stats.warming.store(false, Ordering::Relaxed);
-                    return;
-                }
-            }
-            tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "console: past hours read");
-        });
-    }
 }
 
 #[cfg(test)]

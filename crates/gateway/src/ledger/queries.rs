@@ -7,7 +7,7 @@
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use super::Store;
+use super::{Entry, Store};
 
 /// A value bound to a query built at run time.
 #[derive(Debug, Clone)]
@@ -73,64 +73,48 @@ macro_rules! stat_row {
     };
 }
 
-/// One ledger row as the console shows it.
+/// One ledger row as the console shows it: its id (the order rows were written in) and what
+/// was written.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LedgerRow {
     pub id: i64,
-    pub request_id: String,
-    pub at_unix_ms: i64,
-    pub key_id: Option<String>,
-    pub team: Option<String>,
-    pub alias: String,
-    pub deployment: String,
-    pub provider: String,
-    pub model: String,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cached_tokens: i64,
-    pub cache_write_tokens: i64,
-    pub reasoning_tokens: i64,
-    pub cost_nanos: Option<i64>,
-    pub status: i32,
-    pub outcome: String,
-    pub latency_ms: i64,
-    pub ttft_ms: Option<i64>,
-    pub stream: bool,
-    pub cancelled: bool,
-    pub cache: Option<String>,
-    pub attempt: i32,
+    #[serde(flatten)]
+    pub entry: Entry,
 }
 
 const ROW_COLUMNS: &str = "id, request_id, at_unix_ms, key_id, team, alias, deployment, provider, model, \
     input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, status, outcome, \
-    latency_ms, ttft_ms, stream, cancelled, cache, attempt";
+    latency_ms, ttft_ms, stream, cancelled, cache, saved_nanos, attempt";
 
 macro_rules! ledger_row {
     ($r:expr) => {
         LedgerRow {
             id: $r.try_get(0)?,
-            request_id: $r.try_get(1)?,
-            at_unix_ms: $r.try_get(2)?,
-            key_id: $r.try_get(3)?,
-            team: $r.try_get(4)?,
-            alias: $r.try_get(5)?,
-            deployment: $r.try_get(6)?,
-            provider: $r.try_get(7)?,
-            model: $r.try_get(8)?,
-            input_tokens: $r.try_get(9)?,
-            output_tokens: $r.try_get(10)?,
-            cached_tokens: $r.try_get(11)?,
-            cache_write_tokens: $r.try_get(12)?,
-            reasoning_tokens: $r.try_get(13)?,
-            cost_nanos: $r.try_get(14)?,
-            status: $r.try_get(15)?,
-            outcome: $r.try_get(16)?,
-            latency_ms: $r.try_get(17)?,
-            ttft_ms: $r.try_get(18)?,
-            stream: $r.try_get(19)?,
-            cancelled: $r.try_get(20)?,
-            cache: $r.try_get(21)?,
-            attempt: $r.try_get(22)?,
+            entry: Entry {
+                request_id: $r.try_get(1)?,
+                at_unix_ms: $r.try_get(2)?,
+                key_id: $r.try_get(3)?,
+                team: $r.try_get(4)?,
+                alias: $r.try_get(5)?,
+                deployment: $r.try_get(6)?,
+                provider: $r.try_get(7)?,
+                model: $r.try_get(8)?,
+                input_tokens: $r.try_get(9)?,
+                output_tokens: $r.try_get(10)?,
+                cached_tokens: $r.try_get(11)?,
+                cache_write_tokens: $r.try_get(12)?,
+                reasoning_tokens: $r.try_get(13)?,
+                cost_nanos: $r.try_get(14)?,
+                status: $r.try_get(15)?,
+                outcome: $r.try_get(16)?,
+                latency_ms: $r.try_get(17)?,
+                ttft_ms: $r.try_get(18)?,
+                stream: $r.try_get(19)?,
+                cancelled: $r.try_get(20)?,
+                cache: $r.try_get(21)?,
+                saved_nanos: $r.try_get(22)?,
+                attempt: $r.try_get(23)?,
+            },
         }
     };
 }
@@ -337,7 +321,7 @@ impl Store {
         });
         if rows.len() > limit {
             rows.truncate(limit);
-            let next = rows.last().map(|r| (r.at_unix_ms, r.id));
+            let next = rows.last().map(|r| (r.entry.at_unix_ms, r.id));
             return Ok(RowPage { rows, next, scan_capped: false });
         }
         if outer.is_empty() {

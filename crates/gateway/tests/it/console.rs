@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use gateway::ledger::{Entry, Store};
 use serde_json::{json, Value};
+use testkit::gateway::GatewayProcess;
 use testkit::openai_wire as wire;
 use testkit::{FakeUpstream, Gateway, Reply};
 
@@ -23,6 +24,23 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
+/// A gateway the console is reached on: in this process, or a `switchyard serve` of its own.
+trait Served {
+    fn url(&self, path: &str) -> String;
+}
+
+impl Served for Gateway {
+    fn url(&self, path: &str) -> String {
+        Gateway::url(self, path)
+    }
+}
+
+impl Served for GatewayProcess {
+    fn url(&self, path: &str) -> String {
+        GatewayProcess::url(self, path)
+    }
+}
+
 /// A signed-in browser, as far as the server can tell: its cookie and CSRF token.
 struct Session {
     cookie: String,
@@ -30,7 +48,7 @@ struct Session {
     role: String,
 }
 
-async fn sign_in(gw: &Gateway, key: &str) -> (u16, Option<Session>, reqwest::header::HeaderMap) {
+async fn sign_in(gw: &impl Served, key: &str) -> (u16, Option<Session>, reqwest::header::HeaderMap) {
     let resp = http().post(gw.url("/ui/api/session")).json(&json!({"key": key})).send().await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
@@ -48,14 +66,14 @@ async fn sign_in(gw: &Gateway, key: &str) -> (u16, Option<Session>, reqwest::hea
 }
 
 impl Session {
-    async fn get(&self, gw: &Gateway, path: &str) -> (u16, Value) {
+    async fn get(&self, gw: &impl Served, path: &str) -> (u16, Value) {
         let resp = http().get(gw.url(path)).header("cookie", &self.cookie).send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or_default())
     }
 
     /// A state-changing call, with `csrf` as its token (None: without one).
-    async fn send(&self, gw: &Gateway, method: &str, path: &str, body: &Value, csrf: Option<&str>) -> (u16, Value) {
+    async fn send(&self, gw: &impl Served, method: &str, path: &str, body: &Value, csrf: Option<&str>) -> (u16, Value) {
         let mut req = http()
             .request(method.parse().unwrap(), gw.url(path))
             .header("cookie", &self.cookie)
@@ -225,6 +243,75 @@ async fn a_viewer_key_made_by_the_command_line_signs_in() {
     let (status, session, _) = sign_in(&gw, &secret).await;
     assert_eq!((status, session.map(|s| s.role)), (200, Some("viewer".to_owned())));
     gw.stop().await;
+}
+
+/// Two replicas on one ledger database, and a restart: a session opened on one works on the
+/// other and a sign-out on either ends it; the hours a replica read are kept in the database,
+/// so a new process draws them without reading their rows, and a row that lands in a kept
+/// hour late (a spill file imported) is counted by every process.
+#[tokio::test]
+async fn replicas_share_sessions_and_kept_hours_survive_a_restart() {
+    let url = testkit::gateway::fresh_sqlite_url();
+    let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
+    let dir = std::env::temp_dir().join(format!("switchyard-console-replicas-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("switchyard.toml");
+    std::fs::write(&path, failover_config(&up, &up, Some(&url))).unwrap();
+    let replica = || {
+        GatewayProcess::serve(
+            env!("CARGO_BIN_EXE_switchyard"),
+            &["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+            &[("MASTER", MASTER_KEY)],
+        )
+    };
+    let (a, b) = (replica(), replica());
+
+    let (_, session, _) = sign_in(&a, MASTER_KEY).await;
+    let session = session.unwrap();
+    assert_eq!(session.get(&b, "/ui/api/session").await.0, 200, "the other replica knows the session");
+    assert_eq!(session.send(&b, "DELETE", "/ui/api/session", &json!({}), Some(&session.csrf)).await.0, 204);
+    assert_eq!(session.get(&a, "/ui/api/session").await.0, 401, "signed out everywhere");
+
+    // Three hours ago: settled, so kept once read.
+    let store = Store::open(&url).await.unwrap();
+    let now = gateway::keys::now_ms();
+    let hour = (now - 3 * 3_600_000).div_euclid(3_600_000) * 3_600_000;
+    let past = |n: i64, cost: i64| Entry {
+        request_id: format!("req_past_{n}"),
+        at_unix_ms: hour + n,
+        alias: "smart".into(),
+        deployment: "ok/m".into(),
+        provider: "openai".into(),
+        model: "m".into(),
+        cost_nanos: Some(cost),
+        status: 200,
+        outcome: "ok".into(),
+        latency_ms: 30,
+        attempt: 1,
+        ..Default::default()
+    };
+    store.insert(&(1..=4).map(|n| past(n, 1_000)).collect::<Vec<_>>()).await.unwrap();
+    let (_, admin, _) = sign_in(&a, MASTER_KEY).await;
+    let admin = admin.unwrap();
+    let (status, day) = admin.get(&a, "/ui/api/overview?window=24h").await;
+    assert_eq!((status, &day["totals"]["requests"], &day["totals"]["cost_nanos"]), (200, &json!(4), &json!(4_000)));
+    drop((a, b));
+
+    // The rows are gone (as retention would remove them); a new process still draws the hour,
+    // from what the last one kept, and the session survived the restart.
+    sqlx::query("DELETE FROM ledger WHERE request_id LIKE 'req_past_%'")
+        .execute(&sqlx::SqlitePool::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    let c = replica();
+    let (status, day) = admin.get(&c, "/ui/api/overview?window=24h").await;
+    assert_eq!((status, &day["totals"]["cost_nanos"], &day["pending_hours"]), (200, &json!(4_000), &json!(0)));
+    // A late row for that hour: read again, with it.
+    store.insert(&[past(50, 500)]).await.unwrap();
+    let (_, day) = admin.get(&c, "/ui/api/overview?window=24h").await;
+    assert_eq!((&day["totals"]["requests"], &day["totals"]["cost_nanos"]), (&json!(1), &json!(500)));
+    drop(c);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Requests to `priced` (each fails over from `flaky` to `good` until the circuit opens) and to
@@ -596,33 +683,31 @@ fn synthetic_rows(first: i64, count: i64, span_ms: i64, now: i64) -> Vec<Entry> 
 /// 30 days (about 3.9 requests a second), cold and warm. Run by hand:
 /// `cargo test --release -p gateway --test it console::load_times -- --ignored --nocapture`
 /// (`SWITCHYARD_BROWSER=1` also times each page in Chromium; `SWITCHYARD_CONSOLE_DB=sqlite://…`
-/// reuses the ledger an earlier run made and named).
+/// names the ledger: filled if empty, reused as it is otherwise).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "ten million rows, run by hand in release"]
 async fn load_times_on_ten_million_rows() {
     const ROWS: i64 = 10_000_000;
     const SPAN: i64 = 30 * 86_400_000;
-    // A ledger made by an earlier run may be given again: making one takes minutes.
-    let url = match std::env::var("SWITCHYARD_CONSOLE_DB") {
-        Ok(url) => url,
-        Err(_) => {
-            let url = testkit::gateway::fresh_sqlite_url();
-            let store = Store::open(&url).await.unwrap();
-            let now = gateway::keys::now_ms();
-            let started = Instant::now();
-            // In time order, as a gateway writes them: 10,000 rows at a time.
-            for batch in 0..ROWS / 10_000 {
-                let from = now - SPAN + batch * 10_000 * SPAN / ROWS;
-                let rows = synthetic_rows(batch * 10_000, 10_000, 10_000 * SPAN / ROWS, from + 10_000 * SPAN / ROWS);
-                store.insert(&rows).await.unwrap();
-            }
-            eprintln!("inserted {ROWS} rows in {:?} into {url}", started.elapsed());
-            let t = Instant::now();
-            store.compact(SPAN + 86_400_000, now).await.unwrap();
-            eprintln!("daily rollups in {:?}", t.elapsed());
-            url
+    // A ledger made by an earlier run may be given again (making one takes minutes); an empty
+    // one is filled.
+    let url = std::env::var("SWITCHYARD_CONSOLE_DB").unwrap_or_else(|_| testkit::gateway::fresh_sqlite_url());
+    let store = Store::open(&url).await.unwrap();
+    if store.max_row_id().await.unwrap() == 0 {
+        let now = gateway::keys::now_ms();
+        let started = Instant::now();
+        // In time order, as a gateway writes them: 10,000 rows at a time.
+        for batch in 0..ROWS / 10_000 {
+            let from = now - SPAN + batch * 10_000 * SPAN / ROWS;
+            let rows = synthetic_rows(batch * 10_000, 10_000, 10_000 * SPAN / ROWS, from + 10_000 * SPAN / ROWS);
+            store.insert(&rows).await.unwrap();
         }
-    };
+        eprintln!("inserted {ROWS} rows in {:?} into {url}", started.elapsed());
+        let t = Instant::now();
+        store.compact(SPAN + 86_400_000, now).await.unwrap();
+        eprintln!("daily rollups in {:?}", t.elapsed());
+    }
+    drop(store);
     let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
     let gw = Gateway::start_with_env(&failover_config(&up, &up, Some(&url)), &[("MASTER", MASTER_KEY)]).await;
     let (_, admin, _) = sign_in(&gw, MASTER_KEY).await;

@@ -282,9 +282,12 @@ async function deployments() {
       h("td", { class: "num" }, p95 ? fmt.ms(p95) : "–"));
   });
   const head = ["deployment", "circuit", "back-off", "error rate", "latency", "TTFT", "in flight", "since start", "last 24 h", "attempts · failed", "worst hourly p95"];
+  const pending = data.pending_hours ? h("div", { class: "notice", "data-testid": "pending" }, "Still reading " + data.pending_hours + " past hours of the ledger; the history fills in shortly.") : null;
   show(
     h("div", { class: "bar" }, h("span", { class: "muted" }, "Live health as routing sees it (moving averages since start); history from the ledger."), h("button", { class: "quiet", onclick: render }, "Refresh")),
+    pending,
     card("Deployments", h("div", { class: "scroll" }, h("table", { "data-testid": "deployments" }, h("thead", {}, h("tr", {}, head.map((x, i) => h("th", { class: i > 1 && i !== 8 ? "num" : "" }, x)))), h("tbody", {}, rows)))));
+  if (data.pending_hours) setTimeout(() => { if (location.hash.startsWith("#/deployments")) render(); }, 3000);
 }
 
 // ---- keys and teams --------------------------------------------------------------------------
