@@ -69,6 +69,16 @@ BURST_DURATION="${BURST_DURATION:-5s}"
 STREAM_REQUESTS="${STREAM_REQUESTS:-200}"
 STREAM_CONNS="${STREAM_CONNS:-8}"
 CHUNK_DELAY_MS="${CHUNK_DELAY_MS:-50}"
+LOW_RATE="${LOW_RATE:-500}"           # phase 1c, requests per second
+SERIAL_DURATION="${SERIAL_DURATION:-$DURATION}"   # phase 1b, one request at a time
+STREAM_RATE="${STREAM_RATE:-500}"     # phase 5, streams started per second
+STREAM_RATE_SECONDS="${STREAM_RATE_SECONDS:-6}"
+STREAM_RATE_CONNS="${STREAM_RATE_CONNS:-96}"
+STREAM_DELTAS="${STREAM_DELTAS:-18}"  # phase 5: role + deltas + finish + usage ≈ 20 chunks
+STREAM_CHUNK_MS="${STREAM_CHUNK_MS:-5}"
+SLOW_CONNS="${SLOW_CONNS:-1000}"      # phase 6: connections against a slow upstream
+SLOW_REPLY_MS="${SLOW_REPLY_MS:-50}"
+SLOW_SETTLE_S="${SLOW_SETTLE_S:-10}"  # phase 6: memory read again this long after
 PROXY_CPU="${PROXY_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 
@@ -141,12 +151,13 @@ wait_http() { # url, seconds, [curl args...]: until a 200 comes back
     done
 }
 
-start_upstream() { # chunk delay in ms
+start_upstream() { # chunk delay in ms, [more fake-upstream args]
     if [[ -n "$UPSTREAM_PID" ]]; then
         kill -TERM "$UPSTREAM_PID" 2>/dev/null || true
         wait "$UPSTREAM_PID" 2>/dev/null || true
     fi
-    taskset -c "$CLIENT_CPU" "$UPSTREAM_BIN" --port "$UPSTREAM_PORT" --chunk-delay-ms "$1" \
+    local delay="$1"; shift
+    taskset -c "$CLIENT_CPU" "$UPSTREAM_BIN" --port "$UPSTREAM_PORT" --chunk-delay-ms "$delay" "$@" \
         >>"$RESULTS/upstream.log" 2>&1 &
     UPSTREAM_PID=$!
     wait_http "http://127.0.0.1:$UPSTREAM_PORT/health" 10 || die "fake upstream did not start"
@@ -263,6 +274,18 @@ for t in $TARGETS; do
     oha_run "$t" fixed -z "$DURATION" -q "$RATE" -c "$RATE_CONNS" --latency-correction
 done
 
+say "1b. one request at a time for $SERIAL_DURATION"
+for t in $TARGETS; do
+    echo "  $t"
+    oha_run "$t" serial -z "$SERIAL_DURATION" -c 1
+done
+
+say "1c. fixed rate: $LOW_RATE req/s for $DURATION ($RATE_CONNS connections)"
+for t in $TARGETS; do
+    echo "  $t"
+    oha_run "$t" low -z "$DURATION" -q "$LOW_RATE" -c "$RATE_CONNS" --latency-correction
+done
+
 say "2. max throughput: $MAX_CONNS connections for $DURATION"
 hz="$(getconf CLK_TCK)"
 for t in $TARGETS; do
@@ -294,24 +317,57 @@ for t in $TARGETS; do
         >"$RESULTS/stream-$t.json" || echo "  $t: streaming run failed (see $RESULTS/stream-$t.json)"
 done
 
+stream_run() { # target, name, ttfb.py args...
+    local t="$1" name="$2"; shift 2
+    mapfile -t hdr < <(header_args "$t" | sed -n '2~2p')
+    hargs=()
+    for h in "${hdr[@]+"${hdr[@]}"}"; do hargs+=(--header "$h"); done
+    taskset -c "$CLIENT_CPU" python3 "$ROOT/bench/ttfb.py" --url "$(url_of "$t")" --body "$REQUEST" \
+        "$@" "${hargs[@]+"${hargs[@]}"}" >"$RESULTS/$name-$t.json" \
+        || echo "  $t: $name run failed (see $RESULTS/$name-$t.json)"
+}
+
+say "5. streams of $((STREAM_DELTAS + 4)) chunks ${STREAM_CHUNK_MS} ms apart: one at a time, then $STREAM_RATE a second for ${STREAM_RATE_SECONDS} s"
+start_upstream "$STREAM_CHUNK_MS" --deltas "$STREAM_DELTAS"
+for t in $TARGETS; do
+    echo "  $t"
+    stream_run "$t" stream1 --requests 100 --concurrency 1
+    stream_run "$t" streamrate --requests "$((STREAM_RATE * STREAM_RATE_SECONDS))" \
+        --concurrency "$STREAM_RATE_CONNS" --rate "$STREAM_RATE" --warmup 1
+done
+
 for t in $TARGETS; do RSS_END[$t]="$(rss_kib $(pids_of "$t"))"; done
+
+say "6. $SLOW_CONNS connections against a ${SLOW_REPLY_MS} ms upstream for $DURATION"
+start_upstream 0 --reply-delay-ms "$SLOW_REPLY_MS"
+declare -A RSS_SLOW RSS_SETTLED
+for t in $TARGETS; do
+    echo "  $t"
+    oha_run "$t" slow -z "$DURATION" -c "$SLOW_CONNS"
+    RSS_SLOW[$t]="$(rss_kib $(pids_of "$t"))"
+done
+sleep "$SLOW_SETTLE_S"
+for t in $TARGETS; do RSS_SETTLED[$t]="$(rss_kib $(pids_of "$t"))"; done
 
 {
     for t in $TARGETS; do
-        printf '%s %s %s %s %s\n' "$t" "${RSS_IDLE[$t]}" "${RSS_LOAD[$t]}" "${RSS_END[$t]}" "${CPU_US[$t]}"
+        printf '%s %s %s %s %s %s %s\n' "$t" "${RSS_IDLE[$t]}" "${RSS_LOAD[$t]}" "${RSS_END[$t]}" "${CPU_US[$t]}" \
+            "${RSS_SLOW[$t]}" "${RSS_SETTLED[$t]}"
     done
 } >"$RESULTS/procs.txt"
 
 say "results"
-python3 - "$RESULTS" "$TARGETS" "$RATE" <<'PY'
+python3 - "$RESULTS" "$TARGETS" "$RATE" "$LOW_RATE" "$STREAM_RATE" "$SLOW_CONNS" "$SLOW_REPLY_MS" <<'PY'
 import json, os, sys
 
 results, targets, rate = sys.argv[1], sys.argv[2].split(), sys.argv[3]
-procs = {}
+low_rate, stream_rate, slow_conns, slow_ms = sys.argv[4:8]
+procs, slow_rss = {}, {}
 with open(os.path.join(results, "procs.txt")) as f:
     for line in f:
-        t, idle, mid, end, cpu = line.split()
+        t, idle, mid, end, cpu, slow, settled = line.split()
         procs[t] = (int(idle), int(mid), int(end), float(cpu))
+        slow_rss[t] = (int(slow), int(settled))
 
 def load(name, t):
     try:
@@ -358,5 +414,46 @@ print("latencies in ms; cpu us/req = CPU time of the server process (direct: the
 print("nginx: master + worker; gateway: the gateway) during the max-throughput phase / 2xx answers;")
 print("rss = resident memory of the same processes: idle before the warm-up, after phases 1-3")
 print("(load, ending with the connection burst) and after streaming (end; for direct, the restarted upstream).")
+print()
+
+# The same run as the performance targets are stated: latency added to the upstream's own
+# (each target minus `direct`), by load.
+def pct(d, p):
+    return None if d is None else d["latencyPercentiles"].get(p)
+
+def added(name, t, p):
+    base, mine = pct(load(name, "direct"), p), pct(load(name, t), p)
+    return None if base is None or mine is None else (mine - base) * 1000
+
+def stream_added(name, t, key):
+    base, mine = load(name, "direct"), load(name, t)
+    if not base or not mine or base.get(key) is None or mine.get(key) is None:
+        return None
+    return mine[key] - base[key]
+
+def fmt(v, unit=""):
+    return "-" if v is None else f"{v:.2f}{unit}"
+
+rows = [("CPU per request at max throughput", lambda t: f"{procs.get(t, (0, 0, 0, 0.0))[3]:.1f} us"),
+        ("max requests/s", lambda t: "-" if load("max", t) is None else f"{load('max', t)['summary']['requestsPerSec']:.0f}")]
+for label, name in (("one at a time", "serial"), (f"{low_rate} req/s", "low"), (f"{rate} req/s", "fixed")):
+    rows.append((f"added p50 / p99 ms, {label}",
+                 lambda t, n=name: f"{fmt(added(n, t, 'p50'))} / {fmt(added(n, t, 'p99'))}"))
+rows += [
+    ("added first byte p50 ms, one stream", lambda t: fmt(stream_added("stream1", t, "first_p50_ms"))),
+    (f"added first byte p50 ms, {stream_rate} streams/s", lambda t: fmt(stream_added("streamrate", t, "first_p50_ms"))),
+    (f"added total stream p50 ms, {stream_rate} streams/s", lambda t: fmt(stream_added("streamrate", t, "total_p50_ms"))),
+    (f"{stream_rate} streams/s: errors, started late", lambda t: "-" if not load("streamrate", t) else f"{load('streamrate', t)['errors']}, {load('streamrate', t).get('late', '?')}"),
+    (f"{slow_conns} conns, {slow_ms} ms upstream: req/s", lambda t: "-" if load("slow", t) is None else f"{load('slow', t)['summary']['requestsPerSec']:.0f}"),
+    (f"{slow_conns} conns: added p50 / p99 ms", lambda t: f"{fmt(added('slow', t, 'p50'))} / {fmt(added('slow', t, 'p99'))}"),
+    (f"{slow_conns} conns: failures", lambda t: failures(load("slow", t))),
+    ("rss MB: idle / after 1-3 / after 6 / 10 s on", lambda t: "/".join(f"{v / 1024:.0f}" for v in (procs.get(t, (0, 0, 0, 0))[0], procs.get(t, (0, 0, 0, 0))[1], slow_rss.get(t, (0, 0))[0], slow_rss.get(t, (0, 0))[1]))),
+]
+width = max(len(r[0]) for r in rows)
+print("  ".join(["".ljust(width)] + [t.rjust(16) for t in targets]))
+for label, cell in rows:
+    print("  ".join([label.ljust(width)] + [cell(t).rjust(16) for t in targets]))
+print()
+print("added = the target's figure minus direct's in the same run; for direct itself, 0.")
 print(f"raw oha and ttfb.py output: {results}")
 PY

@@ -14,6 +14,11 @@ C keep-alive connections, and for each one records:
 Prints one JSON object with p50/p90/p99 (milliseconds) of each, plus the
 error count. Standard library only.
 
+With --rate R, requests start on a fixed schedule (R per second in all, spread over the
+connections) instead of back to back: the load of R streams a second whatever the proxy's
+speed. A connection still busy when its next start comes starts it late (and the run
+reports how many did: `late`).
+
     python3 bench/ttfb.py --url http://127.0.0.1:9102/v1/chat/completions \
         --body bench/request.json --requests 200 --concurrency 8
 """
@@ -122,6 +127,7 @@ def main() -> int:
     ap.add_argument("--header", action="append", default=[], help="extra 'Name: value' header")
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--model", default=None, help="override the body's model")
+    ap.add_argument("--rate", type=float, default=None, help="streams started per second, in all")
     args = ap.parse_args()
 
     url = urllib.parse.urlsplit(args.url)
@@ -153,6 +159,8 @@ def main() -> int:
 
     warm_totals: list[float] = []
     barrier = threading.Barrier(args.concurrency)
+    late = [0]
+    begin = [0.0]
 
     def worker(idx: int, n: int) -> None:
         conn = Conn(host, port, args.timeout)
@@ -163,7 +171,29 @@ def main() -> int:
                     warm_totals.append(r[2])
             except Exception:  # noqa: BLE001 - warm-up errors (stale pooled connections) are not counted
                 conn.close()
-        barrier.wait()
+        if barrier.wait() == 0:
+            begin[0] = time.perf_counter() + 0.05
+        if args.rate:
+            # Open loop: this connection's k-th request starts at (k * C + idx) / rate.
+            time.sleep(0.06)
+            for k in range(n):
+                due = begin[0] + (k * args.concurrency + idx) / args.rate
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                elif wait < -0.001:
+                    with lock:
+                        late[0] += 1
+                try:
+                    r = one_request(conn, request)
+                    with lock:
+                        results.append(r)
+                except Exception as e:  # noqa: BLE001
+                    conn.close()
+                    with lock:
+                        errors.append(f"{type(e).__name__}: {e}")
+            conn.close()
+            return
         # Spread the connections' request starts evenly over one stream's length, so
         # first tokens of different connections don't arrive (and get timed) at once.
         if args.stagger_ms is not None:
@@ -192,6 +222,9 @@ def main() -> int:
     elapsed = time.perf_counter() - start
 
     out: dict[str, object] = {"requests": len(results), "errors": len(errors), "seconds": round(elapsed, 2)}
+    if args.rate:
+        out["rate"] = args.rate
+        out["late"] = late[0]
     for i, name in enumerate(("headers", "first", "total")):
         vals = sorted(r[i] * 1000.0 for r in results)
         for p in (50, 90, 99):

@@ -1,11 +1,12 @@
 //! A fast fake OpenAI upstream for benchmarking proxies.
 //!
 //! `POST /v1/chat/completions`:
-//! - with `"stream": true` in the request JSON: `text/event-stream` with 8
-//!   `chat.completion.chunk` events (role, 6 content deltas, finish), a usage
-//!   chunk (`choices: []`) and `data: [DONE]`. The first event goes out at
-//!   once; `--chunk-delay-ms N` waits N ms before each following event.
-//! - otherwise: a fixed ~660-byte `chat.completion` JSON with usage.
+//! - with `"stream": true` in the request JSON: `text/event-stream` with
+//!   `chat.completion.chunk` events (role, `--deltas N` content deltas (6), finish), a
+//!   usage chunk (`choices: []`) and `data: [DONE]`. The first event goes out at
+//!   once; with `--chunk-delay-ms N` event k is sent N·k ms after the first.
+//! - otherwise: a fixed ~660-byte `chat.completion` JSON with usage, after
+//!   `--reply-delay-ms N` (0): a slow provider, without the cost of a real one.
 //!
 //! `POST /v1/messages`: the same answer in Anthropic's Messages format (a message,
 //! or with `"stream": true` the Anthropic SSE event sequence, paced the same way),
@@ -14,7 +15,8 @@
 //! Also `GET /health` and `GET /v1/models`; anything else is a 404 in
 //! OpenAI's error shape. One thread, `TCP_NODELAY` on accepted sockets.
 //!
-//! Usage: `fake-upstream [--host 127.0.0.1] [--port 9101] [--chunk-delay-ms 0]`
+//! Usage: `fake-upstream [--host 127.0.0.1] [--port 9101] [--chunk-delay-ms 0]
+//! [--reply-delay-ms 0] [--deltas 6]`
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -44,15 +46,20 @@ const NOT_FOUND: &str = r#"{"error":{"message":"Unknown request URL. Please chec
 
 const DELTAS: [&str; 6] = ["The", " capital", " of", " France", " is", " Paris."];
 
-fn sse_events() -> Vec<Bytes> {
+/// `n` content deltas: the six words of the answer, then again, as many as asked.
+fn deltas(n: usize) -> impl Iterator<Item = &'static str> {
+    DELTAS.iter().copied().cycle().take(n)
+}
+
+fn sse_events(n: usize) -> Vec<Bytes> {
     let head = r#"{"id":"chatcmpl-BENCH0000000000000000000000002","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0123456789","choices":"#;
-    let mut events = Vec::with_capacity(DELTAS.len() + 4);
+    let mut events = Vec::with_capacity(n + 4);
     let chunk = |choices: &str, tail: &str| Bytes::from(format!("data: {head}{choices}{tail}}}\n\n"));
     events.push(chunk(
         r#"[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]"#,
         r#","usage":null"#,
     ));
-    for d in DELTAS {
+    for d in deltas(n) {
         events.push(chunk(
             &format!(r#"[{{"index":0,"delta":{{"content":"{d}"}},"logprobs":null,"finish_reason":null}}]"#),
             r#","usage":null"#,
@@ -69,7 +76,7 @@ fn sse_events() -> Vec<Bytes> {
 
 const MESSAGE: &str = r#"{"id":"msg_01BENCH000000000000000001","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[{"type":"text","text":"The capital of France is Paris, known for its food and the Eiffel Tower."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":42,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":18,"service_tier":"standard"}}"#;
 
-fn anthropic_events() -> Vec<Bytes> {
+fn anthropic_events(n: usize) -> Vec<Bytes> {
     let event = |name: &str, data: String| Bytes::from(format!("event: {name}\ndata: {data}\n\n"));
     let mut events = vec![event(
         "message_start",
@@ -79,7 +86,7 @@ fn anthropic_events() -> Vec<Bytes> {
         "content_block_start",
         r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#.into(),
     ));
-    for d in DELTAS {
+    for d in deltas(n) {
         events.push(event(
             "content_block_delta",
             format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{d}"}}}}"#),
@@ -94,11 +101,14 @@ fn anthropic_events() -> Vec<Bytes> {
     events
 }
 
-/// The SSE body: one frame per event, a sleep before every event but the first.
+/// The SSE body: one frame per event, event k due `k * delay` after the first (due times,
+/// not sleeps between events: timer lateness does not add up over a stream, so a stream's
+/// length is the same for every run and proxy).
 struct SseBody {
     events: Arc<Vec<Bytes>>,
     next: usize,
     delay: Duration,
+    started: Option<tokio::time::Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
@@ -111,8 +121,10 @@ impl Body for SseBody {
         if this.next >= this.events.len() {
             return Poll::Ready(None);
         }
+        let started = *this.started.get_or_insert_with(tokio::time::Instant::now);
         if this.next > 0 && !this.delay.is_zero() {
-            let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(this.delay)));
+            let due = started + this.delay * this.next as u32;
+            let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
             if sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
@@ -188,10 +200,11 @@ struct State {
     message: Bytes,
     anthropic_events: Arc<Vec<Bytes>>,
     delay: Duration,
+    reply_delay: Duration,
 }
 
 fn sse(events: &Arc<Vec<Bytes>>, delay: Duration) -> Response<Reply> {
-    let mut resp = Response::new(Reply::Sse(SseBody { events: events.clone(), next: 0, delay, sleep: None }));
+    let mut resp = Response::new(Reply::Sse(SseBody { events: events.clone(), next: 0, delay, started: None, sleep: None }));
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -212,6 +225,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Re
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
+    let post = parts.method == Method::POST;
+    if post && !state.reply_delay.is_zero() && !wants_stream(&body) {
+        tokio::time::sleep(state.reply_delay).await;
+    }
     let resp = match (&parts.method, parts.uri.path()) {
         (&Method::POST, "/v1/chat/completions") => {
             if wants_stream(&body) {
@@ -238,10 +255,13 @@ struct Args {
     host: String,
     port: u16,
     chunk_delay_ms: u64,
+    reply_delay_ms: u64,
+    deltas: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { host: "127.0.0.1".into(), port: 9101, chunk_delay_ms: 0 };
+    let mut args =
+        Args { host: "127.0.0.1".into(), port: 9101, chunk_delay_ms: 0, reply_delay_ms: 0, deltas: DELTAS.len() };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -251,8 +271,14 @@ fn parse_args() -> Result<Args, String> {
             "--chunk-delay-ms" => {
                 args.chunk_delay_ms = value()?.parse().map_err(|e| format!("--chunk-delay-ms: {e}"))?
             }
+            "--reply-delay-ms" => {
+                args.reply_delay_ms = value()?.parse().map_err(|e| format!("--reply-delay-ms: {e}"))?
+            }
+            "--deltas" => args.deltas = value()?.parse().map_err(|e| format!("--deltas: {e}"))?,
             "-h" | "--help" => {
-                return Err("usage: fake-upstream [--host 127.0.0.1] [--port 9101] [--chunk-delay-ms 0]".into())
+                return Err("usage: fake-upstream [--host 127.0.0.1] [--port 9101] [--chunk-delay-ms 0] \
+                            [--reply-delay-ms 0] [--deltas 6]"
+                    .into())
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -294,15 +320,18 @@ async fn serve(args: Args) -> std::io::Result<()> {
         completion: Bytes::from_static(COMPLETION.as_bytes()),
         models: Bytes::from_static(MODELS.as_bytes()),
         not_found: Bytes::from_static(NOT_FOUND.as_bytes()),
-        events: Arc::new(sse_events()),
+        events: Arc::new(sse_events(args.deltas)),
         message: Bytes::from_static(MESSAGE.as_bytes()),
-        anthropic_events: Arc::new(anthropic_events()),
+        anthropic_events: Arc::new(anthropic_events(args.deltas)),
         delay: Duration::from_millis(args.chunk_delay_ms),
+        reply_delay: Duration::from_millis(args.reply_delay_ms),
     });
     println!(
-        "fake-upstream listening on http://{} (chunk delay {} ms, completion {} bytes)",
+        "fake-upstream listening on http://{} (chunk delay {} ms, {} deltas, reply delay {} ms, completion {} bytes)",
         listener.local_addr()?,
         args.chunk_delay_ms,
+        args.deltas,
+        args.reply_delay_ms,
         COMPLETION.len()
     );
 
