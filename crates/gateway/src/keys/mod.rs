@@ -106,7 +106,15 @@ pub fn generate() -> (String, String, String) {
 }
 
 pub fn hash(key: &str) -> String {
-    digest::digest(&digest::SHA256, key.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    // Once per request: hex by table, not one formatted string per byte.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = digest::digest(&digest::SHA256, key.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest.as_ref() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 pub fn now_ms() -> i64 {
@@ -186,6 +194,8 @@ mod tests {
         assert!(table.lookup(&key).is_some());
         assert!(table.lookup(&other).is_none());
         assert!(table.lookup("sk-master").is_none());
+        // Keys stored before stay found: the hash is SHA-256 in lower-case hex.
+        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

@@ -151,6 +151,10 @@ impl Store {
                 // WAL with NORMAL is durable across process crashes; only an OS crash can lose
                 // the last commits.
                 .synchronous(SqliteSynchronous::Normal)
+                // A multi-row INSERT into a table with a unique index keeps a statement journal,
+                // by default in a temporary file opened, written and deleted for every batch:
+                // in memory it costs no system calls.
+                .pragma("temp_store", "memory")
                 .busy_timeout(std::time::Duration::from_secs(5));
             // One writer connection: SQLite serializes writes anyway.
             Store::Sqlite(SqlitePoolOptions::new().max_connections(1).connect_with(options).await?)
