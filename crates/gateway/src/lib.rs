@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod background;
 pub mod cache;
 pub mod config;
 pub mod console;

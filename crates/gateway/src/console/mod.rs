@@ -153,7 +153,11 @@ async fn read_only_sqlite(url: &str) -> Result<sqlx::SqlitePool, sqlx::Error> {
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
         .read_only(true)
         .busy_timeout(std::time::Duration::from_secs(5));
-    sqlx::sqlite::SqlitePoolOptions::new().max_connections(2).connect_with(options).await
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .after_connect(|_, _| Box::pin(async { crate::ledger::lower_sqlite_workers() }))
+        .connect_with(options)
+        .await
 }
 
 /// A refusal or failure of a console route: `{"error": {"message", "code"}}`.

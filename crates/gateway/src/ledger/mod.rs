@@ -37,7 +37,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 pub use queries::{DailyRow, LedgerRow, RowFilter, RowPage, StatRow, StatusFilter};
-pub(crate) use store::{join_parts, split_sum};
+pub(crate) use store::{join_parts, lower_sqlite_workers, split_sum};
 pub use store::{SpendBy, SpendRow, Store};
 
 /// How long a row may wait in memory before its batch is committed.
@@ -146,6 +146,7 @@ impl Ledger {
         let thread_path = spill_path.clone();
         // Detached: it ends when the last spill sender is gone.
         std::thread::Builder::new().name("ledger-spill".into()).spawn(move || {
+            crate::background::lower_this_thread();
             spill::spill_loop(&thread_path, &spill_rx, &spill_counters);
         })?;
         let (close, closed) = tokio::sync::oneshot::channel();

@@ -134,6 +134,14 @@ pub enum Store {
     Postgres(PgPool),
 }
 
+/// Lowers the priority of sqlx's SQLite worker threads (see [`crate::background`]); called
+/// once a connection (and so its thread) exists.
+pub(crate) fn lower_sqlite_workers() -> Result<(), sqlx::Error> {
+    // Thread names are cut at 15 bytes: "sqlx-sqlite-worker-N" reads "sqlx-sqlite-wor".
+    crate::background::lower_threads_named("sqlx-sqlite-wor");
+    Ok(())
+}
+
 impl Store {
     /// `sqlite://path` (created if missing), `sqlite::memory:`, or `postgres://…`.
     pub async fn open(url: &str) -> Result<Store, sqlx::Error> {
@@ -156,8 +164,14 @@ impl Store {
                 // in memory it costs no system calls.
                 .pragma("temp_store", "memory")
                 .busy_timeout(std::time::Duration::from_secs(5));
-            // One writer connection: SQLite serializes writes anyway.
-            Store::Sqlite(SqlitePoolOptions::new().max_connections(1).connect_with(options).await?)
+            // One writer connection: SQLite serializes writes anyway. Its worker thread (sqlx
+            // runs one per connection) commits below the request path's priority.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .after_connect(|_, _| Box::pin(async { lower_sqlite_workers() }))
+                .connect_with(options)
+                .await?;
+            Store::Sqlite(pool)
         };
         store.migrate().await?;
         Ok(store)

@@ -54,10 +54,13 @@ pub fn install(json: bool) {
     if LOG.set(log).is_err() {
         return;
     }
-    let _ = std::thread::Builder::new().name("switchyard-log".into()).spawn(|| loop {
-        std::thread::sleep(EVERY);
-        if let Some(log) = LOG.get() {
-            log.drain();
+    let _ = std::thread::Builder::new().name("switchyard-log".into()).spawn(|| {
+        crate::background::lower_this_thread();
+        loop {
+            std::thread::sleep(EVERY);
+            if let Some(log) = LOG.get() {
+                log.drain();
+            }
         }
     });
 }

@@ -51,9 +51,12 @@ const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// only when `/metrics` is scraped: a gateway nobody scrapes would grow by every sample of every
 /// request. A thread of its own (the recorder may be made before any runtime) folds them in.
 fn spawn_upkeep(handle: PrometheusHandle) {
-    let upkeep = move || loop {
-        std::thread::sleep(UPKEEP_EVERY);
-        handle.run_upkeep();
+    let upkeep = move || {
+        crate::background::lower_this_thread();
+        loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            handle.run_upkeep();
+        }
     };
     if let Err(e) = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(upkeep) {
         tracing::warn!(error = %e, "could not start the metrics upkeep thread; histograms are folded only when scraped");
