@@ -162,6 +162,17 @@ def main() -> int:
     late = [0]
     begin = [0.0]
 
+    def timed(conn: Conn) -> None:
+        """One counted request: its times, or its error."""
+        try:
+            r = one_request(conn, request)
+            with lock:
+                results.append(r)
+        except Exception as e:  # noqa: BLE001
+            conn.close()
+            with lock:
+                errors.append(f"{type(e).__name__}: {e}")
+
     def worker(idx: int, n: int) -> None:
         conn = Conn(host, port, args.timeout)
         for _ in range(args.warmup):
@@ -184,33 +195,18 @@ def main() -> int:
                 elif wait < -0.001:
                     with lock:
                         late[0] += 1
-                try:
-                    r = one_request(conn, request)
-                    with lock:
-                        results.append(r)
-                except Exception as e:  # noqa: BLE001
-                    conn.close()
-                    with lock:
-                        errors.append(f"{type(e).__name__}: {e}")
-            conn.close()
-            return
-        # Spread the connections' request starts evenly over one stream's length, so
-        # first tokens of different connections don't arrive (and get timed) at once.
-        if args.stagger_ms is not None:
-            stagger = args.stagger_ms / 1000.0
+                timed(conn)
         else:
-            totals = sorted(warm_totals)
-            stagger = totals[len(totals) // 2] / args.concurrency if totals else 0.0
-        time.sleep(idx * stagger)
-        for _ in range(n):
-            try:
-                r = one_request(conn, request)
-                with lock:
-                    results.append(r)
-            except Exception as e:  # noqa: BLE001
-                conn.close()
-                with lock:
-                    errors.append(f"{type(e).__name__}: {e}")
+            # Spread the connections' request starts evenly over one stream's length, so
+            # first tokens of different connections don't arrive (and get timed) at once.
+            if args.stagger_ms is not None:
+                stagger = args.stagger_ms / 1000.0
+            else:
+                totals = sorted(warm_totals)
+                stagger = totals[len(totals) // 2] / args.concurrency if totals else 0.0
+            time.sleep(idx * stagger)
+            for _ in range(n):
+                timed(conn)
         conn.close()
 
     threads = [threading.Thread(target=worker, args=(i, n)) for i, n in enumerate(per_worker)]
