@@ -3,6 +3,7 @@
 //! from request bodies or error text.
 
 pub mod access_log;
+mod handles;
 pub mod otel;
 
 use std::sync::OnceLock;
@@ -266,7 +267,29 @@ impl<'a> RequestFinished<'a> {
         }
     }
 
-    pub fn emit(self) {
+    fn count(&self) {
+        let answered = (self.status == 200 && self.outcome == Outcome::Ok)
+            .then(|| handles::answered(self.route, &self.alias, &self.provider))
+            .flatten();
+        let Some(h) = answered else { return self.count_by_name() };
+        h.requests.increment(1);
+        h.duration.record(self.duration.as_secs_f64());
+        if let Some(overhead) = self.overhead {
+            h.overhead.record(overhead.as_secs_f64());
+        }
+        if let Some(ttft) = self.time_to_first_token {
+            h.ttft.record(ttft.as_secs_f64());
+        }
+        for (counter, n) in h.tokens.iter().zip(token_counts(self.usage)) {
+            if n > 0 {
+                counter.increment(n);
+            }
+        }
+    }
+
+    /// Registers each metric by name: for anything but an answered request, and before the
+    /// recorder is installed.
+    fn count_by_name(&self) {
         let (alias, provider) = (&self.alias, &self.provider);
         let status = status_label(self.status);
         counter!("switchyard_requests_total", "alias" => alias.clone(), "provider" => provider.clone(), "status" => status)
@@ -285,18 +308,16 @@ impl<'a> RequestFinished<'a> {
             histogram!("switchyard_time_to_first_token_seconds", "alias" => alias.clone(), "provider" => provider.clone())
                 .record(ttft.as_secs_f64());
         }
-        if let Some(u) = self.usage {
-            let tokens = |kind: &'static str, n: u64| {
-                if n > 0 {
-                    counter!("switchyard_tokens_total", "alias" => alias.clone(), "provider" => provider.clone(), "kind" => kind)
-                        .increment(n);
-                }
-            };
-            tokens("input", u.input_tokens);
-            tokens("output", u.output_tokens);
-            tokens("cached_input", u.cached_input_tokens.unwrap_or(0));
-            tokens("reasoning", u.reasoning_tokens.unwrap_or(0));
+        for (kind, n) in handles::TOKEN_KINDS.into_iter().zip(token_counts(self.usage)) {
+            if n > 0 {
+                counter!("switchyard_tokens_total", "alias" => alias.clone(), "provider" => provider.clone(), "kind" => kind)
+                    .increment(n);
+            }
         }
+    }
+
+    pub fn emit(self) {
+        self.count();
         if !tracing::enabled!(tracing::Level::INFO) {
             return;
         }
@@ -334,6 +355,13 @@ impl<'a> RequestFinished<'a> {
             "request finished"
         );
     }
+}
+
+/// A request's tokens in [`handles::TOKEN_KINDS`] order; zeros without usage.
+fn token_counts(usage: Option<Usage>) -> [u64; 4] {
+    usage.map_or([0; 4], |u| {
+        [u.input_tokens, u.output_tokens, u.cached_input_tokens.unwrap_or(0), u.reasoning_tokens.unwrap_or(0)]
+    })
 }
 
 fn status_label(status: u16) -> &'static str {
