@@ -17,28 +17,11 @@ use testkit::gateway::GatewayProcess;
 use testkit::openai_wire as wire;
 use testkit::{FakeUpstream, Gateway, Reply};
 
-use crate::common::{failover_config, new_key, post_json, user, MASTER_KEY};
+use crate::common::{failover_config, new_key, post_json, user, Running, MASTER_KEY};
 
 /// A client that shows redirects instead of following them.
 fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-/// A gateway the console is reached on: in this process, or a `switchyard serve` of its own.
-trait Served {
-    fn url(&self, path: &str) -> String;
-}
-
-impl Served for Gateway {
-    fn url(&self, path: &str) -> String {
-        Gateway::url(self, path)
-    }
-}
-
-impl Served for GatewayProcess {
-    fn url(&self, path: &str) -> String {
-        GatewayProcess::url(self, path)
-    }
 }
 
 /// A signed-in browser, as far as the server can tell: its cookie and CSRF token.
@@ -48,7 +31,7 @@ struct Session {
     role: String,
 }
 
-async fn sign_in(gw: &impl Served, key: &str) -> (u16, Option<Session>, reqwest::header::HeaderMap) {
+async fn sign_in(gw: &impl Running, key: &str) -> (u16, Option<Session>, reqwest::header::HeaderMap) {
     let resp = http().post(gw.url("/ui/api/session")).json(&json!({"key": key})).send().await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
@@ -66,14 +49,21 @@ async fn sign_in(gw: &impl Served, key: &str) -> (u16, Option<Session>, reqwest:
 }
 
 impl Session {
-    async fn get(&self, gw: &impl Served, path: &str) -> (u16, Value) {
+    async fn get(&self, gw: &impl Running, path: &str) -> (u16, Value) {
         let resp = http().get(gw.url(path)).header("cookie", &self.cookie).send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or_default())
     }
 
     /// A state-changing call, with `csrf` as its token (None: without one).
-    async fn send(&self, gw: &impl Served, method: &str, path: &str, body: &Value, csrf: Option<&str>) -> (u16, Value) {
+    async fn send(
+        &self,
+        gw: &impl Running,
+        method: &str,
+        path: &str,
+        body: &Value,
+        csrf: Option<&str>,
+    ) -> (u16, Value) {
         let mut req = http()
             .request(method.parse().unwrap(), gw.url(path))
             .header("cookie", &self.cookie)
