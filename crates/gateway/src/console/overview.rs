@@ -47,8 +47,8 @@ pub async fn overview(State(app): State<Arc<App>>, headers: HeaderMap, Query(p):
     let start = end - count * step;
     let deadline = Instant::now() + super::hours::READ_BUDGET;
     let built = match window {
-        "1h" => slices(&db.read, start, end, step).await.map(|s| (s, 0)),
-        "24h" => hours(&console.hours, &db, start, end, now, deadline).await,
+        "1h" => slices(&db.read, start, end, step).await.map(|s| (s.into_iter().map(Arc::new).collect(), 0)),
+        "24h" => console.hours.span(&db, start, end, now, deadline).await,
         _ => days(&console.hours, &db, start, end, now, deadline).await,
     };
     let (series, pending) = match built {
@@ -57,19 +57,6 @@ pub async fn overview(State(app): State<Arc<App>>, headers: HeaderMap, Query(p):
     };
     let names = key_names(&db.read).await;
     reply(render(window, start, step, &series, pending, &names))
-}
-
-/// Hourly slices of `[start, end)`: see [`Hours::span`].
-async fn hours(
-    kept: &Hours,
-    db: &Db,
-    start: i64,
-    end: i64,
-    now: i64,
-    deadline: Instant,
-) -> Result<(Vec<Slice>, usize), sqlx::Error> {
-    let (hours, pending) = kept.span(db, start, end, now, deadline).await?;
-    Ok((hours.iter().map(|s| (**s).clone()).collect(), pending))
 }
 
 /// Daily slices: hours merged (newest first, while the deadline lasts), spend from the
@@ -81,13 +68,13 @@ async fn days(
     end: i64,
     now: i64,
     deadline: Instant,
-) -> Result<(Vec<Slice>, usize), sqlx::Error> {
+) -> Result<(Vec<Arc<Slice>>, usize), sqlx::Error> {
     let n = usize::try_from((end - start) / DAY_MS).unwrap_or(0);
     let mut out = vec![Slice::default(); n];
     let mut pending = 0;
     for (i, day) in out.iter_mut().enumerate().rev() {
         let from = start + i as i64 * DAY_MS;
-        let (hours, p) = hours(kept, db, from, from + DAY_MS, now, deadline).await?;
+        let (hours, p) = kept.span(db, from, from + DAY_MS, now, deadline).await?;
         pending += p;
         for h in &hours {
             day.merge(h);
@@ -106,7 +93,7 @@ async fn days(
             }
         }
     }
-    Ok((out, pending))
+    Ok((out.into_iter().map(Arc::new).collect(), pending))
 }
 
 /// Key ids to names, for the key breakdown.
@@ -128,7 +115,7 @@ fn render(
     window: &str,
     start: i64,
     step: i64,
-    series: &[Slice],
+    series: &[Arc<Slice>],
     pending: usize,
     names: &HashMap<String, String>,
 ) -> Value {
