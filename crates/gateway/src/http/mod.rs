@@ -18,13 +18,7 @@ pub use routes::{metrics_router, router};
 
 pub use crate::error::echo;
 
-/// A fresh id for a request, echoed as `x-request-id`.
-pub fn request_id() -> String {
-    // Time-ordered (UUIDv7: 48 bits of milliseconds, 74 random): ledger rows are written in
-    // about this order, so the index on request ids grows at its end instead of touching a
-    // random page per row.
-    format!("req_{}", uuid::Uuid::now_v7().simple())
-}
+pub use crate::pipeline::request_id;
 
 /// What every model endpoint does first: identify the caller, then read the body within the
 /// size limit and the deadline.
@@ -47,15 +41,5 @@ pub fn check_model(caller: &crate::keys::Caller, model: &str) -> Result<(), dial
         .with_code("model_not_allowed")
         .with_param("model")),
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn request_ids_are_unique_and_in_the_order_they_were_made() {
-        let ids: Vec<String> = (0..10_000).map(|_| super::request_id()).collect();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "each id sorts after the one before");
-        assert!(ids.iter().all(|id| id.len() == 36 && id.starts_with("req_")), "{}", ids[0]);
     }
 }

@@ -29,7 +29,7 @@ pub async fn embed(app: &Arc<App>, model: &str, text: &str) -> Result<Vec<f32>, 
         input: EmbeddingInput::Text(text.to_owned()),
         ..EmbeddingRequest::default()
     };
-    let request_id = format!("req_{}", uuid::Uuid::now_v7().simple());
+    let request_id = super::request_id();
     let (caller, endpoint, forwarded) = (&Caller::Master, "/v1/embeddings", Forwarded::default());
     let reply = super::embeddings(app.clone(), req, Narrowing::default(), caller, request_id, endpoint, forwarded)
         .await
