@@ -304,6 +304,50 @@ async fn replicas_share_sessions_and_kept_hours_survive_a_restart() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The console on a PostgreSQL ledger that goes down: every console call answers 503 in a few
+/// seconds (sessions are looked up there), and once it is back the same session works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_database_that_goes_down_makes_the_console_say_so_then_recover() {
+    if std::env::var("SWITCHYARD_TEST_POSTGRES").is_err() {
+        eprintln!("skipping: SWITCHYARD_TEST_POSTGRES is not set");
+        return;
+    }
+    let flip = async |pg: testkit::services::OwnPostgres, f: fn(&mut testkit::services::OwnPostgres)| {
+        tokio::task::spawn_blocking(move || {
+            let mut pg = pg;
+            f(&mut pg);
+            pg
+        })
+        .await
+        .unwrap()
+    };
+    let pg = tokio::task::spawn_blocking(testkit::services::OwnPostgres::started).await.unwrap();
+    let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
+    let gw = Gateway::start_with_env(&failover_config(&up, &up, Some(&pg.url())), &[("MASTER", MASTER_KEY)]).await;
+    let (_, admin, _) = sign_in(&gw, MASTER_KEY).await;
+    let admin = admin.unwrap();
+    assert_eq!(admin.get(&gw, "/ui/api/overview?window=24h").await.0, 200);
+
+    let pg = flip(pg, testkit::services::OwnPostgres::stop).await;
+    for path in ["/ui/api/session", "/ui/api/overview?window=24h", "/ui/api/requests"] {
+        let started = Instant::now();
+        let (status, body) = admin.get(&gw, path).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (503, Some("database_unavailable")), "{path}: {body}");
+        assert!(started.elapsed() < Duration::from_secs(8), "{path} took {:?}", started.elapsed());
+    }
+    let (status, _, _) = sign_in(&gw, MASTER_KEY).await;
+    assert_eq!(status, 503, "a sign-in cannot be kept either");
+
+    let pg = flip(pg, testkit::services::OwnPostgres::start).await;
+    testkit::wait::until("the console to read the database again", async || {
+        admin.get(&gw, "/ui/api/session").await.0 == 200
+    })
+    .await;
+    assert_eq!(admin.get(&gw, "/ui/api/overview?window=24h").await.0, 200);
+    gw.stop().await;
+    drop(pg);
+}
+
 /// Requests to `priced` (each fails over from `flaky` to `good` until the circuit opens) and to
 /// `free`; returns the request ids of `priced`.
 async fn traffic(gw: &Gateway, priced: usize, free: usize) -> Vec<String> {
