@@ -158,31 +158,9 @@ impl BodyLog {
     }
 }
 
-const MIGRATION: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS request_bodies (
-        request_id TEXT PRIMARY KEY,
-        at_unix_ms BIGINT NOT NULL,
-        because TEXT NOT NULL,
-        prompt TEXT NOT NULL,
-        completion TEXT NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS request_bodies_at ON request_bodies (at_unix_ms)",
-];
-
-async fn migrate(store: &Store) -> Result<(), sqlx::Error> {
-    for sql in MIGRATION {
-        on_pool!(store, pool => sqlx::query(sql).execute(pool).await.map(|_| ())?);
-    }
-    Ok(())
-}
-
 /// Writes bodies as they come, one short statement each; rows older than the ledger's
 /// retention are deleted once an hour.
 async fn write_loop(store: Store, mut rx: mpsc::Receiver<Logged>, keep_ms: i64) {
-    if let Err(e) = migrate(&store).await {
-        tracing::warn!(error = %e, "console: no request_bodies table; request bodies are not kept");
-        return;
-    }
     let mut last_sweep = 0i64;
     let insert = "INSERT INTO request_bodies (request_id, at_unix_ms, because, prompt, completion) \
                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";

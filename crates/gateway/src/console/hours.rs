@@ -31,19 +31,6 @@ pub const READ_BUDGET: std::time::Duration = std::time::Duration::from_millis(30
 /// The shape of a kept slice: rows of another shape are read again rather than trusted.
 const FORMAT: i64 = 1;
 
-const MIGRATION: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS console_hours (
-        hour_ms BIGINT PRIMARY KEY,
-        format BIGINT NOT NULL,
-        slice TEXT NOT NULL
-    )",
-    // One row: every kept hour is right for the ledger's rows up to this id.
-    "CREATE TABLE IF NOT EXISTS console_checked (
-        id INTEGER PRIMARY KEY,
-        through_row_id BIGINT NOT NULL
-    )",
-];
-
 /// The hourly slices, and whether the background fill has started.
 #[derive(Debug, Default)]
 pub struct Hours {
@@ -65,9 +52,6 @@ impl Hours {
     pub async fn load(&self, db: &Db, now_ms: i64) -> Result<(), sqlx::Error> {
         self.loaded
             .get_or_try_init(|| async {
-                for sql in MIGRATION {
-                    on_pool!(&db.write, pool => sqlx::query(sql).execute(pool).await.map(|_| ())?);
-                }
                 // How far first, then the hours: an hour dropped in between is found again.
                 let checked = checked_through(&db.write).await?;
                 let oldest = now_ms - KEEP_HOURS * HOUR_MS;

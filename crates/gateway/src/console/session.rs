@@ -63,38 +63,17 @@ pub struct Session {
     pub expires_ms: i64,
 }
 
-const MIGRATION: &str = "CREATE TABLE IF NOT EXISTS console_sessions (
-    token_hash TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    key_id TEXT,
-    key_hash TEXT,
-    master_hash TEXT,
-    csrf TEXT NOT NULL,
-    expires_ms BIGINT NOT NULL
-)";
-
-/// The sessions' table, and this process's count of failed sign-ins.
+/// Reads and writes the `console_sessions` table (made with the ledger's tables), and counts
+/// this process's failed sign-ins.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    /// The table exists (made once per process).
-    migrated: tokio::sync::OnceCell<()>,
     /// (minute, failed sign-ins in it).
     failures: Mutex<(i64, u32)>,
 }
 
 impl Sessions {
-    async fn table(&self, store: &Store) -> Result<(), sqlx::Error> {
-        self.migrated
-            .get_or_try_init(|| async {
-                on_pool!(store, pool => sqlx::query(MIGRATION).execute(pool).await.map(|_| ()))
-            })
-            .await
-            .map(|_| ())
-    }
-
     /// Keeps a new session; sessions that expired go at the same time.
     async fn insert(&self, store: &Store, token_hash: &str, s: &Session, now_ms: i64) -> Result<(), sqlx::Error> {
-        self.table(store).await?;
         on_pool!(store, pool => sqlx::query("DELETE FROM console_sessions WHERE expires_ms <= $1").bind(now_ms).execute(pool).await.map(|_| ())?);
         let sql = "INSERT INTO console_sessions (token_hash, role, key_id, key_hash, master_hash, csrf, expires_ms) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -111,17 +90,8 @@ impl Sessions {
             .map(|_| ()))
     }
 
-    /// The session of a token's hash, unless it expired: looked up on `read` (the console's
-    /// own pool) once the table exists on `write`.
-    async fn get(
-        &self,
-        write: &Store,
-        read: &Store,
-        token_hash: &str,
-        now_ms: i64,
-    ) -> Result<Option<Session>, sqlx::Error> {
-        self.table(write).await?;
-        let store = read;
+    /// The session of a token's hash, unless it expired.
+    async fn get(&self, store: &Store, token_hash: &str, now_ms: i64) -> Result<Option<Session>, sqlx::Error> {
         let sql = "SELECT role, key_id, key_hash, master_hash, csrf, expires_ms FROM console_sessions \
                    WHERE token_hash = $1 AND expires_ms > $2";
         type Row = (String, Option<String>, Option<String>, Option<String>, String, i64);
@@ -138,7 +108,6 @@ impl Sessions {
     }
 
     async fn remove(&self, store: &Store, token_hash: &str) -> Result<(), sqlx::Error> {
-        self.table(store).await?;
         let sql = "DELETE FROM console_sessions WHERE token_hash = $1";
         on_pool!(store, pool => sqlx::query(sql).bind(token_hash).execute(pool).await.map(|_| ()))
     }
@@ -322,7 +291,7 @@ pub async fn signed_in(app: &App, headers: &HeaderMap) -> Result<Session, Denied
     let store = &db.write;
     let now = crate::keys::now_ms();
     let token_hash = crate::keys::hash(token);
-    let found = console.sessions.get(store, &db.read, &token_hash, now).await.map_err(|e| {
+    let found = console.sessions.get(&db.read, &token_hash, now).await.map_err(|e| {
         tracing::warn!(error = %e, "console: sessions could not be read");
         Denied::Unavailable
     })?;
@@ -409,15 +378,15 @@ mod tests {
             expires_ms: 100,
         };
         s.insert(&store, "h", &session, 0).await.unwrap();
-        let back = s.get(&store, &store, "h", 99).await.unwrap().unwrap();
+        let back = s.get(&store, "h", 99).await.unwrap().unwrap();
         assert_eq!((back.role, back.key_id.as_deref(), back.csrf.as_str()), (Role::Viewer, Some("key_1"), "c"));
-        assert!(s.get(&store, &store, "h", 100).await.unwrap().is_none(), "expired");
-        assert!(s.get(&store, &store, "other", 0).await.unwrap().is_none());
+        assert!(s.get(&store, "h", 100).await.unwrap().is_none(), "expired");
+        assert!(s.get(&store, "other", 0).await.unwrap().is_none());
         // Another process on the same database sees it; a sign-out there ends it here.
         let elsewhere = Sessions::default();
-        assert!(elsewhere.get(&store, &store, "h", 50).await.unwrap().is_some());
+        assert!(elsewhere.get(&store, "h", 50).await.unwrap().is_some());
         elsewhere.remove(&store, "h").await.unwrap();
-        assert!(s.get(&store, &store, "h", 50).await.unwrap().is_none());
+        assert!(s.get(&store, "h", 50).await.unwrap().is_none());
         // Expired sessions are deleted when a new one is kept.
         s.insert(&store, "h2", &Session { expires_ms: 300, ..session.clone() }, 0).await.unwrap();
         s.insert(&store, "h3", &Session { expires_ms: 900, ..session }, 400).await.unwrap();

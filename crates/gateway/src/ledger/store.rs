@@ -1,6 +1,6 @@
 //! Where ledger rows live: one SQLite file (WAL) by default, or PostgreSQL. Same table and
-//! queries for both; migrations run at start (the audit log's table too: it lives in the same
-//! database). A row is written at most once: a request's attempt is unique, and inserting it
+//! queries for both; migrations run at start (the audit log's and the console's tables too:
+//! they live in the same database). A row is written at most once: a request's attempt is unique, and inserting it
 //! again does nothing.
 
 use std::collections::HashSet;
@@ -73,6 +73,35 @@ const MIGRATION: &[&str] = &[
         detail TEXT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at_unix_ms)",
+    // The console's: sessions by the hash of their token (see `crate::console::session`),
+    // summaries of settled hours and how far rows were checked for them
+    // (`crate::console::hours`), and request bodies for those who asked (`crate::console::bodies`).
+    "CREATE TABLE IF NOT EXISTS console_sessions (
+        token_hash TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        key_id TEXT,
+        key_hash TEXT,
+        master_hash TEXT,
+        csrf TEXT NOT NULL,
+        expires_ms BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS console_hours (
+        hour_ms BIGINT PRIMARY KEY,
+        format BIGINT NOT NULL,
+        slice TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS console_checked (
+        id INTEGER PRIMARY KEY,
+        through_row_id BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS request_bodies (
+        request_id TEXT PRIMARY KEY,
+        at_unix_ms BIGINT NOT NULL,
+        because TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        completion TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS request_bodies_at ON request_bodies (at_unix_ms)",
 ];
 
 /// Indexes over columns of [`ADDED_COLUMNS`], made once those exist.
