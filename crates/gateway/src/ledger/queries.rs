@@ -7,6 +7,7 @@
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
+use super::store::COLUMNS;
 use super::{Entry, Store};
 
 /// A value bound to a query built at run time.
@@ -82,10 +83,8 @@ pub struct LedgerRow {
     pub entry: Entry,
 }
 
-const ROW_COLUMNS: &str = "id, request_id, at_unix_ms, key_id, team, alias, deployment, provider, model, \
-    input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, status, outcome, \
-    latency_ms, ttft_ms, stream, cancelled, cache, saved_nanos, attempt";
-
+/// Reads a row selected as `id, {COLUMNS}`: the id, then [`Entry`]'s columns in the order
+/// they are written in.
 macro_rules! ledger_row {
     ($r:expr) => {
         LedgerRow {
@@ -305,10 +304,10 @@ impl Store {
         let order = "ORDER BY at_unix_ms DESC, id DESC";
         let wanted = limit + 1;
         let sql = if outer.is_empty() {
-            format!("SELECT {ROW_COLUMNS} FROM ledger WHERE {inner} {order} LIMIT {wanted}")
+            format!("SELECT id, {COLUMNS} FROM ledger WHERE {inner} {order} LIMIT {wanted}")
         } else {
             format!(
-                "SELECT {ROW_COLUMNS} FROM (SELECT {ROW_COLUMNS} FROM ledger WHERE {inner} {order} LIMIT {scan_cap}) \
+                "SELECT id, {COLUMNS} FROM (SELECT id, {COLUMNS} FROM ledger WHERE {inner} {order} LIMIT {scan_cap}) \
                  AS w WHERE 1 = 1{outer} {order} LIMIT {wanted}"
             )
         };
@@ -347,7 +346,7 @@ impl Store {
     /// looked for only within `near_ms` ± 15 minutes, so no lookup scans the whole ledger.
     pub async fn attempts(&self, request_id: &str, near_ms: Option<i64>) -> Result<Vec<LedgerRow>, sqlx::Error> {
         let numbered =
-            format!("SELECT {ROW_COLUMNS} FROM ledger WHERE request_id = $1 AND attempt > 0 ORDER BY attempt, id");
+            format!("SELECT id, {COLUMNS} FROM ledger WHERE request_id = $1 AND attempt > 0 ORDER BY attempt, id");
         let mut rows = Vec::new();
         on_pool!(self, pool => {
             let mut stream = sqlx::query(&numbered).bind(request_id).fetch(pool);
@@ -358,7 +357,7 @@ impl Store {
         if let (true, Some(at)) = (rows.is_empty(), near_ms) {
             let window = 15 * 60_000;
             let legacy = format!(
-                "SELECT {ROW_COLUMNS} FROM ledger WHERE at_unix_ms >= $1 AND at_unix_ms <= $2 AND request_id = $3 \
+                "SELECT id, {COLUMNS} FROM ledger WHERE at_unix_ms >= $1 AND at_unix_ms <= $2 AND request_id = $3 \
                  ORDER BY at_unix_ms, id"
             );
             on_pool!(self, pool => {

@@ -12,7 +12,9 @@ use sqlx::QueryBuilder;
 
 use super::Entry;
 
-const COLUMNS: &str = "request_id, at_unix_ms, key_id, team, alias, deployment, provider, model, input_tokens, \
+/// An entry's columns, in the order rows are written and read.
+pub(super) const COLUMNS: &str =
+    "request_id, at_unix_ms, key_id, team, alias, deployment, provider, model, input_tokens, \
     output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_nanos, status, outcome, latency_ms, \
     ttft_ms, stream, cancelled, cache, saved_nanos, attempt";
 
