@@ -88,10 +88,14 @@ pub(super) enum Value<'a> {
 /// `tracing`).
 pub(super) fn write(line: &Line<'_>) -> bool {
     let Some(log) = LOG.get() else { return false };
-    let text = if log.json { json_line(line) } else { text_line(line) };
+    let now = SystemTime::now();
     let full = {
         let mut buffer = log.shard().lock().unwrap_or_else(|e| e.into_inner());
-        buffer.push_str(&text);
+        if log.json {
+            json_line(&mut buffer, line, now);
+        } else {
+            text_line(&mut buffer, line, now);
+        }
         (buffer.len() >= FLUSH_AT_BYTES).then(|| std::mem::take(&mut *buffer))
     };
     if let Some(full) = full {
@@ -103,32 +107,38 @@ pub(super) fn write(line: &Line<'_>) -> bool {
 const MESSAGE: &str = "request finished";
 const TARGET: &str = "gateway::telemetry";
 
-fn text_line(line: &Line<'_>) -> String {
-    let mut s = String::with_capacity(320);
-    timestamp(&mut s, SystemTime::now());
-    let _ = write!(s, "  INFO {TARGET}: {MESSAGE}");
+/// Appends the line to `s`; numbers by `itoa`, which `write!` is several times slower than.
+fn text_line(s: &mut String, line: &Line<'_>, now: SystemTime) {
+    timestamp(s, now);
+    s.push_str("  INFO ");
+    s.push_str(TARGET);
+    s.push_str(": ");
+    s.push_str(MESSAGE);
+    let mut number = itoa::Buffer::new();
     for (name, value) in line.fields {
-        match value {
-            Value::Str(v) => {
-                let _ = write!(s, " {name}={v}");
-            }
-            Value::Int(n) => {
-                let _ = write!(s, " {name}={n}");
-            }
+        let value = match value {
+            Value::Str(v) => v,
+            Value::Int(n) => number.format(*n),
             Value::Bool(b) => {
-                let _ = write!(s, " {name}={b}");
+                if *b {
+                    "true"
+                } else {
+                    "false"
+                }
             }
-            Value::None => {}
-        }
+            Value::None => continue,
+        };
+        s.push(' ');
+        s.push_str(name);
+        s.push('=');
+        s.push_str(value);
     }
     s.push('\n');
-    s
 }
 
-fn json_line(line: &Line<'_>) -> String {
-    let mut s = String::with_capacity(400);
+fn json_line(s: &mut String, line: &Line<'_>, now: SystemTime) {
     s.push_str("{\"timestamp\":\"");
-    timestamp(&mut s, SystemTime::now());
+    timestamp(s, now);
     let _ = write!(s, "\",\"level\":\"INFO\",\"fields\":{{\"message\":\"{MESSAGE}\"");
     for (name, value) in line.fields {
         match value {
@@ -146,7 +156,6 @@ fn json_line(line: &Line<'_>) -> String {
         }
     }
     let _ = writeln!(s, "}},\"target\":\"{TARGET}\"}}");
-    s
 }
 
 /// `2026-11-30T17:51:33.123456Z`: RFC 3339 in UTC, as the rest of the log writes it.
@@ -155,14 +164,22 @@ fn timestamp(out: &mut String, now: SystemTime) {
     let secs = since.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days as i64);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rest / 3_600,
-        rest % 3_600 / 60,
-        rest % 60,
-        since.subsec_micros()
-    );
+    let mut digits = |n: u64, width: usize, after: char| {
+        let mut buffer = itoa::Buffer::new();
+        let text = buffer.format(n);
+        for _ in text.len()..width {
+            out.push('0');
+        }
+        out.push_str(text);
+        out.push(after);
+    };
+    digits(year.max(0) as u64, 4, '-');
+    digits(u64::from(month), 2, '-');
+    digits(u64::from(day), 2, 'T');
+    digits(rest / 3_600, 2, ':');
+    digits(rest % 3_600 / 60, 2, ':');
+    digits(rest % 60, 2, '.');
+    digits(u64::from(since.subsec_micros()), 6, 'Z');
 }
 
 /// The calendar date of a count of days since 1970-01-01 (Howard Hinnant's `civil_from_days`).
@@ -206,14 +223,23 @@ mod tests {
             ("ttft_ms", Value::None),
         ];
         let line = Line { fields: &fields };
-        let text = text_line(&line);
+        let mut text = String::new();
+        text_line(&mut text, &line, SystemTime::now());
         assert!(
             text.ends_with(
                 "  INFO gateway::telemetry: request finished request_id=req_1 alias=fa\"st status=200 stream=false\n"
             ),
             "{text}"
         );
-        let json: serde_json::Value = serde_json::from_str(json_line(&line).trim_end()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(
+            {
+                let mut json = String::new();
+                json_line(&mut json, &line, SystemTime::now());
+                json
+            }
+            .trim_end(),
+        )
+        .unwrap();
         assert_eq!(json["fields"]["alias"], "fa\"st");
         assert_eq!(json["fields"]["status"], 200);
         assert_eq!(json["fields"]["message"], "request finished");

@@ -115,9 +115,17 @@ impl CostRecorded<'_> {
         let Ok(nanos) = u64::try_from(self.nanos) else { return };
         let key = SharedString::from(self.key_id.unwrap_or("").to_owned());
         let team = SharedString::from(self.team.unwrap_or("").to_owned());
-        let labels =
-            [("alias", self.alias), ("provider", self.provider), ("model", self.model), ("key", key), ("team", team)];
-        let labels: Vec<metrics::Label> = labels.into_iter().map(|(k, v)| metrics::Label::new(k, v)).collect();
+        let labels = [self.alias, self.provider, self.model, key, team];
+        if let Some(h) = handles::spent(labels.clone()) {
+            h.nanos.increment(nanos);
+            h.usd.increment(dollars(self.nanos));
+            return;
+        }
+        let labels: Vec<metrics::Label> = ["alias", "provider", "model", "key", "team"]
+            .into_iter()
+            .zip(labels)
+            .map(|(k, v)| metrics::Label::new(k, v))
+            .collect();
         counter!("switchyard_cost_nanos_total", labels.clone()).increment(nanos);
         // The metrics crate's counters are integers: dollars are a float total that only rises.
         metrics::gauge!("switchyard_cost_usd_total", labels).increment(dollars(self.nanos));
@@ -136,6 +144,11 @@ impl BudgetChanged<'_> {
     pub fn emit(self) {
         let Some(limit) = self.limit_nanos else { return };
         let key = SharedString::from(self.key_id.to_owned());
+        if let Some(h) = handles::budget(&key) {
+            h.spent.set(dollars(self.spent_nanos));
+            h.limit.set(dollars(limit));
+            return;
+        }
         metrics::gauge!("switchyard_budget_spent_usd", "key" => key.clone()).set(dollars(self.spent_nanos));
         metrics::gauge!("switchyard_budget_limit_usd", "key" => key).set(dollars(limit));
     }
