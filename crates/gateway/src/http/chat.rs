@@ -52,7 +52,9 @@ async fn handle(app: Arc<App>, dialect: Dialect, headers: HeaderMap, body: Body)
         narrowing,
         cache: Directive::from_headers(&headers),
     };
-    match (pipeline::chat(app, req, inbound, &caller).await, bodies) {
+    // Boxed: the pipeline's state is kilobytes, and the handler's future is moved (copied) into
+    // a box twice on its way through the router and middleware.
+    match (Box::pin(pipeline::chat(app, req, inbound, &caller)).await, bodies) {
         (Ok(reply), Some(bodies)) => bodies.tap(render::chat(dialect, reply)).await,
         (Ok(reply), None) => render::chat(dialect, reply),
         (Err(e), _) => error_response(dialect, e, &id),

@@ -66,7 +66,8 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
         narrowing,
         cache: Directive::from_headers(&headers),
     };
-    match pipeline::chat(app, req, inbound, &caller).await {
+    // Boxed, as in `chat`: the router moves the handler's future, and the pipeline's is large.
+    match Box::pin(pipeline::chat(app, req, inbound, &caller)).await {
         Ok(reply) => render_reply(reply, meta, saver),
         Err(e) => error_response(DIALECT, e, &id),
     }
