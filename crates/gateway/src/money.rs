@@ -194,14 +194,21 @@ pub fn nanos_from_decimal(text: &str) -> Result<i64, DecimalError> {
 /// Nano-units as the shortest exact decimal: 2,500,000,000 → `2.5`, 75 → `0.000000075`, 0 →
 /// `0`. Integer arithmetic only.
 pub fn decimal_from_nanos(nanos: i64) -> String {
-    let sign = if nanos < 0 { "-" } else { "" };
     let abs = nanos.unsigned_abs();
     let (whole, frac) = (abs / 1_000_000_000, abs % 1_000_000_000);
-    if frac == 0 {
-        return format!("{sign}{whole}");
+    let mut out = String::with_capacity(24);
+    if nanos < 0 {
+        out.push('-');
     }
-    let frac = format!("{frac:09}");
-    format!("{sign}{whole}.{}", frac.trim_end_matches('0'))
+    out.push_str(itoa::Buffer::new().format(whole));
+    if frac != 0 {
+        // Nine digits with leading zeros, then without the trailing ones.
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(frac + 1_000_000_000);
+        out.push('.');
+        out.push_str(digits[1..].trim_end_matches('0'));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -190,9 +190,9 @@ const REPLAY_CHUNK_CHARS: usize = 32;
 fn served_from_cache(finalizer: &Finalizer) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = Vec::with_capacity(4);
     if let Ok(v) = HeaderValue::from_str(&finalizer.request_id) {
-        out.push((HeaderName::from_static("x-request-id"), v));
+        out.push((REQUEST_ID, v));
     }
-    out.push((HeaderName::from_static("x-switchyard-provider"), HeaderValue::from_static("cache")));
+    out.push((PROVIDER, HeaderValue::from_static("cache")));
     out
 }
 
@@ -262,18 +262,26 @@ fn failed(finalizer: &mut Finalizer, reply: ErrorReply) -> ErrorReply {
 /// Where the reply was served: request id, provider, deployment and attempts, from configured
 /// names and validated model ids only.
 fn served_headers(finalizer: &Finalizer, deployment: &Deployment, attempts: usize) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::with_capacity(8);
-    let mut put = |name: &'static str, value: &str| {
+    let mut out = Vec::with_capacity(16);
+    let mut put = |name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
-            out.push((HeaderName::from_static(name), v));
+            out.push((name, v));
         }
     };
-    put("x-request-id", &finalizer.request_id);
-    put("x-switchyard-provider", &deployment.provider.name);
-    put("x-switchyard-deployment", deployment.label());
-    put("x-switchyard-attempts", &attempts.to_string());
+    put(REQUEST_ID, &finalizer.request_id);
+    put(PROVIDER, &deployment.provider.name);
+    put(DEPLOYMENT, deployment.label());
+    out.push((ATTEMPTS, HeaderValue::from(attempts)));
     out
 }
+
+// Made at compile time: `from_static` at run time checks every byte again.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const PROVIDER: HeaderName = HeaderName::from_static("x-switchyard-provider");
+const DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployment");
+const ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+const OVERHEAD: HeaderName = HeaderName::from_static("x-switchyard-overhead-ms");
+const COST: HeaderName = HeaderName::from_static("x-switchyard-cost-usd");
 
 /// `x-switchyard-dropped`: what the client sent that only its own dialect's service takes (hints
 /// such as Anthropic's `context_management`, its beta flags), left out for an upstream of another
@@ -309,13 +317,17 @@ fn answered(finalizer: &mut Finalizer, resp: &ChatResponse) {
 /// `x-switchyard-overhead-ms`: the gateway's own time on a whole reply, in milliseconds with
 /// three decimals (`0.183`), up to the reply's encoding.
 fn overhead_header(overhead: std::time::Duration) -> Option<(HeaderName, HeaderValue)> {
-    let value = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1e3)).ok()?;
-    Some((HeaderName::from_static("x-switchyard-overhead-ms"), value))
+    // Milliseconds to the microsecond: `0.042`.
+    let micros = u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX);
+    let mut text = String::with_capacity(12);
+    text.push_str(itoa::Buffer::new().format(micros / 1_000));
+    text.push('.');
+    text.push_str(&itoa::Buffer::new().format(micros % 1_000 + 1_000)[1..]);
+    Some((OVERHEAD, HeaderValue::from_str(&text).ok()?))
 }
 
 fn cost_header(cost: Option<i64>) -> Option<(HeaderName, HeaderValue)> {
-    let value = HeaderValue::from_str(&usd(cost?)).ok()?;
-    Some((HeaderName::from_static("x-switchyard-cost-usd"), value))
+    Some((COST, HeaderValue::from_str(&crate::money::decimal_from_nanos(cost?)).ok()?))
 }
 
 /// Some providers name neither the reply nor the model (Bedrock) or give no time (Anthropic,

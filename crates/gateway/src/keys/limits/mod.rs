@@ -428,26 +428,30 @@ fn soft_threshold(reservation: &Reservation, before: i64, after: i64) {
 }
 
 /// The decision as the client sees it: `x-ratelimit-*` headers, and the refusal's message.
+// Made at compile time: `from_static` at run time checks every byte again.
+const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+const RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+
 fn answer(key: &Subject<'_>, decision: Decision, now_ms: i64) -> Admission {
     let Decision { counted, refused, reservation } = decision;
     // A request's slot frees when the oldest second still counted leaves the window.
     let frees_ms = (counted.oldest_sec + SPAN_SECS + 1) * 1000 - now_ms;
     let reset_s = (frees_ms.max(1) as u64).div_ceil(1000);
     let mut headers = Vec::with_capacity(7);
-    let mut put = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.push((HeaderName::from_static(name), v));
-        }
-    };
+    let seconds = HeaderValue::from_str(&format!("{reset_s}s")).unwrap_or(HeaderValue::from_static("60s"));
     if let Some(rpm) = key.rpm {
-        put("x-ratelimit-limit-requests", rpm.to_string());
-        put("x-ratelimit-remaining-requests", u64::from(rpm).saturating_sub(counted.requests).to_string());
-        put("x-ratelimit-reset-requests", format!("{reset_s}s"));
+        headers.push((LIMIT_REQUESTS, HeaderValue::from(rpm)));
+        headers.push((REMAINING_REQUESTS, HeaderValue::from(u64::from(rpm).saturating_sub(counted.requests))));
+        headers.push((RESET_REQUESTS, seconds.clone()));
     }
     if let Some(tpm) = key.tpm {
-        put("x-ratelimit-limit-tokens", tpm.to_string());
-        put("x-ratelimit-remaining-tokens", tpm.saturating_sub(counted.tokens).to_string());
-        put("x-ratelimit-reset-tokens", format!("{reset_s}s"));
+        headers.push((LIMIT_TOKENS, HeaderValue::from(tpm)));
+        headers.push((REMAINING_TOKENS, HeaderValue::from(tpm.saturating_sub(counted.tokens))));
+        headers.push((RESET_TOKENS, seconds));
     }
     let who = &key.who;
     let error = match refused {
@@ -478,7 +482,7 @@ fn answer(key: &Subject<'_>, decision: Decision, now_ms: i64) -> Admission {
             }
         }
     };
-    put("retry-after", reset_s.to_string());
+    headers.push((http::header::RETRY_AFTER, HeaderValue::from(reset_s)));
     Admission::Refused { error, headers }
 }
 
