@@ -8,7 +8,6 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::QueryBuilder;
 
 use super::Entry;
 
@@ -127,33 +126,66 @@ const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Rows per INSERT statement: few distinct statement shapes, each prepared once.
 const ROWS_PER_STATEMENT: usize = 64;
 
-/// Binds one ledger row's columns, in [`COLUMNS`] order.
+/// Binds one ledger row's columns, in [`COLUMNS`] order, to a query.
 macro_rules! bind_entry {
-    ($b:ident, $e:ident) => {{
-        $b.push_bind(&$e.request_id)
-            .push_bind($e.at_unix_ms)
-            .push_bind(&$e.key_id)
-            .push_bind(&$e.team)
-            .push_bind(&$e.alias)
-            .push_bind(&$e.deployment)
-            .push_bind(&$e.provider)
-            .push_bind(&$e.model)
-            .push_bind($e.input_tokens)
-            .push_bind($e.output_tokens)
-            .push_bind($e.cached_tokens)
-            .push_bind($e.cache_write_tokens)
-            .push_bind($e.reasoning_tokens)
-            .push_bind($e.cost_nanos)
-            .push_bind($e.status)
-            .push_bind(&$e.outcome)
-            .push_bind($e.latency_ms)
-            .push_bind($e.ttft_ms)
-            .push_bind($e.stream)
-            .push_bind($e.cancelled)
-            .push_bind(&$e.cache)
-            .push_bind($e.saved_nanos)
-            .push_bind($e.attempt);
-    }};
+    ($q:expr, $e:ident) => {
+        $q.bind(&$e.request_id)
+            .bind($e.at_unix_ms)
+            .bind(&$e.key_id)
+            .bind(&$e.team)
+            .bind(&$e.alias)
+            .bind(&$e.deployment)
+            .bind(&$e.provider)
+            .bind(&$e.model)
+            .bind($e.input_tokens)
+            .bind($e.output_tokens)
+            .bind($e.cached_tokens)
+            .bind($e.cache_write_tokens)
+            .bind($e.reasoning_tokens)
+            .bind($e.cost_nanos)
+            .bind($e.status)
+            .bind(&$e.outcome)
+            .bind($e.latency_ms)
+            .bind($e.ttft_ms)
+            .bind($e.stream)
+            .bind($e.cancelled)
+            .bind(&$e.cache)
+            .bind($e.saved_nanos)
+            .bind($e.attempt)
+    };
+}
+
+/// How many columns a ledger row binds.
+const ROW_COLUMNS: usize = 23;
+
+/// The INSERT of `rows` ledger rows, placeholders numbered (`$1`, PostgreSQL) or not (`?`,
+/// SQLite). A full statement's text is made once per process.
+fn insert_sql(rows: usize, numbered: bool) -> std::borrow::Cow<'static, str> {
+    static FULL: [std::sync::OnceLock<String>; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    let make = || {
+        let mut sql = format!("INSERT INTO ledger ({COLUMNS}) VALUES ");
+        for row in 0..rows {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..ROW_COLUMNS {
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                if numbered {
+                    sql.push('$');
+                    sql.push_str(itoa::Buffer::new().format(row * ROW_COLUMNS + column + 1));
+                } else {
+                    sql.push('?');
+                }
+            }
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        sql
+    };
+    if rows == ROWS_PER_STATEMENT {
+        return std::borrow::Cow::Borrowed(FULL[usize::from(numbered)].get_or_init(make).as_str());
+    }
+    std::borrow::Cow::Owned(make())
 }
 
 /// What tells two ledger rows apart: request id, attempt time, deployment and status.
@@ -287,22 +319,24 @@ impl Store {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let mut q: QueryBuilder<'_, sqlx::Sqlite> =
-                        QueryBuilder::new(format!("INSERT INTO ledger ({COLUMNS}) "));
-                    q.push_values(chunk, |mut b, e| bind_entry!(b, e));
-                    q.push(" ON CONFLICT DO NOTHING");
-                    written += q.build().persistent(true).execute(&mut *tx).await?.rows_affected();
+                    let sql = insert_sql(chunk.len(), false);
+                    let mut q = sqlx::query(&sql);
+                    for e in chunk {
+                        q = bind_entry!(q, e);
+                    }
+                    written += q.persistent(true).execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let mut q: QueryBuilder<'_, sqlx::Postgres> =
-                        QueryBuilder::new(format!("INSERT INTO ledger ({COLUMNS}) "));
-                    q.push_values(chunk, |mut b, e| bind_entry!(b, e));
-                    q.push(" ON CONFLICT DO NOTHING");
-                    written += q.build().persistent(true).execute(&mut *tx).await?.rows_affected();
+                    let sql = insert_sql(chunk.len(), true);
+                    let mut q = sqlx::query(&sql);
+                    for e in chunk {
+                        q = bind_entry!(q, e);
+                    }
+                    written += q.persistent(true).execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
             }
