@@ -174,6 +174,15 @@ fn bad_requests_name_the_problem() {
         ("{\"model\": \"m\", \"messages\": [{\"role\":\"wizard\",\"content\":\"x\"}]}", "unknown variant"),
         ("{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":[{\"text\":\"x\"}]}]}", "type"),
         (
+            "{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":5}]}",
+            "a string or an array of content parts",
+        ),
+        (
+            "{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":null}]}",
+            "a string or an array of content parts",
+        ),
+        ("{\"model\": \"m\", \"messages\": [{\"role\":\"user\"}]}", "content"),
+        (
             "{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"tool_choice\": \"maybe\"}",
             "tool_choice",
         ),

@@ -74,11 +74,45 @@ pub enum InMessage {
     },
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A message's content: text, or an array of parts.
+#[derive(Debug)]
 pub enum InContent {
     Text(String),
     Parts(Vec<Value>),
+}
+
+/// By hand rather than `#[serde(untagged)]`, which copies the value into a buffer first and then
+/// tries each shape on the copy: this reads a string or an array as it comes.
+impl<'de> Deserialize<'de> for InContent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for ContentVisitor {
+            type Value = InContent;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<InContent, E> {
+                Ok(InContent::Text(text.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<InContent, E> {
+                Ok(InContent::Text(text))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<InContent, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(InContent::Parts(parts))
+            }
+        }
+
+        deserializer.deserialize_any(ContentVisitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]
