@@ -28,18 +28,9 @@ trap cleanup EXIT
 
 "$UPSTREAM" --port 9101 >"$WORK/upstream.log" 2>&1 &
 PIDS+=($!)
-cat >"$WORK/governed.toml" <<TOML
-listen = "127.0.0.1:9104"
-master_key_env = "SWITCHYARD_BENCH_KEY"
-
-[providers.upstream]
-kind = "openai_compatible"
-base_url = "http://127.0.0.1:9101/v1"
-models = ["gpt-4o-mini"]
-
-[models.gpt-4o-mini]
-deployments = [{ provider = "upstream", model = "gpt-4o-mini", input_price = 0.15, output_price = 0.6 }]
-TOML
+# The governed target's config, as run.sh has it (listening on 127.0.0.1:9104).
+sed -n "/^read -r -d '' GOVERNED_CONFIG <<'TOML'/,/^TOML\$/p" bench/run.sh | sed '1d;$d' >"$WORK/governed.toml"
+grep -q '^listen = "127.0.0.1:9104"' "$WORK/governed.toml" || { echo "instructions.sh: no governed config in bench/run.sh" >&2; exit 1; }
 key="$("$BIN" keys create --name bench --rpm 100000000 --tpm 100000000000 --budget-usd 1000000 \
     --database-url "sqlite://$WORK/ledger.db" 2>/dev/null | cut -f2)"
 SWITCHYARD_BENCH_KEY=sk-bench-0001 SWITCHYARD_LOG=info SWITCHYARD_DATABASE_URL="sqlite://$WORK/ledger.db" \
