@@ -30,27 +30,31 @@ const CAPACITY: usize = 4_096;
 
 static ANSWERED: OnceLock<quick_cache::sync::Cache<Key, Arc<Answered>>> = OnceLock::new();
 
-/// The handles kept under `key` in `cache`, made by `make` the first time; None while no
-/// recorder is installed.
+/// The handles kept under `key` in `cache`, made by `make` the first time (the key is copied
+/// only then); None while no recorder is installed.
 fn kept<K: Eq + Hash + Clone, V>(
     cache: &'static OnceLock<quick_cache::sync::Cache<K, Arc<V>>>,
-    key: K,
+    key: &K,
     make: impl FnOnce() -> V,
 ) -> Option<Arc<V>> {
     super::HANDLE.get()?.as_ref()?;
     let cache = cache.get_or_init(|| quick_cache::sync::Cache::new(CAPACITY));
-    if let Some(found) = cache.get(&key) {
+    if let Some(found) = cache.get(key) {
         return Some(found);
     }
     let made = Arc::new(make());
-    cache.insert(key, made.clone());
+    cache.insert(key.clone(), made.clone());
     Some(made)
 }
 
 /// The handles of `(route, alias, provider)`; None while no recorder is installed.
 pub fn answered(route: &'static str, alias: &SharedString, provider: &SharedString) -> Option<Arc<Answered>> {
-    let (a, p) = (alias.clone(), provider.clone());
-    kept(&ANSWERED, (route, alias.clone(), provider.clone()), || Answered {
+    kept(&ANSWERED, &(route, alias.clone(), provider.clone()), || answered_handles(route, alias, provider))
+}
+
+fn answered_handles(route: &'static str, alias: &SharedString, provider: &SharedString) -> Answered {
+    let (a, p) = (alias, provider);
+    Answered {
         requests: counter!("switchyard_requests_total", "alias" => a.clone(), "provider" => p.clone(), "status" => "200"),
         duration: histogram!("switchyard_request_duration_seconds", "alias" => a.clone(), "provider" => p.clone()),
         overhead: histogram!(OVERHEAD_SECONDS, "route" => route, "alias" => a.clone()),
@@ -58,7 +62,7 @@ pub fn answered(route: &'static str, alias: &SharedString, provider: &SharedStri
         tokens: TOKEN_KINDS.map(
             |kind| counter!("switchyard_tokens_total", "alias" => a.clone(), "provider" => p.clone(), "kind" => kind),
         ),
-    })
+    }
 }
 
 /// What a request's cost is added to, in nano-dollars and in dollars.
@@ -73,7 +77,7 @@ pub type SpentLabels = [SharedString; 5];
 static SPENT: OnceLock<quick_cache::sync::Cache<SpentLabels, Arc<Spent>>> = OnceLock::new();
 
 /// The cost handles of one label set; None while no recorder is installed.
-pub fn spent(labels: SpentLabels) -> Option<Arc<Spent>> {
+pub fn spent(labels: &SpentLabels) -> Option<Arc<Spent>> {
     let make = || {
         let names = ["alias", "provider", "model", "key", "team"];
         let labels: Vec<metrics::Label> =
@@ -83,7 +87,7 @@ pub fn spent(labels: SpentLabels) -> Option<Arc<Spent>> {
             usd: gauge!("switchyard_cost_usd_total", labels),
         }
     };
-    kept(&SPENT, labels.clone(), make)
+    kept(&SPENT, labels, make)
 }
 
 /// A key's budget gauges: spent in its period and its limit.
@@ -96,7 +100,7 @@ static BUDGET: OnceLock<quick_cache::sync::Cache<SharedString, Arc<Budget>>> = O
 
 /// The budget gauges of `key`; None while no recorder is installed.
 pub fn budget(key: &SharedString) -> Option<Arc<Budget>> {
-    kept(&BUDGET, key.clone(), || Budget {
+    kept(&BUDGET, key, || Budget {
         spent: gauge!("switchyard_budget_spent_usd", "key" => key.clone()),
         limit: gauge!("switchyard_budget_limit_usd", "key" => key.clone()),
     })

@@ -116,7 +116,7 @@ impl CostRecorded<'_> {
         let key = SharedString::from(self.key_id.unwrap_or("").to_owned());
         let team = SharedString::from(self.team.unwrap_or("").to_owned());
         let labels = [self.alias, self.provider, self.model, key, team];
-        if let Some(h) = handles::spent(labels.clone()) {
+        if let Some(h) = handles::spent(&labels) {
             h.nanos.increment(nanos);
             h.usd.increment(dollars(self.nanos));
             return;
