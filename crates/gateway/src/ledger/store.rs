@@ -315,32 +315,19 @@ impl Store {
     /// may be sent again when its commit's answer was lost. Returns the rows written.
     pub async fn insert(&self, rows: &[Entry]) -> Result<u64, sqlx::Error> {
         let mut written = 0;
-        match self {
-            Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let sql = insert_sql(chunk.len(), false);
-                    let mut q = sqlx::query(&sql);
-                    for e in chunk {
-                        q = bind_entry!(q, e);
-                    }
-                    written += q.persistent(true).execute(&mut *tx).await?.rows_affected();
+        let numbered = matches!(self, Store::Postgres(_));
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let sql = insert_sql(chunk.len(), numbered);
+                let mut q = sqlx::query(&sql);
+                for e in chunk {
+                    q = bind_entry!(q, e);
                 }
-                tx.commit().await?;
+                written += q.persistent(true).execute(&mut *tx).await?.rows_affected();
             }
-            Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let sql = insert_sql(chunk.len(), true);
-                    let mut q = sqlx::query(&sql);
-                    for e in chunk {
-                        q = bind_entry!(q, e);
-                    }
-                    written += q.persistent(true).execute(&mut *tx).await?.rows_affected();
-                }
-                tx.commit().await?;
-            }
-        }
+            tx.commit().await?;
+        });
         Ok(written)
     }
 
