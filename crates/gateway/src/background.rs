@@ -1,10 +1,25 @@
 //! Threads that work beside the request path — the ledger's SQLite worker, the log writer, the
-//! metrics upkeep — run at a lower priority (nice 10): on a machine with few cores a commit or
+//! metrics upkeep, the memory release — run at a lower priority (nice 10): on a machine with few cores a commit or
 //! a log flush waits for the threads serving requests instead of stalling them. Linux keeps a
 //! nice value per thread; elsewhere this does nothing.
 
 /// The nice value of background threads.
 const NICE: i32 = 10;
+
+/// Starts the thread that hands memory freed after a burst back to the OS every
+/// [`allocator::RELEASE_EVERY`] (why it is needed: the allocator crate).
+pub fn spawn_memory_release() {
+    let release = || {
+        lower_this_thread();
+        loop {
+            std::thread::sleep(allocator::RELEASE_EVERY);
+            allocator::release_freed();
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("memory-release".into()).spawn(release) {
+        tracing::warn!(error = %e, "could not start the memory release thread; memory freed after a burst is kept longer");
+    }
+}
 
 /// Lowers the calling thread's priority (for threads this process starts itself).
 pub fn lower_this_thread() {

@@ -99,21 +99,23 @@ enum KeysAction {
     Revoke { id: String },
 }
 
-// Many small, short-lived allocations per request (JSON, headers, buffers): mimalloc serves
-// them markedly cheaper than glibc's malloc.
+// Why this allocator, and how it is kept from holding a burst's memory: the allocator crate.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 
 fn main() -> ExitCode {
+    allocator::configure();
     init_tracing();
+    gateway::background::spawn_memory_release();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().enable_all().on_thread_park(allocator::on_idle).build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
