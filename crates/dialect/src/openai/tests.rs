@@ -165,6 +165,21 @@ fn request_round_trips_to_an_openai_upstream() {
 }
 
 #[test]
+fn request_fields_nulls_read_as_absent_and_unknown_fields_are_kept() {
+    let body = br#"{"temperature": null, "model": "m", "x-vendor": {"deep": [1, "two"]},
+        "messages": [{"role": "user", "content": "hi"}], "max_tokens": null, "top_p": 0.5,
+        "escaped\u0041key": true, "user": "u"}"#;
+    let req = OpenAi.decode_request(body).unwrap();
+    assert_eq!(req.model, "m");
+    assert_eq!(req.max_tokens, None);
+    assert_eq!(req.temperature, None);
+    assert_eq!(req.top_p, Some(0.5));
+    assert_eq!(req.extra.get("x-vendor"), Some(&json!({"deep": [1, "two"]})));
+    assert_eq!(req.extra.get("escapedAkey"), Some(&json!(true)));
+    assert!(!req.extra.contains_key("user") && !req.extra.contains_key("model"));
+}
+
+#[test]
 fn bad_requests_name_the_problem() {
     let cases: &[(&str, &str)] = &[
         ("{\"model\": \"m\", \"messages\": [", "JSON"),
@@ -187,6 +202,8 @@ fn bad_requests_name_the_problem() {
             "tool_choice",
         ),
         ("{\"messages\": [{\"role\":\"user\",\"content\":\"x\"}]}", "model"),
+        ("{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"temperature\": \"hot\"}", "invalid type"),
+        ("{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"model\": 5}", "duplicate field `model`"),
         ("[]", "invalid type"),
         ("", "JSON"),
     ];
