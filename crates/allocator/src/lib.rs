@@ -15,8 +15,6 @@
 //!   the `no_thp` build feature stops the asking, and [`configure`] turns them off for the
 //!   process where the kernel would use them unasked.
 
-#![allow(unsafe_code)]
-
 use std::time::Duration;
 
 pub use mimalloc::MiMalloc as Allocator;
@@ -56,6 +54,7 @@ pub fn on_idle() {
 
 /// Hands memory that has been free for the allocator's purge delay back to the OS. Cheap when
 /// there is none: a scan of the arenas' bitmaps.
+#[allow(unsafe_code)]
 pub fn release_freed() {
     // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time;
     // `false` asks only for what has waited its delay, never for live memory.

@@ -202,8 +202,14 @@ fn bad_requests_name_the_problem() {
             "tool_choice",
         ),
         ("{\"messages\": [{\"role\":\"user\",\"content\":\"x\"}]}", "model"),
-        ("{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"temperature\": \"hot\"}", "invalid type"),
-        ("{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"model\": 5}", "duplicate field `model`"),
+        (
+            "{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"temperature\": \"hot\"}",
+            "invalid type",
+        ),
+        (
+            "{\"model\": \"m\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"model\": 5}",
+            "duplicate field `model`",
+        ),
         ("[]", "invalid type"),
         ("", "JSON"),
     ];
