@@ -31,6 +31,9 @@ const WRITE_LIMIT: Duration = Duration::from_secs(10);
 /// rows still unwritten in the spill file for the next start.
 pub const CLOSE_LIMIT: Duration = Duration::from_secs(5);
 
+/// Room `pending` keeps once a backlog has drained: two batches.
+const KEPT_ROOM: usize = 2 * BATCH_MAX;
+
 /// What the writer is built from.
 pub(super) struct Parts {
     pub store: Store,
@@ -221,6 +224,8 @@ impl WriteLoop {
         metrics::gauge!("switchyard_ledger_rows_waiting").set(self.pending.len() as f64);
         if failed {
             self.back_off().await;
+        } else {
+            hand_back_room(&mut self.pending);
         }
     }
 
@@ -433,5 +438,36 @@ impl WriteLoop {
             "ledger: the database is still down at shutdown; the rows not yet written are left in the spill file \
              and written at the next start"
         );
+    }
+}
+
+/// A backlog (the database down for a while, a burst the database cannot keep up with) grows
+/// `pending` up to the buffer: ~17 MB of room at 50,000 rows. Once fewer than a batch wait,
+/// the room beyond [`KEPT_ROOM`] goes back to the allocator instead of being kept for good.
+fn hand_back_room(pending: &mut VecDeque<Entry>) {
+    if pending.capacity() > 2 * KEPT_ROOM && pending.len() < BATCH_MAX {
+        pending.shrink_to(KEPT_ROOM);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::BUFFER;
+
+    #[test]
+    fn a_drained_backlog_gives_its_room_back_and_a_live_one_keeps_it() {
+        let mut pending: VecDeque<Entry> = (0..BUFFER).map(|_| Entry::default()).collect();
+        let grown = pending.capacity();
+        pending.drain(..BUFFER - BATCH_MAX);
+        hand_back_room(&mut pending);
+        assert_eq!(pending.capacity(), grown, "a backlog of a full batch is still being written");
+        pending.drain(..1);
+        hand_back_room(&mut pending);
+        assert!(pending.capacity() <= 2 * KEPT_ROOM, "kept {} of {grown}", pending.capacity());
+        assert_eq!(pending.len(), BATCH_MAX - 1, "no row is lost");
+        let steady = pending.capacity();
+        hand_back_room(&mut pending);
+        assert_eq!(pending.capacity(), steady, "steady state: nothing reallocated");
     }
 }
