@@ -153,6 +153,11 @@ async fn stream_is_relayed_event_by_event_and_the_usage_chunk_only_when_asked() 
         post(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi"), "stream": true})).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    // Proxies and caches in front of the gateway are told not to hold the stream back.
+    assert_eq!(resp.headers()["cache-control"], "no-cache");
+    assert_eq!(resp.headers()["x-accel-buffering"], "no");
+    assert_eq!(resp.headers().get_all("content-type").iter().count(), 1);
+    assert!(resp.headers().contains_key("x-request-id"), "{:?}", resp.headers());
     let body = resp.text().await.unwrap();
     assert_eq!(streamed_text(&body), "Hello world");
     assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
