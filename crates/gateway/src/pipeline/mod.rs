@@ -327,7 +327,7 @@ fn overhead_header(overhead: std::time::Duration) -> Option<(HeaderName, HeaderV
 }
 
 fn cost_header(cost: Option<i64>) -> Option<(HeaderName, HeaderValue)> {
-    Some((COST, HeaderValue::from_str(&crate::money::decimal_from_nanos(cost?)).ok()?))
+    Some((COST, HeaderValue::from_str(&usd(cost?)).ok()?))
 }
 
 /// Some providers name neither the reply nor the model (Bedrock) or give no time (Anthropic,

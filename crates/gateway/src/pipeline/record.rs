@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dialect::Usage;
 
 use crate::ledger::Entry;
-use crate::money::{NanoUsd, NanosPerMTok};
+use crate::money::NanosPerMTok;
 use crate::routing::Deployment;
 use crate::routing::Prices;
 
@@ -127,7 +127,7 @@ pub fn cost_nanos(prices: Option<Prices>, usage: &Usage) -> Option<i64> {
 /// Dollars for a header or a table, e.g. `0.000123`: the exact decimal of the nano-dollars,
 /// without trailing zeros, built from the integer.
 pub fn usd(nanos: i64) -> String {
-    NanoUsd(nanos).to_string()
+    crate::money::decimal_from_nanos(nanos)
 }
 
 fn warn_unpriced_once(d: &Deployment) {
