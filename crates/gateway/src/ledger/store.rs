@@ -158,11 +158,13 @@ macro_rules! bind_entry {
 /// How many columns a ledger row binds.
 const ROW_COLUMNS: usize = 23;
 
-/// The INSERT of `rows` ledger rows, placeholders numbered (`$1`, PostgreSQL) or not (`?`,
-/// SQLite). A full statement's text is made once per process.
-fn insert_sql(rows: usize, numbered: bool) -> std::borrow::Cow<'static, str> {
-    static FULL: [std::sync::OnceLock<String>; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
-    let make = || {
+/// The INSERT of `rows` ledger rows (1 to [`ROWS_PER_STATEMENT`]), placeholders numbered (`$1`,
+/// PostgreSQL) or not (`?`, SQLite). Each shape's text is made once per process.
+fn insert_sql(rows: usize, numbered: bool) -> &'static str {
+    static SHAPES: [[std::sync::OnceLock<String>; ROWS_PER_STATEMENT]; 2] =
+        [const { [const { std::sync::OnceLock::new() }; ROWS_PER_STATEMENT] }; 2];
+    let rows = rows.clamp(1, ROWS_PER_STATEMENT);
+    SHAPES[usize::from(numbered)][rows - 1].get_or_init(|| {
         let mut sql = format!("INSERT INTO ledger ({COLUMNS}) VALUES ");
         for row in 0..rows {
             sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -181,11 +183,7 @@ fn insert_sql(rows: usize, numbered: bool) -> std::borrow::Cow<'static, str> {
         }
         sql.push_str(" ON CONFLICT DO NOTHING");
         sql
-    };
-    if rows == ROWS_PER_STATEMENT {
-        return std::borrow::Cow::Borrowed(FULL[usize::from(numbered)].get_or_init(make).as_str());
-    }
-    std::borrow::Cow::Owned(make())
+    })
 }
 
 /// What tells two ledger rows apart: request id, attempt time, deployment and status.
@@ -319,8 +317,7 @@ impl Store {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let sql = insert_sql(chunk.len(), numbered);
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(insert_sql(chunk.len(), numbered));
                 for e in chunk {
                     q = bind_entry!(q, e);
                 }
@@ -550,4 +547,23 @@ pub struct SpendRow {
     pub unpriced: i64,
     /// What cache hits saved: what their replies cost when a provider gave them.
     pub saved_nanos: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_insert_shape_is_written_once_with_a_placeholder_per_column() {
+        let sqlite = insert_sql(3, false);
+        assert_eq!(sqlite.matches('?').count(), 3 * ROW_COLUMNS);
+        assert_eq!(COLUMNS.split(',').count(), ROW_COLUMNS);
+        assert!(sqlite.ends_with(") ON CONFLICT DO NOTHING"), "{sqlite}");
+        let postgres = insert_sql(2, true);
+        assert!(postgres.contains("($24, $25,") && postgres.contains(", $46) ON CONFLICT"), "{postgres}");
+        assert!(!postgres.contains("$47"));
+        // Made once: the same text is handed out again, not a new copy.
+        assert!(std::ptr::eq(insert_sql(3, false), sqlite));
+        assert_eq!(insert_sql(ROWS_PER_STATEMENT, false).matches('?').count(), ROWS_PER_STATEMENT * ROW_COLUMNS);
+    }
 }
