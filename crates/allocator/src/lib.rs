@@ -14,6 +14,8 @@
 //!   few seconds. A gateway's working set is a few tens of MiB, too small to gain from them:
 //!   the `no_thp` build feature stops the asking, and [`configure`] turns them off for the
 //!   process where the kernel would use them unasked.
+//!
+//! The one crate allowed `unsafe`, on the one function that calls mimalloc's C API.
 
 use std::time::Duration;
 
@@ -25,11 +27,9 @@ pub const RELEASE_EVERY: Duration = Duration::from_secs(1);
 /// Settings made once, first thing in `main`: transparent huge pages off for this process
 /// (Linux; elsewhere nothing).
 pub fn configure() {
+    // Only a kernel without the prctl refuses; memory is then as before.
     #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
-        // Only a kernel without the prctl refuses; memory is then as before.
-        let _ = e;
-    }
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 /// For a thread about to sleep (a runtime worker going idle): [`release_freed`], at most once

@@ -5,6 +5,8 @@
 //! wherever it is served), so no vendor folder imports another. Pure: no I/O, no config, no
 //! runtime.
 
+#![forbid(unsafe_code)]
+
 pub mod anthropic;
 pub mod assemble;
 pub mod bedrock;

@@ -1,7 +1,7 @@
 //! Threads that work beside the request path — the ledger's SQLite worker, the log writer, the
-//! metrics upkeep, the memory release — run at a lower priority (nice 10): on a machine with few cores a commit or
-//! a log flush waits for the threads serving requests instead of stalling them. Linux keeps a
-//! nice value per thread; elsewhere this does nothing.
+//! metrics upkeep, the memory release — run at a lower priority (nice 10): on a machine with
+//! few cores a commit or a log flush waits for the threads serving requests instead of stalling
+//! them. Linux keeps a nice value per thread; elsewhere this does nothing.
 
 /// The nice value of background threads.
 const NICE: i32 = 10;

@@ -1,6 +1,8 @@
 //! The Switchyard gateway: HTTP server, routing, upstream transport and telemetry around the
 //! pure `dialect` crate.
 
+#![forbid(unsafe_code)]
+
 pub mod app;
 pub mod audit;
 pub mod background;

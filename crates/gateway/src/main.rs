@@ -1,5 +1,7 @@
 //! The `switchyard` command line.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
