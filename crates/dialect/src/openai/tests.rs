@@ -165,7 +165,7 @@ fn request_round_trips_to_an_openai_upstream() {
 }
 
 #[test]
-fn request_fields_nulls_read_as_absent_and_unknown_fields_are_kept() {
+fn null_request_fields_read_as_absent_and_unknown_ones_are_kept() {
     let body = br#"{"temperature": null, "model": "m", "x-vendor": {"deep": [1, "two"]},
         "messages": [{"role": "user", "content": "hi"}], "max_tokens": null, "top_p": 0.5,
         "escaped\u0041key": true, "user": "u"}"#;

@@ -364,4 +364,17 @@ mod tests {
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "each id sorts after the one before");
         assert!(ids.iter().all(|id| id.len() == 36 && id.starts_with("req_")), "{}", ids[0]);
     }
+
+    #[test]
+    fn overhead_is_milliseconds_to_the_microsecond_whatever_its_size() {
+        use std::time::Duration;
+        let text = |d: Duration| super::overhead_header(d).map(|(_, v)| v.to_str().unwrap_or("").to_owned());
+        assert_eq!(text(Duration::ZERO).as_deref(), Some("0.000"));
+        assert_eq!(text(Duration::from_nanos(999)).as_deref(), Some("0.000"));
+        assert_eq!(text(Duration::from_micros(42)).as_deref(), Some("0.042"));
+        assert_eq!(text(Duration::from_micros(1_000)).as_deref(), Some("1.000"));
+        assert_eq!(text(Duration::from_micros(1_234_567)).as_deref(), Some("1234.567"));
+        // Past u64 microseconds (never a real request): the largest, not a panic or garbage.
+        assert_eq!(text(Duration::MAX).as_deref(), Some("18446744073709551.615"));
+    }
 }
