@@ -20,12 +20,12 @@ use crate::ledger::{Ledger, Writer};
 use crate::routing::affinity::Affinity;
 use crate::routing::Alias;
 use crate::telemetry;
-use crate::upstream::build_client;
+use crate::upstream::UpstreamClient;
 
 pub struct App {
     pub config: Config,
     pub aliases: HashMap<String, Alias>,
-    pub client: reqwest::Client,
+    pub client: UpstreamClient,
     pub metrics: Option<&'static PrometheusHandle>,
     /// Which deployment last served each long prompt prefix.
     pub affinity: Arc<Affinity>,
@@ -85,7 +85,7 @@ pub enum StartError {
     #[error("reading the virtual keys")]
     Keys(#[from] sqlx::Error),
     #[error("building the HTTP client")]
-    Client(#[from] reqwest::Error),
+    Client(#[from] crate::upstream::client::BuildError),
 }
 
 /// The ledger's database when the config names none: a SQLite file in the working directory.
@@ -135,7 +135,7 @@ impl App {
     }
 
     pub fn new(config: Config) -> Result<App, StartError> {
-        let client = build_client(config.timeouts.connect, config.timeouts.read)?;
+        let client = UpstreamClient::new(config.timeouts.connect, config.timeouts.read)?;
         let conversations = Arc::new(Conversations::new(config.store_responses, config.response_retention, None));
         let cache = Arc::new(ResponseCache::new(config.cache_memory_bytes, None));
         Ok(App {
@@ -213,7 +213,7 @@ impl App {
         let client = if same_client {
             self.client.clone()
         } else {
-            build_client(config.timeouts.connect, config.timeouts.read)?
+            UpstreamClient::new(config.timeouts.connect, config.timeouts.read)?
         };
         let app = App {
             aliases: config.alias_map(),

@@ -50,7 +50,7 @@ pub enum UpstreamError {
     Connect {
         provider: Arc<str>,
         #[source]
-        source: reqwest::Error,
+        source: crate::upstream::client::BoxError,
     },
     #[error("`{provider}` did not answer in time")]
     Timeout { provider: Arc<str> },

@@ -205,8 +205,10 @@ struct ModelEntry {
 /// Asks a local server which models it serves; None when nothing answers.
 async fn list_models(base_url: &str, auth: &Auth) -> Option<Vec<String>> {
     let client = reqwest::Client::builder().timeout(PROBE_TIMEOUT).no_proxy().build().ok()?;
-    let mut req = client.get(format!("{}/models", base_url.trim_end_matches('/'))).build().ok()?;
+    let mut req =
+        http::Request::get(format!("{}/models", base_url.trim_end_matches('/'))).body(bytes::Bytes::new()).ok()?;
     auth.authorize(&client, &mut req).await.ok()?;
+    let req = reqwest::Request::try_from(req.map(reqwest::Body::from)).ok()?;
     let resp = client.execute(req).await.ok()?.error_for_status().ok()?;
     let list: ModelList = resp.json().await.ok()?;
     Some(list.data.into_iter().map(|m| m.id).collect())

@@ -137,7 +137,7 @@ pub struct Deployment {
 /// A deployment's chat URLs, each parsed on first use: in its provider's dialect and in the
 /// Responses API's, streamed or not.
 #[derive(Debug, Default)]
-struct ChatUrls([std::sync::OnceLock<Option<reqwest::Url>>; 4]);
+struct ChatUrls([std::sync::OnceLock<Option<http::Uri>>; 4]);
 
 impl Deployment {
     /// A deployment with default settings (and what the catalog knows), and its shared health.
@@ -156,12 +156,12 @@ impl Deployment {
 
     /// The URL of a chat request in `dialect` (the provider's own, or the Responses API), parsed
     /// once per deployment. None: the configured base URL does not make a valid URL.
-    pub fn chat_url(&self, dialect: dialect::Dialect, stream: bool) -> Option<reqwest::Url> {
+    pub fn chat_url(&self, dialect: dialect::Dialect, stream: bool) -> Option<http::Uri> {
         let slot = usize::from(dialect == dialect::Dialect::OpenaiResponses) * 2 + usize::from(stream);
         self.urls.0[slot]
             .get_or_init(|| {
                 let text = self.provider.url_in(dialect, &self.model, dialect::Operation::Chat { stream });
-                reqwest::Url::parse(&text).ok()
+                crate::upstream::send::parse_uri(&text)
             })
             .clone()
     }

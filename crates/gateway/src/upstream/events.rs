@@ -9,7 +9,9 @@ use dialect::framing::Deframer;
 use dialect::{DecodeError, StreamDecoder, StreamEvent};
 use futures_util::Stream;
 
-pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+use super::client::{BoxError, TransportError};
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
 
 /// Why a stream stopped before its proper end.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +21,7 @@ pub enum StreamFailure {
     TimedOut,
     /// The connection failed mid-body.
     #[error("the upstream connection failed")]
-    Transport(#[source] reqwest::Error),
+    Transport(#[source] BoxError),
     #[error("the upstream closed the stream early")]
     Truncated,
     /// The bytes were not the dialect they should be.
@@ -62,7 +64,10 @@ impl EventSource {
                 Poll::Ready(Some(Ok(chunk))) => chunk,
                 Poll::Ready(Some(Err(e))) => {
                     self.ended = true;
-                    let failure = if e.is_timeout() { StreamFailure::TimedOut } else { StreamFailure::Transport(e) };
+                    let failure = match e {
+                        TransportError::TimedOut => StreamFailure::TimedOut,
+                        TransportError::Failed(e) => StreamFailure::Transport(e),
+                    };
                     return Poll::Ready(Err(failure));
                 }
                 Poll::Ready(None) => {

@@ -2,6 +2,7 @@
 //! pooled client, and reading the reply up to the stream's commit point.
 
 pub mod auth;
+pub mod client;
 pub mod events;
 pub mod provider;
 pub mod provider_kind;
@@ -9,7 +10,8 @@ pub mod rate_limit;
 pub mod send;
 
 pub use auth::Auth;
+pub use client::UpstreamClient;
 pub use events::EventSource;
 pub use provider::Provider;
 pub use provider_kind::ProviderKind;
-pub use send::{build_client, send_chat, send_embeddings, AttemptContext, ChatReply, Forwarded};
+pub use send::{send_chat, send_embeddings, AttemptContext, ChatReply, Forwarded};

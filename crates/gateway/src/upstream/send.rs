@@ -9,6 +9,7 @@ use dialect::{ChatRequest, ChatResponse, Dialect, EmbeddingRequest, EmbeddingRes
 use futures_util::StreamExt;
 use http::{HeaderName, HeaderValue};
 
+use super::client::{TimedBody, TransportError, UpstreamBody, UpstreamClient, USER_AGENT};
 use super::events::{ByteStream, EventSource, StreamFailure};
 use crate::error::{redact, BadReply, UpstreamError, PASSTHROUGH_ERROR_HEADERS};
 use crate::routing::Deployment;
@@ -19,25 +20,6 @@ use crate::upstream::Provider;
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Replies to calls whose body is passed through whole (count_tokens and the like).
 const MAX_PASSTHROUGH_BODY: usize = 1024 * 1024;
-
-/// Idle connections kept per upstream host for reuse, closed after 90 s unused. Under steady
-/// load connections are handed from one request to the next and few wait idle; more than
-/// this are left only after a burst, and each kept one pins its buffers (tens of KiB, and
-/// the allocator pages around them) until it is closed. nginx's `keepalive` is often 16–64.
-const MAX_IDLE_PER_HOST: usize = 64;
-
-/// The pooled client for every upstream: `connect` bounds TCP + TLS, `read` the longest
-/// silence while reading a reply.
-pub fn build_client(connect: std::time::Duration, read: std::time::Duration) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(connect)
-        .read_timeout(read)
-        .tcp_nodelay(true)
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
-        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
-        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
 
 /// Client headers that travel on to the upstream when it speaks the same dialect, and the
 /// client's trace context.
@@ -55,20 +37,19 @@ impl Forwarded {
         Forwarded { anthropic_beta: headers.get("anthropic-beta").cloned(), trace: TraceHeaders::from_client(headers) }
     }
 
-    fn apply(&self, dialect: Dialect, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let Some(beta) = &self.anthropic_beta else { return req };
-        match dialect {
-            Dialect::Anthropic => req = req.header("anthropic-beta", beta),
+    fn apply(&self, dialect: Dialect, headers: &mut http::HeaderMap) {
+        let Some(beta) = &self.anthropic_beta else { return };
+        let beta = match dialect {
+            Dialect::Anthropic => beta.clone(),
             // Vertex AI refuses beta flags it does not offer; mid-conversation system messages
             // are folded into `system` for it, so their flag has nothing left to switch on.
-            Dialect::AnthropicVertex => {
-                if let Some(kept) = without_flags(beta, &["mid-conversation-system-"]) {
-                    req = req.header("anthropic-beta", kept);
-                }
-            }
-            _ => {}
-        }
-        req
+            Dialect::AnthropicVertex => match without_flags(beta, &["mid-conversation-system-"]) {
+                Some(kept) => kept,
+                None => return,
+            },
+            _ => return,
+        };
+        headers.append(HeaderName::from_static("anthropic-beta"), beta);
     }
 }
 
@@ -132,68 +113,94 @@ pub enum ChatReply {
 }
 
 async fn post(
-    client: &reqwest::Client,
+    client: &UpstreamClient,
     provider: &Provider,
     dialect: Dialect,
-    url: impl reqwest::IntoUrl,
+    uri: http::Uri,
     body: Vec<u8>,
     forwarded: &Forwarded,
     attempt: &mut AttemptContext,
-) -> Result<reqwest::Response, UpstreamError> {
-    let mut req = client.post(url).header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+) -> Result<http::Response<UpstreamBody>, UpstreamError> {
+    let mut req = http::Request::new(Bytes::from(body));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = uri;
+    let headers = req.headers_mut();
+    headers.reserve(4 + provider.headers.len());
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(http::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     for (k, v) in &provider.headers {
-        req = req.header(k, v);
+        headers.append(k.clone(), v.clone());
     }
-    req = forwarded.apply(dialect, req);
+    forwarded.apply(dialect, headers);
     let trace = if attempt.trace.traceparent.is_some() { &attempt.trace } else { &forwarded.trace };
     if let Some(traceparent) = &trace.traceparent {
-        req = req.header("traceparent", traceparent);
+        headers.insert(HeaderName::from_static("traceparent"), traceparent.clone());
         if let Some(tracestate) = &trace.tracestate {
-            req = req.header("tracestate", tracestate);
+            headers.insert(HeaderName::from_static("tracestate"), tracestate.clone());
         }
     }
-    let mut req = req.body(body).build().map_err(|e| classify(provider, e))?;
     // Last, so a signature (SigV4) covers every header and the body.
     provider
         .auth
-        .authorize(client, &mut req)
+        .authorize(client.reqwest(), &mut req)
         .await
         .map_err(|source| UpstreamError::Credentials { provider: provider.name.clone(), source })?;
     let _waiting = attempt.waiting();
-    let resp = client.execute(req).await.map_err(|e| classify(provider, e))?;
+    let resp = client.send(req).await.map_err(|e| classify(provider, e))?;
     if resp.status().is_success() {
         return Ok(resp);
     }
-    Err(error_reply(provider, dialect, resp).await)
+    Err(error_reply(client, provider, dialect, resp).await)
+}
+
+/// A URL made from configuration, parsed as every upstream URL is (normalised as a browser
+/// would, then taken as an HTTP URI).
+pub(crate) fn parse_uri(url: &str) -> Option<http::Uri> {
+    let url = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"))?;
+    url.as_str().parse().ok()
 }
 
 /// One JSON POST whose reply body is passed back as it came (count_tokens and the like).
 pub async fn post_json(
-    client: &reqwest::Client,
+    client: &UpstreamClient,
     provider: &Provider,
     dialect: Dialect,
     url: String,
     body: Vec<u8>,
     forwarded: &Forwarded,
 ) -> Result<Bytes, UpstreamError> {
-    let resp = post(client, provider, dialect, url, body, forwarded, &mut AttemptContext::default()).await?;
-    read_body(provider, resp, MAX_PASSTHROUGH_BODY).await
+    let uri = parse_uri(&url).ok_or_else(|| bad_url(provider))?;
+    let resp = post(client, provider, dialect, uri, body, forwarded, &mut AttemptContext::default()).await?;
+    read_body(client, provider, resp, MAX_PASSTHROUGH_BODY).await
 }
 
-fn classify(provider: &Provider, e: reqwest::Error) -> UpstreamError {
-    if e.is_timeout() {
-        return UpstreamError::Timeout { provider: provider.name.clone() };
+fn classify(provider: &Provider, e: TransportError) -> UpstreamError {
+    match e {
+        TransportError::TimedOut => UpstreamError::Timeout { provider: provider.name.clone() },
+        TransportError::Failed(source) => UpstreamError::Connect { provider: provider.name.clone(), source },
     }
-    UpstreamError::Connect { provider: provider.name.clone(), source: e }
 }
 
-async fn error_reply(provider: &Provider, dialect: Dialect, resp: reqwest::Response) -> UpstreamError {
+/// A provider whose configured base URL makes no valid URL: the config check refuses most.
+fn bad_url(provider: &Provider) -> UpstreamError {
+    UpstreamError::Connect {
+        provider: provider.name.clone(),
+        source: "the provider's URL is not a valid http(s) URL".into(),
+    }
+}
+
+async fn error_reply(
+    client: &UpstreamClient,
+    provider: &Provider,
+    dialect: Dialect,
+    resp: http::Response<UpstreamBody>,
+) -> UpstreamError {
     let status = resp.status();
     let headers: Vec<(HeaderName, HeaderValue)> = PASSTHROUGH_ERROR_HEADERS
         .iter()
         .filter_map(|name| resp.headers().get(*name).map(|v| (HeaderName::from_static(name), v.clone())))
         .collect();
-    let body = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
+    let body = read_capped(client.read_timed(resp.into_body()), MAX_ERROR_BODY).await.unwrap_or_default();
     let mut decoded = dialect.egress().decode_error(status, &body);
     if let Some(key) = provider.auth.secret() {
         redact(&mut decoded.message, key.expose());
@@ -202,9 +209,8 @@ async fn error_reply(provider: &Provider, dialect: Dialect, resp: reqwest::Respo
 }
 
 /// Reads a body up to `cap` bytes; None when the connection fails.
-async fn read_capped(resp: reqwest::Response, cap: usize) -> Option<Vec<u8>> {
+async fn read_capped(mut body: TimedBody, cap: usize) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.ok()?;
         let room = cap.saturating_sub(out.len());
@@ -218,14 +224,19 @@ async fn read_capped(resp: reqwest::Response, cap: usize) -> Option<Vec<u8>> {
 
 /// Reads a whole reply of at most `cap` bytes into one buffer sized from its declared length,
 /// so a large reply is held once, not grown by doubling; past `cap` it is refused.
-async fn read_body(provider: &Provider, resp: reqwest::Response, cap: usize) -> Result<Bytes, UpstreamError> {
+async fn read_body(
+    client: &UpstreamClient,
+    provider: &Provider,
+    resp: http::Response<UpstreamBody>,
+    cap: usize,
+) -> Result<Bytes, UpstreamError> {
     let too_large = || bad_response(provider, BadReply::TooLarge { cap });
-    let declared = resp.content_length();
+    let mut body = client.read_timed(resp.into_body());
+    let declared = body.declared_len();
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
     let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-    let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| classify(provider, e))?;
         if buf.len() + chunk.len() > cap {
@@ -246,7 +257,7 @@ fn bad_response(provider: &Provider, source: BadReply) -> UpstreamError {
 }
 
 pub async fn send_chat(
-    client: &reqwest::Client,
+    client: &UpstreamClient,
     deployment: &Deployment,
     req: &ChatRequest,
     forwarded: &Forwarded,
@@ -258,25 +269,19 @@ pub async fn send_chat(
     let egress = dialect.egress();
     let req = deployment.fit(req, dialect);
     let body = egress.encode_request(&req, &deployment.model, req.stream)?;
-    let resp = match deployment.chat_url(dialect, req.stream) {
-        Some(url) => post(client, provider, dialect, url, body, forwarded, attempt).await?,
-        // An unparsable base URL: the request builder says why, as for any other bad URL.
-        None => {
-            let url = provider.url_in(dialect, &deployment.model, Operation::Chat { stream: req.stream });
-            post(client, provider, dialect, url, body, forwarded, attempt).await?
-        }
-    };
+    let uri = deployment.chat_url(dialect, req.stream).ok_or_else(|| bad_url(provider))?;
+    let resp = post(client, provider, dialect, uri, body, forwarded, attempt).await?;
     // A provider that says its quota is spent gets a rest, though this reply succeeded.
     let exhausted = super::rate_limit::exhausted_for(resp.headers());
     if !req.stream {
         let bytes = {
             let _waiting = attempt.waiting();
-            read_body(provider, resp, max_reply).await?
+            read_body(client, provider, resp, max_reply).await?
         };
         let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.into()))?;
         return Ok((ChatReply::Complete(decoded), exhausted));
     }
-    let body: ByteStream = Box::pin(resp.bytes_stream());
+    let body: ByteStream = Box::pin(client.read_timed(resp.into_body()));
     let mut rest = EventSource::new(body, egress.framing().deframer(), egress.stream_decoder());
     let first = {
         let _waiting = attempt.waiting();
@@ -291,7 +296,7 @@ pub async fn send_chat(
 }
 
 pub async fn send_embeddings(
-    client: &reqwest::Client,
+    client: &UpstreamClient,
     deployment: &Deployment,
     req: &EmbeddingRequest,
     forwarded: &Forwarded,
@@ -302,13 +307,13 @@ pub async fn send_embeddings(
     let dialect = provider.dialect_for(&deployment.model);
     let egress = dialect.egress();
     let body = egress.encode_embedding_request(req, &deployment.model)?;
-    let url = provider.url(&deployment.model, Operation::Embeddings);
+    let uri = parse_uri(&provider.url(&deployment.model, Operation::Embeddings)).ok_or_else(|| bad_url(provider))?;
     // Only the trace context: no other client header means anything to an embeddings call.
     let forwarded = Forwarded { trace: forwarded.trace.clone(), ..Forwarded::default() };
-    let resp = post(client, provider, dialect, url, body, &forwarded, attempt).await?;
+    let resp = post(client, provider, dialect, uri, body, &forwarded, attempt).await?;
     let bytes = {
         let _waiting = attempt.waiting();
-        read_body(provider, resp, max_reply).await?
+        read_body(client, provider, resp, max_reply).await?
     };
     egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.into()))
 }

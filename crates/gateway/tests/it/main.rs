@@ -40,4 +40,5 @@ mod sdk_providers;
 mod shared_state;
 mod tls;
 mod traces;
+mod upstream_transport;
 mod vertex;

@@ -61,7 +61,7 @@ impl AwsCredentials {
 
     /// Signs `req` in place: adds `x-amz-date`, `authorization` and, with a session token,
     /// `x-amz-security-token`. The signature covers the method, path, query, headers and body.
-    pub fn sign(&self, region: &str, req: &mut reqwest::Request) -> Result<(), SigningError> {
+    pub fn sign(&self, region: &str, req: &mut http::Request<bytes::Bytes>) -> Result<(), SigningError> {
         let identity = Credentials::new(
             &self.access_key_id,
             self.secret_access_key.expose(),
@@ -79,16 +79,12 @@ impl AwsCredentials {
             .build()
             .map_err(SigningError::Params)?
             .into();
-        let body = req.body().and_then(|b| b.as_bytes()).unwrap_or_default();
+        let url = req.uri().to_string();
         let headers: Vec<(&str, &str)> =
             req.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
-        let signable = SignableRequest::new(
-            req.method().as_str(),
-            req.url().as_str(),
-            headers.into_iter(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(SigningError::Sign)?;
+        let signable =
+            SignableRequest::new(req.method().as_str(), &url, headers.into_iter(), SignableBody::Bytes(req.body()))
+                .map_err(SigningError::Sign)?;
         let (instructions, _) = sign(signable, &params).map_err(SigningError::Sign)?.into_parts();
         let (headers, _) = instructions.into_parts();
         for h in headers {
@@ -151,13 +147,12 @@ mod tests {
             session_token: Some(Secret::new("session-token")),
             source: "test".into(),
         };
-        let client = reqwest::Client::new();
-        let mut req = client
-            .post("https://bedrock-runtime.eu-west-1.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse")
-            .header("content-type", "application/json")
-            .body("{}")
-            .build()
-            .unwrap();
+        let mut req = http::Request::post(
+            "https://bedrock-runtime.eu-west-1.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse",
+        )
+        .header("content-type", "application/json")
+        .body(bytes::Bytes::from_static(b"{}"))
+        .unwrap();
         creds.sign("eu-west-1", &mut req).unwrap();
         let auth = req.headers()["authorization"].to_str().unwrap();
         assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{auth}");

@@ -49,7 +49,11 @@ impl Auth {
 
     /// Adds the credentials to a finished request (SigV4 signs its body too). Only OAuth may
     /// wait, for a token refresh.
-    pub async fn authorize(&self, client: &reqwest::Client, req: &mut reqwest::Request) -> Result<(), CredentialError> {
+    pub async fn authorize(
+        &self,
+        client: &reqwest::Client,
+        req: &mut http::Request<bytes::Bytes>,
+    ) -> Result<(), CredentialError> {
         let header = |value: &str| {
             let mut v = HeaderValue::try_from(value).map_err(|_| CredentialError::InvalidHeader)?;
             v.set_sensitive(true);

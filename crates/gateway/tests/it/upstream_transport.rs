@@ -1,0 +1,132 @@
+//! How calls reach upstreams: through a proxy the environment names, over TLS that offers
+//! HTTP/2 and refuses a certificate no root vouches for, and never on to where a redirect points.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use testkit::openai_wire as wire;
+use testkit::{FakeUpstream, Gateway, GatewayProcess, Reply};
+
+use crate::common::{client, post_json, user, MASTER_KEY};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+fn config(base_url: &str) -> String {
+    format!(
+        r#"
+master_key_env = "MASTER"
+[providers.up]
+kind = "openai_compatible"
+base_url = "{base_url}"
+models = ["m"]
+[models.m]
+deployments = [{{ provider = "up", model = "m" }}]
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_proxy_named_by_the_environment_carries_every_upstream_call() {
+    // The configured upstream cannot be reached (`.invalid` never resolves): only the proxy can answer.
+    let proxy = FakeUpstream::always(Reply::json(wire::completion("m", "via the proxy"))).await;
+    let dir = std::env::temp_dir().join(format!("switchyard-proxy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, config("http://upstream.invalid:9/v1")).unwrap();
+    let gw = GatewayProcess::serve(
+        BIN,
+        &["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+        &[("MASTER", MASTER_KEY), ("HTTP_PROXY", &proxy.url())],
+    );
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(MASTER_KEY)
+        .json(&json!({"model": "m", "messages": user("hi")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "via the proxy");
+    let got = proxy.only_request();
+    assert_eq!(got.uri, "/v1/chat/completions");
+    assert_eq!(got.header("host"), Some("upstream.invalid:9"), "the proxy is asked for the configured upstream");
+    assert_eq!(got.json()["model"], "m");
+}
+
+/// What a TLS client offered in its hello.
+#[derive(Debug, Default, Clone)]
+struct Hello {
+    server_name: Option<String>,
+    alpn: Vec<String>,
+}
+
+/// A TLS listener with a self-signed certificate for localhost, which records each hello.
+#[allow(clippy::disallowed_methods, reason = "a test server runs as plain tokio tasks")]
+async fn self_signed_tls_upstream() -> (u16, Arc<Mutex<Vec<Hello>>>) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = rustls::pki_types::CertificateDer::from(made.cert.der().to_vec());
+    let key = rustls::pki_types::PrivateKeyDer::try_from(made.key_pair.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let tls = Arc::new(tls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hellos = Arc::new(Mutex::new(Vec::new()));
+    let seen = hellos.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (tls, seen) = (tls.clone(), seen.clone());
+            tokio::spawn(async move {
+                let acceptor = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+                let Ok(start) = acceptor.await else { return };
+                let hello = start.client_hello();
+                seen.lock().unwrap().push(Hello {
+                    server_name: hello.server_name().map(str::to_owned),
+                    alpn: hello
+                        .alpn()
+                        .map(|protocols| protocols.map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+                        .unwrap_or_default(),
+                });
+                // The client is expected to give up on the certificate.
+                let _ = start.into_stream(tls).await;
+            });
+        }
+    });
+    (port, hellos)
+}
+
+#[tokio::test]
+async fn an_https_upstream_is_offered_http2_and_must_prove_its_certificate() {
+    let (port, hellos) = self_signed_tls_upstream().await;
+    let gw = Gateway::start_with_env(&config(&format!("https://localhost:{port}/v1")), &[("MASTER", MASTER_KEY)]).await;
+    let (status, _, body) =
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi")})).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("could not connect to `up`"), "{body}");
+    let hellos = hellos.lock().unwrap().clone();
+    assert!(!hellos.is_empty(), "no TLS hello reached the upstream");
+    assert_eq!(hellos[0].server_name.as_deref(), Some("localhost"));
+    assert_eq!(hellos[0].alpn, ["h2", "http/1.1"]);
+}
+
+#[tokio::test]
+async fn an_upstream_that_redirects_is_not_followed() {
+    let elsewhere = FakeUpstream::always(Reply::json(wire::completion("m", "should not be reached"))).await;
+    let moved = format!("{}/chat/completions", elsewhere.v1());
+    let redirecting =
+        FakeUpstream::always(Reply::error(307, json!({"error": {"message": "moved"}})).with_header("location", &moved))
+            .await;
+    let gw = Gateway::start_with_env(&config(&redirecting.v1()), &[("MASTER", MASTER_KEY)]).await;
+    let (status, _, body) =
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi")})).await;
+    assert_ne!(status, 200, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert_eq!(redirecting.received().len(), 1);
+    assert!(elsewhere.received().is_empty(), "the redirect was followed, credentials and all");
+}
