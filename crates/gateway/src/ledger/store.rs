@@ -123,8 +123,24 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
 const DAY_MS: i64 = 86_400_000;
 /// The longest a caller waits for a PostgreSQL connection.
 const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-/// Rows per INSERT statement: few distinct statement shapes, each prepared once.
+/// The most rows one INSERT statement carries. A batch is written as statements of powers of
+/// two up to this (37 rows: 32 + 4 + 1), so there are seven statement shapes: each is prepared
+/// once and stays in the connection's statement cache, instead of one shape per batch size,
+/// each a big prepared program, and a batch of a size not seen before paying for a prepare.
 const ROWS_PER_STATEMENT: usize = 64;
+
+/// The statement sizes a batch of `rows` is written in: the largest power of two that fits
+/// (at most [`ROWS_PER_STATEMENT`]), then the same for the rest.
+fn statement_sizes(mut rows: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let size = match rows {
+            0 => return None,
+            n => (1 << n.ilog2()).min(ROWS_PER_STATEMENT),
+        };
+        rows -= size;
+        Some(size)
+    })
+}
 
 /// Binds one ledger row's columns, in [`COLUMNS`] order, to a query.
 macro_rules! bind_entry {
@@ -158,13 +174,16 @@ macro_rules! bind_entry {
 /// How many columns a ledger row binds.
 const ROW_COLUMNS: usize = 23;
 
-/// The INSERT of `rows` ledger rows (1 to [`ROWS_PER_STATEMENT`]), placeholders numbered (`$1`,
-/// PostgreSQL) or not (`?`, SQLite). Each shape's text is made once per process.
+/// The INSERT of `rows` ledger rows (a power of two up to [`ROWS_PER_STATEMENT`]; another
+/// count is rounded down to one), placeholders numbered (`$1`, PostgreSQL) or not (`?`,
+/// SQLite). Each shape's text is made once per process.
 fn insert_sql(rows: usize, numbered: bool) -> &'static str {
-    static SHAPES: [[std::sync::OnceLock<String>; ROWS_PER_STATEMENT]; 2] =
-        [const { [const { std::sync::OnceLock::new() }; ROWS_PER_STATEMENT] }; 2];
-    let rows = rows.clamp(1, ROWS_PER_STATEMENT);
-    SHAPES[usize::from(numbered)][rows - 1].get_or_init(|| {
+    const SHAPES_PER_KIND: usize = ROWS_PER_STATEMENT.ilog2() as usize + 1;
+    static SHAPES: [[std::sync::OnceLock<String>; SHAPES_PER_KIND]; 2] =
+        [const { [const { std::sync::OnceLock::new() }; SHAPES_PER_KIND] }; 2];
+    let shape = rows.clamp(1, ROWS_PER_STATEMENT).ilog2() as usize;
+    let rows = 1 << shape;
+    SHAPES[usize::from(numbered)][shape].get_or_init(|| {
         let mut sql = format!("INSERT INTO ledger ({COLUMNS}) VALUES ");
         for row in 0..rows {
             sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -307,8 +326,8 @@ impl Store {
         }
     }
 
-    /// One transaction for the whole batch, written as statements of [`ROWS_PER_STATEMENT`]
-    /// rows, so the database prepares each statement shape once and reuses it. A row whose
+    /// One transaction for the whole batch, written as statements of [`statement_sizes`], so
+    /// the database prepares each statement shape once and reuses it. A row whose
     /// request id and attempt (numbered, > 0) the ledger already holds is skipped, so a batch
     /// may be sent again when its commit's answer was lost. Returns the rows written.
     pub async fn insert(&self, rows: &[Entry]) -> Result<u64, sqlx::Error> {
@@ -316,8 +335,11 @@ impl Store {
         let numbered = matches!(self, Store::Postgres(_));
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::query(insert_sql(chunk.len(), numbered));
+            let mut rest = rows;
+            for size in statement_sizes(rows.len()) {
+                let (chunk, after) = rest.split_at(size);
+                rest = after;
+                let mut q = sqlx::query(insert_sql(size, numbered));
                 for e in chunk {
                     q = bind_entry!(q, e);
                 }
@@ -555,15 +577,32 @@ mod tests {
 
     #[test]
     fn each_insert_shape_is_written_once_with_a_placeholder_per_column() {
-        let sqlite = insert_sql(3, false);
-        assert_eq!(sqlite.matches('?').count(), 3 * ROW_COLUMNS);
+        let sqlite = insert_sql(4, false);
+        assert_eq!(sqlite.matches('?').count(), 4 * ROW_COLUMNS);
         assert_eq!(COLUMNS.split(',').count(), ROW_COLUMNS);
         assert!(sqlite.ends_with(") ON CONFLICT DO NOTHING"), "{sqlite}");
         let postgres = insert_sql(2, true);
         assert!(postgres.contains("($24, $25,") && postgres.contains(", $46) ON CONFLICT"), "{postgres}");
         assert!(!postgres.contains("$47"));
         // Made once: the same text is handed out again, not a new copy.
-        assert!(std::ptr::eq(insert_sql(3, false), sqlite));
+        assert!(std::ptr::eq(insert_sql(4, false), sqlite));
         assert_eq!(insert_sql(ROWS_PER_STATEMENT, false).matches('?').count(), ROWS_PER_STATEMENT * ROW_COLUMNS);
+        // A count between powers of two is the shape below it, never more placeholders than rows.
+        assert!(std::ptr::eq(insert_sql(7, false), sqlite));
+        assert!(std::ptr::eq(insert_sql(1000, false), insert_sql(ROWS_PER_STATEMENT, false)));
+    }
+
+    #[test]
+    fn a_batch_is_written_in_powers_of_two_largest_first_and_nothing_is_left_out() {
+        assert_eq!(statement_sizes(37).collect::<Vec<_>>(), [32, 4, 1]);
+        assert_eq!(statement_sizes(64).collect::<Vec<_>>(), [64]);
+        assert_eq!(statement_sizes(200).collect::<Vec<_>>(), [64, 64, 64, 8]);
+        assert_eq!(statement_sizes(0).count(), 0);
+        for rows in 0..=1_000 {
+            let sizes: Vec<usize> = statement_sizes(rows).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= ROWS_PER_STATEMENT), "{rows}: {sizes:?}");
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{rows}: {sizes:?}");
+        }
     }
 }
