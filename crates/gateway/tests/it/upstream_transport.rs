@@ -130,3 +130,30 @@ async fn an_upstream_that_redirects_is_not_followed() {
     assert_eq!(redirecting.received().len(), 1);
     assert!(elsewhere.received().is_empty(), "the redirect was followed, credentials and all");
 }
+
+#[tokio::test]
+async fn an_upstream_that_never_completes_the_handshake_is_a_504_after_the_connect_timeout() {
+    // A listener that never accepts, its one-place queue filled: the kernel then drops the
+    // gateway's SYNs, so its connect neither succeeds nor is refused.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), tokio::net::TcpStream::connect(addr)).await
+        {
+            queued.push(stream);
+        }
+    }
+    let toml = format!("{}\n[timeouts]\nconnect_ms = 300\n", config(&format!("http://{addr}/v1")));
+    let gw = Gateway::start_with_env(&toml, &[("MASTER", MASTER_KEY)]).await;
+    let started = std::time::Instant::now();
+    let (status, _, body) =
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi")})).await;
+    assert_eq!(status, 504, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("did not answer in time"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    drop((listener, queued));
+}
