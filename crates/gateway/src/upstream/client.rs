@@ -32,6 +32,8 @@ pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 /// allocator pages around them) until it is closed. nginx's `keepalive` is often 16–64.
 const MAX_IDLE_PER_HOST: usize = 64;
 const IDLE_FOR: Duration = Duration::from_secs(90);
+/// Idle time before TCP keepalive probes start, and between them (as reqwest sets them).
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// The variables reqwest reads a proxy from.
 const PROXY_VARIABLES: [&str; 6] = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
@@ -132,6 +134,10 @@ fn direct_client(connect: Duration) -> Result<Direct, BuildError> {
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect));
+    // A call can wait minutes for a reasoning model's first byte: probes keep NATs and load
+    // balancers from dropping the silent connection, and find a dead peer.
+    http.set_keepalive(Some(TCP_KEEPALIVE));
+    http.set_keepalive_interval(Some(TCP_KEEPALIVE));
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
