@@ -127,10 +127,11 @@ async fn post(
     let headers = req.headers_mut();
     headers.reserve(4 + provider.headers.len());
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(http::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     for (k, v) in &provider.headers {
         headers.append(k.clone(), v.clone());
     }
+    // A user agent the provider's configured headers name wins.
+    headers.entry(http::header::USER_AGENT).or_insert(HeaderValue::from_static(USER_AGENT));
     forwarded.apply(dialect, headers);
     let trace = if attempt.trace.traceparent.is_some() { &attempt.trace } else { &forwarded.trace };
     if let Some(traceparent) = &trace.traceparent {

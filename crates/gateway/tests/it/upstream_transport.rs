@@ -1,5 +1,6 @@
 //! How calls reach upstreams: through a proxy the environment names, over TLS that offers
-//! HTTP/2 and refuses a certificate no root vouches for, and never on to where a redirect points.
+//! HTTP/2 and refuses a certificate no root vouches for, never on to where a redirect points,
+//! within the connect timeout, and with one user agent.
 
 use std::sync::{Arc, Mutex};
 
@@ -156,4 +157,27 @@ async fn an_upstream_that_never_completes_the_handshake_is_a_504_after_the_conne
     assert!(body["error"]["message"].as_str().unwrap().contains("did not answer in time"), "{body}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     drop((listener, queued));
+}
+
+#[tokio::test]
+async fn upstreams_see_the_gateways_user_agent_unless_the_config_names_one() {
+    let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
+    let gw = Gateway::start_with_env(&config(&up.v1()), &[("MASTER", MASTER_KEY)]).await;
+    let (status, _, body) =
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi")})).await;
+    assert_eq!(status, 200, "{body}");
+    let got = up.only_request();
+    assert_eq!(got.header("user-agent"), Some(concat!("switchyard/", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(got.header("content-type"), Some("application/json"));
+
+    let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
+    let toml =
+        config(&up.v1()).replace("models = [\"m\"]", "models = [\"m\"]\nheaders = { \"user-agent\" = \"acme-bot/2\" }");
+    let gw = Gateway::start_with_env(&toml, &[("MASTER", MASTER_KEY)]).await;
+    let (status, _, body) =
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi")})).await;
+    assert_eq!(status, 200, "{body}");
+    let got = up.only_request();
+    let agents: Vec<_> = got.headers.get_all("user-agent").iter().collect();
+    assert_eq!(agents, ["acme-bot/2"]);
 }
