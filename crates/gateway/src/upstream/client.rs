@@ -5,7 +5,8 @@
 //!
 //! When the environment names a proxy (`HTTPS_PROXY`, `HTTP_PROXY` or `ALL_PROXY`, either
 //! case), calls go through reqwest instead, which tunnels through proxies and honours
-//! `NO_PROXY`. Either way the caller gets one response type. reqwest also fetches OAuth tokens.
+//! `NO_PROXY`. Either way the caller gets one response type, its body read under the read
+//! timeout ([`TimedBody`]). reqwest also fetches OAuth tokens.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,9 +23,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::{Instant, Sleep};
 
+use crate::env::{Env, ProcessEnv};
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// A reply's body, whichever transport read it.
-pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Idle connections kept per upstream host for reuse, closed after [`IDLE_FOR`] unused. Under
 /// steady load connections are handed from one request to the next and few wait idle; more than
@@ -76,14 +77,10 @@ impl std::fmt::Debug for UpstreamClient {
 impl UpstreamClient {
     /// `connect` bounds TCP + TLS, `read` the longest silence while waiting for or reading a reply.
     pub fn new(connect: Duration, read: Duration) -> Result<UpstreamClient, BuildError> {
-        Self::with_env(connect, read, |name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+        Self::with_env(connect, read, &ProcessEnv)
     }
 
-    fn with_env(
-        connect: Duration,
-        read: Duration,
-        is_set: impl Fn(&str) -> bool,
-    ) -> Result<UpstreamClient, BuildError> {
+    fn with_env(connect: Duration, read: Duration, env: &dyn Env) -> Result<UpstreamClient, BuildError> {
         let reqwest = reqwest::Client::builder()
             .connect_timeout(connect)
             .read_timeout(read)
@@ -92,7 +89,7 @@ impl UpstreamClient {
             .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
             .user_agent(USER_AGENT)
             .build()?;
-        let proxied = PROXY_VARIABLES.iter().any(|name| is_set(name));
+        let proxied = PROXY_VARIABLES.iter().any(|name| env.var(name).is_some_and(|v| !v.is_empty()));
         let direct = if proxied { None } else { Some(direct_client(connect)?) };
         Ok(UpstreamClient { direct, reqwest, read })
     }
@@ -102,28 +99,31 @@ impl UpstreamClient {
         &self.reqwest
     }
 
-    /// Whether calls go through a proxy named by the environment.
-    pub fn proxied(&self) -> bool {
-        self.direct.is_none()
-    }
-
-    /// Sends `req` and waits for the reply's head; its body is read with [`read_timed`].
-    pub async fn send(&self, req: http::Request<Bytes>) -> Result<http::Response<UpstreamBody>, TransportError> {
+    /// Sends `req` and waits for the reply's head; the body is then read under the same read
+    /// timeout, one timer for the whole call.
+    pub async fn send(&self, req: http::Request<Bytes>) -> Result<http::Response<TimedBody>, TransportError> {
         let Some(direct) = &self.direct else {
             let req = reqwest::Request::try_from(req.map(reqwest::Body::from)).map_err(from_reqwest)?;
             let resp: http::Response<reqwest::Body> = self.reqwest.execute(req).await.map_err(from_reqwest)?.into();
-            return Ok(resp.map(|body| body.map_err(BoxError::from).boxed_unsync()));
+            let silence = Box::pin(tokio::time::sleep(self.read));
+            return Ok(resp.map(|body| self.timed(body, silence)));
         };
-        let resp = tokio::time::timeout(self.read, direct.request(req.map(Full::new)))
-            .await
-            .map_err(|_| TransportError::TimedOut)?
-            .map_err(from_hyper)?;
-        Ok(resp.map(|body| body.map_err(BoxError::from).boxed_unsync()))
+        let mut silence = Box::pin(tokio::time::sleep(self.read));
+        let resp = tokio::select! {
+            biased;
+            resp = direct.request(req.map(Full::new)) => resp.map_err(from_hyper)?,
+            () = silence.as_mut() => return Err(TransportError::TimedOut),
+        };
+        silence.as_mut().reset(Instant::now() + self.read);
+        Ok(resp.map(|body| self.timed(body, silence)))
     }
 
-    /// The body's bytes as they come, each wait bounded by the read timeout.
-    pub fn read_timed(&self, body: UpstreamBody) -> TimedBody {
-        TimedBody { body, read: self.read, silence: Box::pin(tokio::time::sleep(self.read)), ended: false }
+    fn timed<B>(&self, body: B, silence: Pin<Box<Sleep>>) -> TimedBody
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        TimedBody { body: body.map_err(Into::into).boxed_unsync(), read: self.read, silence, ended: false }
     }
 }
 
@@ -180,7 +180,8 @@ fn from_hyper(e: hyper_util::client::legacy::Error) -> TransportError {
 /// A reply's body as a stream of byte chunks; a silence longer than the read timeout ends it
 /// with [`TransportError::TimedOut`], a failed connection with [`TransportError::Failed`].
 pub struct TimedBody {
-    body: UpstreamBody,
+    /// Whichever transport read it.
+    body: UnsyncBoxBody<Bytes, BoxError>,
     read: Duration,
     silence: Pin<Box<Sleep>>,
     ended: bool,
@@ -229,39 +230,42 @@ impl Stream for TimedBody {
 mod tests {
     use super::*;
 
-    fn client(set: &[&str]) -> UpstreamClient {
-        UpstreamClient::with_env(Duration::from_secs(1), Duration::from_secs(1), |name| set.contains(&name)).unwrap()
+    fn proxied(env: &dyn Env) -> bool {
+        UpstreamClient::with_env(Duration::from_secs(1), Duration::from_secs(1), env).unwrap().direct.is_none()
     }
 
     #[test]
     fn a_proxy_in_the_environment_sends_calls_through_reqwest() {
-        assert!(!client(&[]).proxied());
+        assert!(!proxied(&[]));
         for name in PROXY_VARIABLES {
-            assert!(client(&[name]).proxied(), "{name}");
+            assert!(proxied(&[(name, "http://proxy.internal:3128")]), "{name}");
         }
-        assert!(!client(&["NO_PROXY", "no_proxy"]).proxied());
+        assert!(!proxied(&[("NO_PROXY", "*"), ("no_proxy", "*")]));
+        assert!(!proxied(&[("HTTPS_PROXY", "")]), "an empty variable names no proxy");
     }
 
     #[tokio::test]
     async fn a_body_that_falls_silent_ends_in_a_timeout_and_a_whole_one_in_its_bytes() {
-        let client = UpstreamClient::with_env(Duration::from_secs(1), Duration::from_millis(50), |_| false).unwrap();
-        let whole = Full::new(Bytes::from_static(b"hello")).map_err(BoxError::from).boxed_unsync();
-        let mut body = client.read_timed(whole);
+        let read = Duration::from_millis(50);
+        let client = UpstreamClient::with_env(Duration::from_secs(1), read, &[]).unwrap();
+        let silence = || Box::pin(tokio::time::sleep(read));
+        let mut body = client.timed(Full::new(Bytes::from_static(b"hello")), silence());
         assert_eq!(body.declared_len(), Some(5));
-        let mut read = Vec::new();
+        let mut got = Vec::new();
         while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
-            read.extend_from_slice(&chunk.unwrap());
+            got.extend_from_slice(&chunk.unwrap());
         }
-        assert_eq!(read, b"hello");
+        assert_eq!(got, b"hello");
 
         let silent = http_body_util::StreamBody::new(futures_util::stream::pending::<
             Result<hyper::body::Frame<Bytes>, BoxError>,
         >());
-        let mut body = client.read_timed(silent.boxed_unsync());
+        let mut body = client.timed(silent, silence());
         let started = std::time::Instant::now();
-        let next = futures_util::StreamExt::next(&mut body).await;
+        let next = tokio::time::timeout(Duration::from_secs(5), futures_util::StreamExt::next(&mut body)).await;
+        let next = next.expect("the read timeout ends a silent body");
         assert!(matches!(next, Some(Err(TransportError::TimedOut))), "{next:?}");
-        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(started.elapsed() >= read);
         assert!(futures_util::StreamExt::next(&mut body).await.is_none(), "a timed-out body ends");
     }
 }

@@ -4,14 +4,11 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use dialect::framing::Deframer;
 use dialect::{DecodeError, StreamDecoder, StreamEvent};
 use futures_util::Stream;
 
-use super::client::{BoxError, TransportError};
-
-pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
+use super::client::{BoxError, TimedBody, TransportError};
 
 /// Why a stream stopped before its proper end.
 #[derive(Debug, thiserror::Error)]
@@ -42,14 +39,14 @@ impl From<DecodeError> for StreamFailure {
 }
 
 pub struct EventSource {
-    body: ByteStream,
+    body: TimedBody,
     deframer: Deframer,
     decoder: Box<dyn StreamDecoder + Send>,
     ended: bool,
 }
 
 impl EventSource {
-    pub fn new(body: ByteStream, deframer: Deframer, decoder: Box<dyn StreamDecoder + Send>) -> Self {
+    pub fn new(body: TimedBody, deframer: Deframer, decoder: Box<dyn StreamDecoder + Send>) -> Self {
         EventSource { body, deframer, decoder, ended: false }
     }
 
@@ -59,7 +56,7 @@ impl EventSource {
             if self.ended {
                 return Poll::Ready(Ok(None));
             }
-            let chunk = match self.body.as_mut().poll_next(cx) {
+            let chunk = match Pin::new(&mut self.body).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => chunk,
                 Poll::Ready(Some(Err(e))) => {

@@ -9,8 +9,8 @@ use dialect::{ChatRequest, ChatResponse, Dialect, EmbeddingRequest, EmbeddingRes
 use futures_util::StreamExt;
 use http::{HeaderName, HeaderValue};
 
-use super::client::{TimedBody, TransportError, UpstreamBody, UpstreamClient, USER_AGENT};
-use super::events::{ByteStream, EventSource, StreamFailure};
+use super::client::{TimedBody, TransportError, UpstreamClient, USER_AGENT};
+use super::events::{EventSource, StreamFailure};
 use crate::error::{redact, BadReply, UpstreamError, PASSTHROUGH_ERROR_HEADERS};
 use crate::routing::Deployment;
 use crate::telemetry::otel::TraceHeaders;
@@ -120,7 +120,7 @@ async fn post(
     body: Vec<u8>,
     forwarded: &Forwarded,
     attempt: &mut AttemptContext,
-) -> Result<http::Response<UpstreamBody>, UpstreamError> {
+) -> Result<http::Response<TimedBody>, UpstreamError> {
     let mut req = http::Request::new(Bytes::from(body));
     *req.method_mut() = http::Method::POST;
     *req.uri_mut() = uri;
@@ -151,7 +151,7 @@ async fn post(
     if resp.status().is_success() {
         return Ok(resp);
     }
-    Err(error_reply(client, provider, dialect, resp).await)
+    Err(error_reply(provider, dialect, resp).await)
 }
 
 /// A URL made from configuration, parsed as every upstream URL is (normalised as a browser
@@ -172,7 +172,7 @@ pub async fn post_json(
 ) -> Result<Bytes, UpstreamError> {
     let uri = parse_uri(&url).ok_or_else(|| bad_url(provider))?;
     let resp = post(client, provider, dialect, uri, body, forwarded, &mut AttemptContext::default()).await?;
-    read_body(client, provider, resp, MAX_PASSTHROUGH_BODY).await
+    read_body(provider, resp, MAX_PASSTHROUGH_BODY).await
 }
 
 fn classify(provider: &Provider, e: TransportError) -> UpstreamError {
@@ -190,18 +190,13 @@ fn bad_url(provider: &Provider) -> UpstreamError {
     }
 }
 
-async fn error_reply(
-    client: &UpstreamClient,
-    provider: &Provider,
-    dialect: Dialect,
-    resp: http::Response<UpstreamBody>,
-) -> UpstreamError {
+async fn error_reply(provider: &Provider, dialect: Dialect, resp: http::Response<TimedBody>) -> UpstreamError {
     let status = resp.status();
     let headers: Vec<(HeaderName, HeaderValue)> = PASSTHROUGH_ERROR_HEADERS
         .iter()
         .filter_map(|name| resp.headers().get(*name).map(|v| (HeaderName::from_static(name), v.clone())))
         .collect();
-    let body = read_capped(client.read_timed(resp.into_body()), MAX_ERROR_BODY).await.unwrap_or_default();
+    let body = read_capped(resp.into_body(), MAX_ERROR_BODY).await.unwrap_or_default();
     let mut decoded = dialect.egress().decode_error(status, &body);
     if let Some(key) = provider.auth.secret() {
         redact(&mut decoded.message, key.expose());
@@ -225,14 +220,9 @@ async fn read_capped(mut body: TimedBody, cap: usize) -> Option<Vec<u8>> {
 
 /// Reads a whole reply of at most `cap` bytes into one buffer sized from its declared length,
 /// so a large reply is held once, not grown by doubling; past `cap` it is refused.
-async fn read_body(
-    client: &UpstreamClient,
-    provider: &Provider,
-    resp: http::Response<UpstreamBody>,
-    cap: usize,
-) -> Result<Bytes, UpstreamError> {
+async fn read_body(provider: &Provider, resp: http::Response<TimedBody>, cap: usize) -> Result<Bytes, UpstreamError> {
     let too_large = || bad_response(provider, BadReply::TooLarge { cap });
-    let mut body = client.read_timed(resp.into_body());
+    let mut body = resp.into_body();
     let declared = body.declared_len();
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
@@ -277,13 +267,12 @@ pub async fn send_chat(
     if !req.stream {
         let bytes = {
             let _waiting = attempt.waiting();
-            read_body(client, provider, resp, max_reply).await?
+            read_body(provider, resp, max_reply).await?
         };
         let decoded = egress.decode_response(&bytes).map_err(|e| bad_response(provider, e.into()))?;
         return Ok((ChatReply::Complete(decoded), exhausted));
     }
-    let body: ByteStream = Box::pin(client.read_timed(resp.into_body()));
-    let mut rest = EventSource::new(body, egress.framing().deframer(), egress.stream_decoder());
+    let mut rest = EventSource::new(resp.into_body(), egress.framing().deframer(), egress.stream_decoder());
     let first = {
         let _waiting = attempt.waiting();
         rest.next_events().await
@@ -314,7 +303,7 @@ pub async fn send_embeddings(
     let resp = post(client, provider, dialect, uri, body, &forwarded, attempt).await?;
     let bytes = {
         let _waiting = attempt.waiting();
-        read_body(client, provider, resp, max_reply).await?
+        read_body(provider, resp, max_reply).await?
     };
     egress.decode_embedding_response(&bytes).map_err(|e| bad_response(provider, e.into()))
 }
