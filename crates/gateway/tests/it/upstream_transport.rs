@@ -8,23 +8,9 @@ use serde_json::json;
 use testkit::openai_wire as wire;
 use testkit::{FakeUpstream, Gateway, GatewayProcess, Reply};
 
-use crate::common::{client, post_json, user, MASTER_KEY};
+use crate::common::{client, config_at, gateway_at, post_json, user, MASTER_KEY, UPSTREAM_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-
-fn config(base_url: &str) -> String {
-    format!(
-        r#"
-master_key_env = "MASTER"
-[providers.up]
-kind = "openai_compatible"
-base_url = "{base_url}"
-models = ["m"]
-[models.m]
-deployments = [{{ provider = "up", model = "m" }}]
-"#
-    )
-}
 
 #[tokio::test]
 async fn a_proxy_named_by_the_environment_carries_every_upstream_call() {
@@ -33,16 +19,16 @@ async fn a_proxy_named_by_the_environment_carries_every_upstream_call() {
     let dir = std::env::temp_dir().join(format!("switchyard-proxy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("gateway.toml");
-    std::fs::write(&path, config("http://upstream.invalid:9/v1")).unwrap();
+    std::fs::write(&path, config_at("http://upstream.invalid:9/v1", "")).unwrap();
     let gw = GatewayProcess::serve(
         BIN,
         &["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"],
-        &[("MASTER", MASTER_KEY), ("HTTP_PROXY", &proxy.url())],
+        &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY), ("HTTP_PROXY", &proxy.url())],
     );
     let resp = client()
         .post(gw.url("/v1/chat/completions"))
         .bearer_auth(MASTER_KEY)
-        .json(&json!({"model": "m", "messages": user("hi")}))
+        .json(&json!({"model": "fast", "messages": user("hi")}))
         .send()
         .await
         .unwrap();
@@ -105,9 +91,9 @@ async fn self_signed_tls_upstream() -> (u16, Arc<Mutex<Vec<Hello>>>) {
 #[tokio::test]
 async fn an_https_upstream_is_offered_http2_and_must_prove_its_certificate() {
     let (port, hellos) = self_signed_tls_upstream().await;
-    let gw = Gateway::start_with_env(&config(&format!("https://localhost:{port}/v1")), &[("MASTER", MASTER_KEY)]).await;
+    let gw = gateway_at(&format!("https://localhost:{port}/v1"), "").await;
     let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi")})).await;
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
     assert_eq!(status, 502, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("could not connect to `up`"), "{body}");
     let hellos = hellos.lock().unwrap().clone();
@@ -123,9 +109,9 @@ async fn an_upstream_that_redirects_is_not_followed() {
     let redirecting =
         FakeUpstream::always(Reply::error(307, json!({"error": {"message": "moved"}})).with_header("location", &moved))
             .await;
-    let gw = Gateway::start_with_env(&config(&redirecting.v1()), &[("MASTER", MASTER_KEY)]).await;
+    let gw = gateway_at(&redirecting.v1(), "").await;
     let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi")})).await;
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
     assert_ne!(status, 200, "{body}");
     assert!(body["error"]["message"].is_string(), "{body}");
     assert_eq!(redirecting.received().len(), 1);
@@ -148,11 +134,10 @@ async fn an_upstream_that_never_completes_the_handshake_is_a_504_after_the_conne
             queued.push(stream);
         }
     }
-    let toml = format!("{}\n[timeouts]\nconnect_ms = 300\n", config(&format!("http://{addr}/v1")));
-    let gw = Gateway::start_with_env(&toml, &[("MASTER", MASTER_KEY)]).await;
+    let gw = gateway_at(&format!("http://{addr}/v1"), "[timeouts]\nconnect_ms = 300").await;
     let started = std::time::Instant::now();
     let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi")})).await;
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
     assert_eq!(status, 504, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("did not answer in time"), "{body}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
@@ -162,20 +147,20 @@ async fn an_upstream_that_never_completes_the_handshake_is_a_504_after_the_conne
 #[tokio::test]
 async fn upstreams_see_the_gateways_user_agent_unless_the_config_names_one() {
     let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
-    let gw = Gateway::start_with_env(&config(&up.v1()), &[("MASTER", MASTER_KEY)]).await;
+    let gw = gateway_at(&up.v1(), "").await;
     let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi")})).await;
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
     assert_eq!(status, 200, "{body}");
     let got = up.only_request();
     assert_eq!(got.header("user-agent"), Some(concat!("switchyard/", env!("CARGO_PKG_VERSION"))));
     assert_eq!(got.header("content-type"), Some("application/json"));
 
     let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
-    let toml =
-        config(&up.v1()).replace("models = [\"m\"]", "models = [\"m\"]\nheaders = { \"user-agent\" = \"acme-bot/2\" }");
-    let gw = Gateway::start_with_env(&toml, &[("MASTER", MASTER_KEY)]).await;
+    let toml = config_at(&up.v1(), "")
+        .replace("models = [\"*\"]", "models = [\"*\"]\nheaders = { \"user-agent\" = \"acme-bot/2\" }");
+    let gw = Gateway::start_with_env(&toml, &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)]).await;
     let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "m", "messages": user("hi")})).await;
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
     assert_eq!(status, 200, "{body}");
     let got = up.only_request();
     let agents: Vec<_> = got.headers.get_all("user-agent").iter().collect();

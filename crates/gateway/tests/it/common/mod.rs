@@ -23,6 +23,30 @@ pub async fn gateway_with(upstream: &FakeUpstream, extra: &str) -> Gateway {
     Gateway::start_with_env(&config_with(upstream, extra), &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)]).await
 }
 
+/// A config whose one provider `up` (OpenAI-compatible, key in `UP_KEY`) is at `base_url`,
+/// whatever answers there, with `extra` at the top; its alias `fast` serves upstream model `m`,
+/// priced.
+pub fn config_at(base_url: &str, extra: &str) -> String {
+    format!(
+        r#"
+master_key_env = "MASTER"
+{extra}
+[providers.up]
+kind = "openai_compatible"
+base_url = "{base_url}"
+api_key_env = "UP_KEY"
+models = ["*"]
+[models.fast]
+deployments = [{{ provider = "up", model = "m", input_price = 1.0, output_price = 2.0 }}]
+"#
+    )
+}
+
+/// The gateway of [`config_at`], in-process.
+pub async fn gateway_at(base_url: &str, extra: &str) -> Gateway {
+    Gateway::start_with_env(&config_at(base_url, extra), &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)]).await
+}
+
 /// The gateway of [`gateway_for`] as the real binary, in a process of its own: for what a
 /// process holds once, such as the metrics registry, which every in-process gateway of this
 /// test binary shares (so what it holds would depend on which other tests ran first).

@@ -9,27 +9,7 @@ use testkit::openai_wire::{self as wire, sse_json};
 use testkit::{FakeUpstream, Gateway, GatewayProcess, HostileUpstream, Misbehaviour, Reply};
 
 use super::{assert_anthropic_error, assert_openai_error, within, BIN};
-use crate::common::{client, post, post_json, user, MASTER_KEY, UPSTREAM_KEY};
-
-fn config(base_url: &str, extra: &str) -> String {
-    format!(
-        r#"
-master_key_env = "MASTER"
-{extra}
-[providers.up]
-kind = "openai_compatible"
-base_url = "{base_url}"
-api_key_env = "UP_KEY"
-models = ["*"]
-[models.fast]
-deployments = [{{ provider = "up", model = "m", input_price = 1.0, output_price = 2.0 }}]
-"#
-    )
-}
-
-async fn gateway(base_url: &str, extra: &str) -> Gateway {
-    Gateway::start_with_env(&config(base_url, extra), &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)]).await
-}
+use crate::common::{client, config_at, gateway_at, post, post_json, user, MASTER_KEY, UPSTREAM_KEY};
 
 fn chat(stream: bool) -> Value {
     json!({"model": "fast", "messages": user("hi"), "stream": stream})
@@ -39,7 +19,7 @@ fn chat(stream: bool) -> Value {
 async fn resets_garbage_and_html_are_502s_in_both_dialects() {
     for how in [Misbehaviour::Reset, Misbehaviour::Garbage, Misbehaviour::Html200] {
         let up = HostileUpstream::start(how.clone()).await;
-        let gw = gateway(&up.v1(), "").await;
+        let gw = gateway_at(&up.v1(), "").await;
         for stream in [false, true] {
             let (status, _, body) =
                 within(Duration::from_secs(10), "openai", post_json(&gw, "/v1/chat/completions", &chat(stream))).await;
@@ -59,7 +39,7 @@ async fn regression_an_unreachable_upstream_is_a_502_on_the_messages_route() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/v1", free.local_addr().unwrap());
     drop(free);
-    let gw = gateway(&dead, "").await;
+    let gw = gateway_at(&dead, "").await;
     let messages = json!({"model": "fast", "max_tokens": 10, "messages": user("hi")});
     let (status, _, body) = post_json(&gw, "/v1/messages", &messages).await;
     assert_eq!(status, 502, "{body}");
@@ -70,7 +50,7 @@ async fn regression_an_unreachable_upstream_is_a_502_on_the_messages_route() {
 async fn regression_a_dripping_upstream_cannot_outlast_the_deadline() {
     let every = Duration::from_millis(100);
     let json_drip = HostileUpstream::start(Misbehaviour::Drip { every, content_type: "application/json" }).await;
-    let gw = gateway(&json_drip.v1(), "[timeouts]\ntotal_ms = 1500").await;
+    let gw = gateway_at(&json_drip.v1(), "[timeouts]\ntotal_ms = 1500").await;
     let started = Instant::now();
     let (status, _, body) =
         within(Duration::from_secs(10), "drip", post_json(&gw, "/v1/chat/completions", &chat(false))).await;
@@ -84,7 +64,7 @@ async fn regression_a_dripping_upstream_cannot_outlast_the_deadline() {
 
     // A stream whose first event never completes meets the first-token limit.
     let sse_drip = HostileUpstream::start(Misbehaviour::Drip { every, content_type: "text/event-stream" }).await;
-    let gw = gateway(&sse_drip.v1(), "[timeouts]\nfirst_token_ms = 1000").await;
+    let gw = gateway_at(&sse_drip.v1(), "[timeouts]\nfirst_token_ms = 1000").await;
     let started = Instant::now();
     let (status, _, body) =
         within(Duration::from_secs(10), "sse drip", post_json(&gw, "/v1/chat/completions", &chat(true))).await;
@@ -95,7 +75,7 @@ async fn regression_a_dripping_upstream_cannot_outlast_the_deadline() {
 #[tokio::test]
 async fn regression_a_never_ending_stream_is_cut_at_the_deadline_with_an_error_event() {
     let up = HostileUpstream::start(Misbehaviour::EndlessStream { every: Duration::from_millis(20) }).await;
-    let gw = gateway(&up.v1(), "[timeouts]\ntotal_ms = 1200").await;
+    let gw = gateway_at(&up.v1(), "[timeouts]\ntotal_ms = 1200").await;
     let started = Instant::now();
     let resp = post(&gw, "/v1/chat/completions", &chat(true)).await;
     assert_eq!(resp.status(), 200);
@@ -114,7 +94,7 @@ async fn regression_a_huge_sse_line_is_refused_quickly_without_slowing_others() 
     let ok = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
     let toml = format!(
         "{}[providers.ok]\nkind = \"openai_compatible\"\nbase_url = \"{}\"\n[models.quick]\ndeployments = [{{ provider = \"ok\", model = \"q\" }}]\n",
-        config(&huge.v1(), ""),
+        config_at(&huge.v1(), ""),
         ok.v1()
     );
     let gw = Gateway::start_with_env(&toml, &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)]).await;
@@ -147,7 +127,7 @@ async fn regression_a_huge_reply_is_a_502_and_memory_stays_bounded() {
     let dir = std::env::temp_dir().join(format!("switchyard-hostile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("huge.toml");
-    std::fs::write(&path, config(&up.v1(), "max_response_bytes = 8388608")).unwrap();
+    std::fs::write(&path, config_at(&up.v1(), "max_response_bytes = 8388608")).unwrap();
     let gw = GatewayProcess::serve(
         BIN,
         &["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"],
@@ -182,7 +162,7 @@ async fn regression_absurd_usage_is_clamped_flagged_and_spend_still_sums() {
         }
     })
     .await;
-    let gw = gateway(&up.v1(), "").await;
+    let gw = gateway_at(&up.v1(), "").await;
     for _ in 0..3 {
         let (status, _, body) = post_json(&gw, "/v1/chat/completions", &chat(false)).await;
         assert_eq!(status, 200, "{body}");
@@ -239,7 +219,7 @@ async fn regression_absurd_usage_is_clamped_flagged_and_spend_still_sums() {
 async fn regression_replies_without_a_choice_are_502s_naming_the_provider() {
     for shape in [json!({}), json!({"choices": []}), json!({"id": "x", "choices": null})] {
         let up = FakeUpstream::always(Reply::json(shape.clone())).await;
-        let gw = gateway(&up.v1(), "").await;
+        let gw = gateway_at(&up.v1(), "").await;
         let (status, _, body) = post_json(&gw, "/v1/chat/completions", &chat(false)).await;
         assert_eq!(status, 502, "{shape}: {body}");
         assert!(body["error"]["message"].as_str().unwrap().contains("`up`"), "{body}");
