@@ -27,19 +27,7 @@ pub async fn gateway_with(upstream: &FakeUpstream, extra: &str) -> Gateway {
 /// whatever answers there, with `extra` at the top; its alias `fast` serves upstream model `m`,
 /// priced.
 pub fn config_at(base_url: &str, extra: &str) -> String {
-    format!(
-        r#"
-master_key_env = "MASTER"
-{extra}
-[providers.up]
-kind = "openai_compatible"
-base_url = "{base_url}"
-api_key_env = "UP_KEY"
-models = ["*"]
-[models.fast]
-deployments = [{{ provider = "up", model = "m", input_price = 1.0, output_price = 2.0 }}]
-"#
-    )
+    one_provider(base_url, extra, r#"model = "m", input_price = 1.0, output_price = 2.0"#)
 }
 
 /// The gateway of [`config_at`], in-process.
@@ -69,19 +57,24 @@ pub fn process_with(upstream: &FakeUpstream, extra: &str) -> GatewayProcess {
 }
 
 fn config_with(upstream: &FakeUpstream, extra: &str) -> String {
+    one_provider(&upstream.v1(), extra, r#"model = "gpt-4o-mini-2024-07-18""#)
+}
+
+/// The provider `up` at `base_url` and the alias `fast` on its one deployment (`deployment`:
+/// the model and any prices).
+fn one_provider(base_url: &str, extra: &str, deployment: &str) -> String {
     format!(
         r#"
 master_key_env = "MASTER"
 {extra}
 [providers.up]
 kind = "openai_compatible"
-base_url = "{}"
+base_url = "{base_url}"
 api_key_env = "UP_KEY"
 models = ["*"]
 [models.fast]
-deployments = [{{ provider = "up", model = "gpt-4o-mini-2024-07-18" }}]
-"#,
-        upstream.v1()
+deployments = [{{ provider = "up", {deployment} }}]
+"#
     )
 }
 
