@@ -1,6 +1,6 @@
 //! How calls reach upstreams: through a proxy the environment names, over TLS that offers
 //! HTTP/2 and refuses a certificate no root vouches for, never on to where a redirect points,
-//! within the connect timeout, and with one user agent.
+//! within the connect and read timeouts, and with one user agent.
 
 use std::sync::{Arc, Mutex};
 
@@ -165,4 +165,20 @@ async fn upstreams_see_the_gateways_user_agent_unless_the_config_names_one() {
     let got = up.only_request();
     let agents: Vec<_> = got.headers.get_all("user-agent").iter().collect();
     assert_eq!(agents, ["acme-bot/2"]);
+}
+
+#[tokio::test]
+async fn a_reply_whose_body_falls_silent_after_its_head_is_a_504_after_the_read_timeout() {
+    let drip = testkit::HostileUpstream::start(testkit::Misbehaviour::Drip {
+        every: std::time::Duration::from_secs(3),
+        content_type: "application/json",
+    })
+    .await;
+    let gw = gateway_at(&drip.v1(), "[timeouts]\nread_ms = 300").await;
+    let started = std::time::Instant::now();
+    let (status, _, body) =
+        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
+    assert_eq!(status, 504, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("did not answer in time"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
 }
