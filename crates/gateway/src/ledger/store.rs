@@ -142,17 +142,18 @@ fn statement_sizes(mut rows: usize) -> impl Iterator<Item = usize> {
     })
 }
 
-/// Binds one ledger row's columns, in [`COLUMNS`] order, to a query.
+/// Binds one ledger row's columns, in [`COLUMNS`] order, to a query. Text is bound as `&str`:
+/// sqlx borrows it, where a `&String` would be copied into an owned string per column per row.
 macro_rules! bind_entry {
     ($q:expr, $e:ident) => {
-        $q.bind(&$e.request_id)
+        $q.bind($e.request_id.as_str())
             .bind($e.at_unix_ms)
-            .bind(&$e.key_id)
-            .bind(&$e.team)
-            .bind(&$e.alias)
-            .bind(&$e.deployment)
-            .bind(&$e.provider)
-            .bind(&$e.model)
+            .bind($e.key_id.as_deref())
+            .bind($e.team.as_deref())
+            .bind($e.alias.as_str())
+            .bind($e.deployment.as_str())
+            .bind($e.provider.as_str())
+            .bind($e.model.as_str())
             .bind($e.input_tokens)
             .bind($e.output_tokens)
             .bind($e.cached_tokens)
@@ -160,12 +161,12 @@ macro_rules! bind_entry {
             .bind($e.reasoning_tokens)
             .bind($e.cost_nanos)
             .bind($e.status)
-            .bind(&$e.outcome)
+            .bind($e.outcome.as_str())
             .bind($e.latency_ms)
             .bind($e.ttft_ms)
             .bind($e.stream)
             .bind($e.cancelled)
-            .bind(&$e.cache)
+            .bind($e.cache.as_deref())
             .bind($e.saved_nanos)
             .bind($e.attempt)
     };
