@@ -4,7 +4,6 @@
 //! no locks: a reload builds a new `App` for the new config around the same long-lived state
 //! ([`App::next`]), and the server swaps it in for the requests that follow.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,6 +14,7 @@ use crate::cache::semantic::SemanticIndex;
 use crate::cache::{ResponseCache, SharedStore};
 use crate::config::Config;
 use crate::conversations::{Conversations, ResponseStore};
+use crate::fast_map::FastMap;
 use crate::keys::{KeyStore, KeyTable, Limiter};
 use crate::ledger::{Ledger, Writer};
 use crate::routing::affinity::Affinity;
@@ -24,7 +24,7 @@ use crate::upstream::UpstreamClient;
 
 pub struct App {
     pub config: Config,
-    pub aliases: HashMap<String, Alias>,
+    pub aliases: FastMap<String, Alias>,
     pub client: UpstreamClient,
     pub metrics: Option<&'static PrometheusHandle>,
     /// Which deployment last served each long prompt prefix.

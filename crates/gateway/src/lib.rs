@@ -12,6 +12,7 @@ pub mod console;
 pub mod conversations;
 pub mod env;
 pub mod error;
+pub mod fast_map;
 pub mod http;
 pub mod keys;
 pub mod ledger;

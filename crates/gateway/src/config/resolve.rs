@@ -1,7 +1,7 @@
 //! Turns a [`RawConfig`] into the [`Config`] the server runs with: reads secrets, parses URLs,
 //! checks cross-references, and reports every problem at once with its line.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use super::problems::{line_col, ConfigError, Problem, Problems};
 use super::raw::{RawConfig, RawProvider};
 use super::routing::{deployment_settings, route_policy};
 use crate::env::Env;
+use crate::fast_map::FastMap;
 use crate::routing::catalog::Catalog;
 use crate::routing::health::HealthRegistry;
 use crate::routing::{Alias, Deployment};
@@ -299,7 +300,7 @@ impl Config {
     }
 
     /// The alias table used on the request path.
-    pub fn alias_map(&self) -> HashMap<String, Alias> {
+    pub fn alias_map(&self) -> FastMap<String, Alias> {
         self.aliases.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }

@@ -10,7 +10,6 @@ mod caller;
 mod limits;
 mod store;
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +17,7 @@ use base64::Engine;
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
+use crate::fast_map::FastMap;
 use crate::money::{nanos_from_decimal, DecimalError};
 
 pub use caller::Caller;
@@ -124,7 +124,7 @@ pub fn now_ms() -> i64 {
 /// The in-memory key table, by hash.
 #[derive(Debug, Default)]
 pub struct KeyTable {
-    by_hash: RwLock<HashMap<String, Arc<KeyRecord>>>,
+    by_hash: RwLock<FastMap<String, Arc<KeyRecord>>>,
 }
 
 impl KeyTable {

@@ -5,7 +5,7 @@
 //! headers). Lock-free: every field is an atomic, so reading and updating on the request path
 //! costs a few nanoseconds and never waits.
 
-use std::collections::HashMap;
+use crate::fast_map::FastMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -195,7 +195,7 @@ pub const MAX_TRACKED: usize = 1_024;
 #[derive(Debug)]
 pub struct HealthRegistry {
     clock: Clock,
-    by_key: RwLock<HashMap<String, Arc<Health>>>,
+    by_key: RwLock<FastMap<String, Arc<Health>>>,
 }
 
 impl Default for HealthRegistry {

@@ -7,7 +7,6 @@
 mod shared;
 mod window;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +16,7 @@ use http::{HeaderName, HeaderValue};
 use std::borrow::Cow;
 
 use super::{KeyRecord, Period};
+use crate::fast_map::FastMap;
 use crate::money::NanoUsd;
 use shared::{AdmitCall, AdmitReply, SettleCall, Shared};
 use window::{Counted, Full, Window, SPAN_SECS};
@@ -95,8 +95,8 @@ struct Budget {
 const SWEEP_EVERY: u64 = 4_096;
 
 struct Inner {
-    windows: Mutex<HashMap<String, Window>>,
-    budgets: Mutex<HashMap<String, Budget>>,
+    windows: Mutex<FastMap<String, Window>>,
+    budgets: Mutex<FastMap<String, Budget>>,
     redis: Option<Shared>,
     admissions: AtomicU64,
     /// Makes hold names unique across replicas.
@@ -408,7 +408,7 @@ impl Limiter {
 }
 
 /// The subject's budget entry, started afresh when a new period has begun.
-fn current<'m>(budgets: &'m mut HashMap<String, Budget>, key_id: &str, period_start_ms: i64) -> &'m mut Budget {
+fn current<'m>(budgets: &'m mut FastMap<String, Budget>, key_id: &str, period_start_ms: i64) -> &'m mut Budget {
     let b = budgets.entry(key_id.to_owned()).or_default();
     if b.period_start_ms != period_start_ms {
         // Holds of requests still running carry over; spend starts again.
