@@ -16,6 +16,7 @@ pub mod error;
 pub mod framing;
 pub mod gemini;
 mod google;
+mod json;
 pub mod openai;
 pub mod path;
 pub mod replay;

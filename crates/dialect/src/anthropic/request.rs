@@ -637,7 +637,7 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool, target: Target) -> R
         output_config,
         extra,
     };
-    serde_json::to_vec(&out).map_err(|e| unsupported("request".into(), &e.to_string()))
+    crate::json::to_body(&out).map_err(|e| unsupported("request".into(), &e.to_string()))
 }
 
 /// The input schema of the forced [`JSON_OUTPUT_TOOL`] when JSON output is answered through it:

@@ -162,5 +162,5 @@ pub fn encode(resp: &ChatResponse) -> Vec<u8> {
             .map(|u| encode_usage(u, service_tier))
             .unwrap_or(OutUsage { service_tier, ..OutUsage::default() }),
     };
-    serde_json::to_vec(&out).unwrap_or_default()
+    crate::json::to_body(&out).unwrap_or_default()
 }

@@ -16,7 +16,7 @@ use super::response::{decode_stop_reason, decode_usage, encode_usage, stop_reaso
 use super::wire::{InUsage, OutUsage};
 use crate::claude::JSON_OUTPUT_TOOL;
 use crate::error::json_error_message;
-use crate::framing::sse::write_event;
+use crate::framing::sse::{write_event, write_json_event};
 use crate::{DecodeError, FinishReason, Frame, StreamDecoder, StreamEncoder, StreamError, StreamEvent, Usage};
 
 // ---------- decoding what an upstream streams ----------
@@ -442,8 +442,7 @@ pub struct EventEncoder {
 
 impl EventEncoder {
     fn write(out: &mut Vec<u8>, event: &OutEvent<'_>) {
-        let json = serde_json::to_vec(event).unwrap_or_default();
-        write_event(out, Some(event.name()), &json);
+        write_json_event(out, Some(event.name()), event);
     }
 
     fn ensure_started(&mut self, out: &mut Vec<u8>) {

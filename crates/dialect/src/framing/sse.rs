@@ -194,6 +194,23 @@ impl SseParser {
 }
 
 /// Writes one SSE event: optional `event:` line, `data:` lines, blank line.
+/// Appends one event whose data is `data` as compact JSON, serialized straight into `out` (one
+/// line: compact JSON escapes every newline). A value that cannot be serialized leaves the data
+/// empty, as [`write_event`] with no bytes would.
+pub fn write_json_event(out: &mut Vec<u8>, event: Option<&str>, data: &impl serde::Serialize) {
+    if let Some(event) = event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(event.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, data).is_err() {
+        out.truncate(start);
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
 pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &[u8]) {
     if let Some(event) = event {
         out.extend_from_slice(b"event: ");
@@ -259,6 +276,30 @@ mod tests {
         let mut out = Vec::new();
         write_event(&mut out, Some("x"), b"line1\nline2");
         assert_eq!(parse_all(&[&out]), [SseEvent { event: Some("x".into()), data: "line1\nline2".into() }]);
+    }
+
+    #[test]
+    fn json_events_are_one_data_line_and_parse_back() {
+        let mut out = b"data: before\n\n".to_vec();
+        let value = serde_json::json!({"text": "two\nlines", "n": 1});
+        write_json_event(&mut out, Some("delta"), &value);
+        assert!(
+            out.ends_with(b"event: delta\ndata: {\"n\":1,\"text\":\"two\\nlines\"}\n\n"),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+        let events = parse_all(&[&out]);
+        assert_eq!(events[1].event.as_deref(), Some("delta"));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&events[1].data).unwrap(), value);
+    }
+
+    #[test]
+    fn a_json_event_that_cannot_be_serialized_has_empty_data() {
+        let mut out = Vec::new();
+        // JSON object keys must be strings.
+        let unserializable: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        write_json_event(&mut out, None, &unserializable);
+        assert_eq!(out, b"data: \n\n");
     }
 
     /// A stream in every split into two chunks, and byte by byte, gives the same events.

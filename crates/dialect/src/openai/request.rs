@@ -322,7 +322,7 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
         user: req.user.as_deref(),
         extra,
     };
-    serde_json::to_vec(&out).map_err(|e| unsupported("request".into(), &e.to_string()))
+    crate::json::to_body(&out).map_err(|e| unsupported("request".into(), &e.to_string()))
 }
 
 fn unsupported(field: String, reason: &str) -> EncodeError {

@@ -149,5 +149,5 @@ pub fn encode(resp: &ChatResponse) -> Vec<u8> {
         system_fingerprint: resp.system_fingerprint.as_deref(),
         service_tier: resp.service_tier.as_deref(),
     };
-    serde_json::to_vec(&out).unwrap_or_default()
+    crate::json::to_body(&out).unwrap_or_default()
 }

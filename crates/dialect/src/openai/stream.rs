@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::response::{decode_finish_reason, decode_usage, encode_usage, finish_reason_str};
 use super::wire::{InUsage, OutUsage};
 use crate::error::json_error_message;
-use crate::framing::sse::write_event;
+use crate::framing::sse::{write_event, write_json_event};
 use crate::{DecodeError, ErrorKind, Frame, StreamDecoder, StreamEncoder, StreamError, StreamEvent};
 
 // ---------- decoding what an upstream streams ----------
@@ -286,8 +286,7 @@ impl ChunkEncoder {
             choices,
             usage,
         };
-        let json = serde_json::to_vec(&chunk).unwrap_or_default();
-        write_event(out, None, &json);
+        write_json_event(out, None, &chunk);
     }
 }
 
@@ -355,7 +354,7 @@ impl StreamEncoder for ChunkEncoder {
             StreamEvent::Error { error } => {
                 self.errored = true;
                 let body = super::error::stream_error_body(error.kind, &error.message);
-                write_event(out, None, &serde_json::to_vec(&body).unwrap_or_default());
+                write_json_event(out, None, &body);
             }
         }
     }

@@ -15,7 +15,7 @@ use super::super::response::{
 };
 use super::super::tools::{self, ToolSet};
 use crate::error::{truncate_for_json, MAX_ERROR_MESSAGE_BYTES};
-use crate::framing::sse::write_event;
+use crate::framing::sse::write_json_event;
 use crate::{Dialect, ErrorKind, FinishReason, Part, ResponseMeta, StreamEncoder, StreamEvent, Usage};
 
 /// The output item being written. `part` indexes its (last) part in `EventEncoder::parts`.
@@ -108,7 +108,7 @@ impl EventEncoder {
             obj.insert("sequence_number".into(), self.sequence.into());
         }
         self.sequence += 1;
-        write_event(out, Some(kind), &serde_json::to_vec(&body).unwrap_or_default());
+        write_json_event(out, Some(kind), &body);
     }
 
     fn start(&mut self, upstream_id: &str, model: &str, created: u64, out: &mut Vec<u8>) {
