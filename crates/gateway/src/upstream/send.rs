@@ -34,7 +34,10 @@ pub struct Forwarded {
 
 impl Forwarded {
     pub fn from_client(headers: &http::HeaderMap) -> Forwarded {
-        Forwarded { anthropic_beta: headers.get("anthropic-beta").cloned(), trace: TraceHeaders::from_client(headers) }
+        Forwarded {
+            anthropic_beta: headers.get(HeaderName::from_static("anthropic-beta")).cloned(),
+            trace: TraceHeaders::from_client(headers),
+        }
     }
 
     fn apply(&self, dialect: Dialect, headers: &mut http::HeaderMap) {
@@ -227,20 +230,27 @@ async fn read_body(provider: &Provider, resp: http::Response<TimedBody>, cap: us
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
-    let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    // The first chunk is kept as it came (a view into the connection's read buffer): a reply
+    // in one chunk, the usual case, is never copied. A second chunk starts `joined`.
+    let mut first = Bytes::new();
+    let mut joined: Vec<u8> = Vec::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| classify(provider, e))?;
-        if buf.len() + chunk.len() > cap {
+        if first.len() + joined.len() + chunk.len() > cap {
             return Err(too_large());
         }
-        if buf.is_empty() && declared.is_none_or(|n| n as usize == chunk.len()) {
-            // The whole reply in one chunk: keep it without a copy.
-            buf = chunk.into();
+        if joined.is_empty() && first.is_empty() {
+            first = chunk;
             continue;
         }
-        buf.extend_from_slice(&chunk);
+        if joined.is_empty() {
+            let at_least = first.len() + chunk.len();
+            joined.reserve_exact(declared.map_or(at_least, |n| (n as usize).max(at_least)));
+            joined.extend_from_slice(&std::mem::take(&mut first));
+        }
+        joined.extend_from_slice(&chunk);
     }
-    Ok(Bytes::from(buf))
+    Ok(if joined.is_empty() { first } else { Bytes::from(joined) })
 }
 
 fn bad_response(provider: &Provider, source: BadReply) -> UpstreamError {
