@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 /// How this request uses the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,10 @@ impl Directive {
                 }
             }
         }
-        d.ttl = headers.get("x-switchyard-cache-ttl").and_then(|v| v.to_str().ok()).and_then(parse_duration);
+        d.ttl = headers
+            .get(HeaderName::from_static("x-switchyard-cache-ttl"))
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_duration);
         d
     }
 }

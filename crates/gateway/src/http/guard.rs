@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use dialect::{ClientFacingError, ErrorKind};
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use super::errors::{dialect_for_path, error_response};
 use crate::app::App;
@@ -135,7 +135,7 @@ fn cross_origin(req: &Request, headers: &HeaderMap) -> Result<Option<HeaderValue
     let Some(origin) = headers.get(header::ORIGIN) else {
         // Browsers send Origin on every cross-origin POST; a fetch metadata header without
         // one is a cross-site navigation or no-cors request.
-        let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+        let site = headers.get(HeaderName::from_static("sec-fetch-site")).and_then(|v| v.to_str().ok());
         return if site == Some("cross-site") { Err(()) } else { Ok(None) };
     };
     let text = origin.to_str().map_err(|_| ())?;

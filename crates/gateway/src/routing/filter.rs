@@ -95,19 +95,19 @@ impl Narrowing {
             n.zero_data_retention = obj.get("data_collection").and_then(Value::as_str) == Some("deny")
                 || obj.get("zdr").and_then(Value::as_bool) == Some(true);
         }
-        let header_list = |name: &str| {
+        let header_list = |name: http::HeaderName| {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>())
         };
-        if let Some(providers) = header_list("x-switchyard-providers") {
+        if let Some(providers) = header_list(http::HeaderName::from_static("x-switchyard-providers")) {
             n.only = Some(match n.only.take() {
                 Some(only) => only.into_iter().filter(|p| providers.contains(p)).collect(),
                 None => providers,
             });
         }
-        n.regions = header_list("x-switchyard-regions");
+        n.regions = header_list(http::HeaderName::from_static("x-switchyard-regions"));
         Ok(n)
     }
 }

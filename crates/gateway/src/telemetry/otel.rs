@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
@@ -243,8 +243,13 @@ pub struct TraceHeaders {
 
 impl TraceHeaders {
     pub fn from_client(headers: &http::HeaderMap) -> TraceHeaders {
-        let Some(traceparent) = headers.get("traceparent") else { return TraceHeaders::default() };
-        TraceHeaders { traceparent: Some(traceparent.clone()), tracestate: headers.get("tracestate").cloned() }
+        let Some(traceparent) = headers.get(HeaderName::from_static("traceparent")) else {
+            return TraceHeaders::default();
+        };
+        TraceHeaders {
+            traceparent: Some(traceparent.clone()),
+            tracestate: headers.get(HeaderName::from_static("tracestate")).cloned(),
+        }
     }
 
     /// The trace a request continues: the client's span as a remote parent; an empty context

@@ -19,16 +19,24 @@ pub fn retry_after(headers: &[(http::HeaderName, http::HeaderValue)]) -> Option<
 /// Rate-limit headers on a successful reply: with nothing left, how long until the reset.
 /// OpenAI-style resets look like `1s`, `6m0s`, `20ms`, `1.5s`.
 pub fn exhausted_for(headers: &http::HeaderMap) -> Option<Duration> {
-    let zero = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "0");
-    let reset = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(parse_go_duration);
-    [
-        ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
-        ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
-    ]
-    .iter()
-    .filter(|(remaining, _)| zero(remaining))
-    .map(|(_, r)| reset(r).unwrap_or(DEFAULT_RATE_LIMIT_BACKOFF))
-    .max()
+    // Names, not strings: looked up on every reply, a string name is parsed again each time.
+    const PAIRS: [(http::HeaderName, http::HeaderName); 2] = [
+        (
+            http::HeaderName::from_static("x-ratelimit-remaining-requests"),
+            http::HeaderName::from_static("x-ratelimit-reset-requests"),
+        ),
+        (
+            http::HeaderName::from_static("x-ratelimit-remaining-tokens"),
+            http::HeaderName::from_static("x-ratelimit-reset-tokens"),
+        ),
+    ];
+    let zero = |name| headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "0");
+    let reset = |name| headers.get(name).and_then(|v| v.to_str().ok()).and_then(parse_go_duration);
+    PAIRS
+        .iter()
+        .filter(|(remaining, _)| zero(remaining))
+        .map(|(_, r)| reset(r).unwrap_or(DEFAULT_RATE_LIMIT_BACKOFF))
+        .max()
 }
 
 fn parse_go_duration(s: &str) -> Option<Duration> {
