@@ -1,6 +1,7 @@
 //! How calls reach upstreams: through a proxy the environment names, over TLS that offers
 //! HTTP/2 and refuses a certificate no root vouches for, never on to where a redirect points,
-//! within the connect and read timeouts, and with one user agent.
+//! within the connect and read timeouts, with one user agent, and read whole when a reply
+//! arrives in pieces.
 
 use std::sync::{Arc, Mutex};
 
@@ -181,4 +182,88 @@ async fn a_reply_whose_body_falls_silent_after_its_head_is_a_504_after_the_read_
     assert_eq!(status, 504, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("did not answer in time"), "{body}");
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
+/// An upstream that writes its whole reply in three pieces 20 ms apart, as a chunked body or
+/// under a `content-length`: the gateway reads them as separate frames and must join them.
+#[allow(clippy::disallowed_methods, reason = "a test server runs as plain tokio tasks")]
+async fn reply_in_pieces(chunked: bool) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                // One reply per request, on the same connection, as an upstream keeps it open.
+                loop {
+                    // The whole request: its head, then as many body bytes as it declares.
+                    let mut got = Vec::new();
+                    loop {
+                        let Ok(n) = stream.read(&mut buf).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let declared = text[..end]
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if got.len() >= end + 4 + declared {
+                                break;
+                            }
+                        }
+                    }
+                    let body = serde_json::to_vec(&wire::completion("m", "joined from three pieces")).unwrap();
+                    let thirds = [
+                        &body[..body.len() / 3],
+                        &body[body.len() / 3..2 * body.len() / 3],
+                        &body[2 * body.len() / 3..],
+                    ];
+                    let head = if chunked {
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            body.len()
+                        )
+                    };
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    for piece in thirds {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        let framed = if chunked {
+                            [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"].concat()
+                        } else {
+                            piece.to_vec()
+                        };
+                        let _ = stream.write_all(&framed).await;
+                    }
+                    if chunked {
+                        let _ = stream.write_all(b"0\r\n\r\n").await;
+                    }
+                    let _ = stream.flush().await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_reply_that_arrives_in_pieces_is_joined_whole() {
+    for chunked in [true, false] {
+        let addr = reply_in_pieces(chunked).await;
+        let gw = gateway_at(&format!("http://{addr}/v1"), "").await;
+        for _ in 0..2 {
+            let (status, _, body) =
+                post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
+            assert_eq!(status, 200, "chunked: {chunked}: {body}");
+            assert_eq!(body["choices"][0]["message"]["content"], "joined from three pieces", "chunked: {chunked}");
+            assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0, "chunked: {chunked}: {body}");
+        }
+    }
 }
