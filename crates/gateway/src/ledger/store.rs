@@ -142,18 +142,17 @@ fn statement_sizes(mut rows: usize) -> impl Iterator<Item = usize> {
     })
 }
 
-/// Binds one ledger row's columns, in [`COLUMNS`] order, to a query. Text is bound as `&str`:
-/// sqlx borrows it, where a `&String` would be copied into an owned string per column per row.
+/// Binds one ledger row's columns, in [`COLUMNS`] order, to a query.
 macro_rules! bind_entry {
     ($q:expr, $e:ident) => {
-        $q.bind($e.request_id.as_str())
+        $q.bind(&$e.request_id)
             .bind($e.at_unix_ms)
-            .bind($e.key_id.as_deref())
-            .bind($e.team.as_deref())
-            .bind($e.alias.as_str())
-            .bind($e.deployment.as_str())
-            .bind($e.provider.as_str())
-            .bind($e.model.as_str())
+            .bind(&$e.key_id)
+            .bind(&$e.team)
+            .bind(&$e.alias)
+            .bind(&$e.deployment)
+            .bind(&$e.provider)
+            .bind(&$e.model)
             .bind($e.input_tokens)
             .bind($e.output_tokens)
             .bind($e.cached_tokens)
@@ -161,12 +160,12 @@ macro_rules! bind_entry {
             .bind($e.reasoning_tokens)
             .bind($e.cost_nanos)
             .bind($e.status)
-            .bind($e.outcome.as_str())
+            .bind(&$e.outcome)
             .bind($e.latency_ms)
             .bind($e.ttft_ms)
             .bind($e.stream)
             .bind($e.cancelled)
-            .bind($e.cache.as_deref())
+            .bind(&$e.cache)
             .bind($e.saved_nanos)
             .bind($e.attempt)
     };
