@@ -194,15 +194,21 @@ impl SseParser {
 }
 
 /// Writes one SSE event: optional `event:` line, `data:` lines, blank line.
+pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &[u8]) {
+    write_event_line(out, event);
+    for line in data.split(|b| *b == b'\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+}
+
 /// Appends one event whose data is `data` as compact JSON, serialized straight into `out` (one
 /// line: compact JSON escapes every newline). A value that cannot be serialized leaves the data
 /// empty, as [`write_event`] with no bytes would.
 pub fn write_json_event(out: &mut Vec<u8>, event: Option<&str>, data: &impl serde::Serialize) {
-    if let Some(event) = event {
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(event.as_bytes());
-        out.push(b'\n');
-    }
+    write_event_line(out, event);
     out.extend_from_slice(b"data: ");
     let start = out.len();
     if serde_json::to_writer(&mut *out, data).is_err() {
@@ -211,18 +217,13 @@ pub fn write_json_event(out: &mut Vec<u8>, event: Option<&str>, data: &impl serd
     out.extend_from_slice(b"\n\n");
 }
 
-pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &[u8]) {
+/// The `event:` line of a named event; nothing for the default "message" type.
+fn write_event_line(out: &mut Vec<u8>, event: Option<&str>) {
     if let Some(event) = event {
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(event.as_bytes());
         out.push(b'\n');
     }
-    for line in data.split(|b| *b == b'\n') {
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(line);
-        out.push(b'\n');
-    }
-    out.push(b'\n');
 }
 
 #[cfg(test)]
