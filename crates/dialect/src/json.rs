@@ -1,5 +1,6 @@
-//! JSON bodies written out: into a buffer sized for a typical chat body up front, where
-//! `serde_json::to_vec` starts at 128 bytes and copies a reply through every doubling.
+//! Chat request and reply bodies written out, for every dialect: into a buffer sized for a
+//! typical chat body up front, where `serde_json::to_vec` starts at 128 bytes and copies a
+//! reply through every doubling.
 
 /// Room for a typical chat request or reply; a larger one grows from here.
 const BODY_CAPACITY: usize = 1024;

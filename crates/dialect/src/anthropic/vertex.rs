@@ -49,7 +49,7 @@ impl Egress for AnthropicVertex {
         };
         obj.remove("model");
         obj.insert("anthropic_version".into(), Value::String(VERTEX_ANTHROPIC_VERSION.into()));
-        Ok(serde_json::to_vec(&obj).unwrap_or(body))
+        Ok(crate::json::to_body(&obj).unwrap_or(body))
     }
     fn decode_response(&self, body: &[u8]) -> Result<ChatResponse, DecodeError> {
         Anthropic.decode_response(body)

@@ -97,7 +97,7 @@ pub fn encode(req: &ChatRequest, model: &str) -> Result<Vec<u8>, EncodeError> {
         additional_model_request_fields: additional,
         output_config: if native_schema { encode_response_format(req)? } else { None },
     };
-    serde_json::to_vec(&out).map_err(|e| unsupported("request", &e.to_string()))
+    crate::json::to_body(&out).map_err(|e| unsupported("request", &e.to_string()))
 }
 
 /// Options Converse has no equivalent for. Neutral values (`n: 1`, `logprobs: false`, zero

@@ -91,7 +91,7 @@ pub fn encode(req: &ChatRequest) -> Result<Vec<u8>, EncodeError> {
     if !generation.is_empty() {
         body.insert("generationConfig".into(), Value::Object(generation));
     }
-    serde_json::to_vec(&body).map_err(|e| unsupported("request", &e.to_string()))
+    crate::json::to_body(&body).map_err(|e| unsupported("request", &e.to_string()))
 }
 
 fn generation_config(req: &ChatRequest) -> Map<String, Value> {

@@ -383,7 +383,7 @@ pub fn encode(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, E
             body.entry(key).or_insert(value);
         }
     }
-    serde_json::to_vec(&Value::Object(body)).map_err(|e| unsupported("request", &e.to_string()))
+    crate::json::to_body(&Value::Object(body)).map_err(|e| unsupported("request", &e.to_string()))
 }
 
 fn object(v: Option<Value>) -> Map<String, Value> {

@@ -48,7 +48,7 @@ pub fn response_object(resp: &ChatResponse, meta: &ResponseMeta) -> Value {
 }
 
 pub fn encode(resp: &ChatResponse, meta: &ResponseMeta) -> Vec<u8> {
-    serde_json::to_vec(&response_object(resp, meta)).unwrap_or_default()
+    crate::json::to_body(&response_object(resp, meta)).unwrap_or_default()
 }
 
 /// The id a client sees: the gateway's own when it gave one, else the upstream's as a `resp_`.
