@@ -5,10 +5,11 @@
 //! headers). Lock-free: every field is an atomic, so reading and updating on the request path
 //! costs a few nanoseconds and never waits.
 
-use crate::fast_map::FastMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+use crate::fast_map::FastMap;
 
 /// Consecutive failures that open the circuit.
 pub const FAILURE_THRESHOLD: u32 = 3;

@@ -241,15 +241,16 @@ pub struct TraceHeaders {
     pub tracestate: Option<HeaderValue>,
 }
 
+/// The W3C trace-context headers, read from clients and sent on to upstreams.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
 impl TraceHeaders {
     pub fn from_client(headers: &http::HeaderMap) -> TraceHeaders {
-        let Some(traceparent) = headers.get(HeaderName::from_static("traceparent")) else {
+        let Some(traceparent) = headers.get(TRACEPARENT) else {
             return TraceHeaders::default();
         };
-        TraceHeaders {
-            traceparent: Some(traceparent.clone()),
-            tracestate: headers.get(HeaderName::from_static("tracestate")).cloned(),
-        }
+        TraceHeaders { traceparent: Some(traceparent.clone()), tracestate: headers.get(TRACESTATE).cloned() }
     }
 
     /// The trace a request continues: the client's span as a remote parent; an empty context

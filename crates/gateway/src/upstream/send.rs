@@ -13,13 +13,16 @@ use super::client::{TimedBody, TransportError, UpstreamClient, USER_AGENT};
 use super::events::{EventSource, StreamFailure};
 use crate::error::{redact, BadReply, UpstreamError, PASSTHROUGH_ERROR_HEADERS};
 use crate::routing::Deployment;
-use crate::telemetry::otel::TraceHeaders;
+use crate::telemetry::otel::{TraceHeaders, TRACEPARENT, TRACESTATE};
 use crate::upstream::Provider;
 
 /// Error bodies larger than this are cut: they are read only for their message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Replies to calls whose body is passed through whole (count_tokens and the like).
 const MAX_PASSTHROUGH_BODY: usize = 1024 * 1024;
+
+/// The Anthropic beta flags a client asks for, passed on to Anthropic upstreams.
+const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
 
 /// Client headers that travel on to the upstream when it speaks the same dialect, and the
 /// client's trace context.
@@ -34,10 +37,7 @@ pub struct Forwarded {
 
 impl Forwarded {
     pub fn from_client(headers: &http::HeaderMap) -> Forwarded {
-        Forwarded {
-            anthropic_beta: headers.get(HeaderName::from_static("anthropic-beta")).cloned(),
-            trace: TraceHeaders::from_client(headers),
-        }
+        Forwarded { anthropic_beta: headers.get(ANTHROPIC_BETA).cloned(), trace: TraceHeaders::from_client(headers) }
     }
 
     fn apply(&self, dialect: Dialect, headers: &mut http::HeaderMap) {
@@ -52,7 +52,7 @@ impl Forwarded {
             },
             _ => return,
         };
-        headers.append(HeaderName::from_static("anthropic-beta"), beta);
+        headers.append(ANTHROPIC_BETA, beta);
     }
 }
 
@@ -138,9 +138,9 @@ async fn post(
     forwarded.apply(dialect, headers);
     let trace = if attempt.trace.traceparent.is_some() { &attempt.trace } else { &forwarded.trace };
     if let Some(traceparent) = &trace.traceparent {
-        headers.insert(HeaderName::from_static("traceparent"), traceparent.clone());
+        headers.insert(TRACEPARENT, traceparent.clone());
         if let Some(tracestate) = &trace.tracestate {
-            headers.insert(HeaderName::from_static("tracestate"), tracestate.clone());
+            headers.insert(TRACESTATE, tracestate.clone());
         }
     }
     // Last, so a signature (SigV4) covers every header and the body.
