@@ -230,27 +230,28 @@ async fn read_body(provider: &Provider, resp: http::Response<TimedBody>, cap: us
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
-    // The first chunk is kept as it came (a view into the connection's read buffer): a reply
-    // in one chunk, the usual case, is never copied. A second chunk starts `joined`.
-    let mut first = Bytes::new();
-    let mut joined: Vec<u8> = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| classify(provider, e))?;
-        if first.len() + joined.len() + chunk.len() > cap {
+    // Every chunk passes here, so the cap holds however the reply is split.
+    let mut held = 0;
+    let mut next = async || {
+        let chunk = body.next().await.transpose().map_err(|e| classify(provider, e))?;
+        held += chunk.as_ref().map_or(0, Bytes::len);
+        if held > cap {
             return Err(too_large());
         }
-        if joined.is_empty() && first.is_empty() {
-            first = chunk;
-            continue;
-        }
-        if joined.is_empty() {
-            let at_least = first.len() + chunk.len();
-            joined.reserve_exact(declared.map_or(at_least, |n| (n as usize).max(at_least)));
-            joined.extend_from_slice(&std::mem::take(&mut first));
-        }
+        Ok(chunk)
+    };
+    // The first chunk is kept as it came (a view into the connection's read buffer): a reply in
+    // one chunk, the usual case, is never copied.
+    let Some(first) = next().await? else { return Ok(Bytes::new()) };
+    let Some(second) = next().await? else { return Ok(first) };
+    let at_least = first.len() + second.len();
+    let mut joined = Vec::with_capacity(declared.map_or(at_least, |n| (n as usize).max(at_least)));
+    joined.extend_from_slice(&first);
+    joined.extend_from_slice(&second);
+    while let Some(chunk) = next().await? {
         joined.extend_from_slice(&chunk);
     }
-    Ok(if joined.is_empty() { first } else { Bytes::from(joined) })
+    Ok(Bytes::from(joined))
 }
 
 fn bad_response(provider: &Provider, source: BadReply) -> UpstreamError {
