@@ -13,6 +13,22 @@ use crate::common::{client, config_at, gateway_at, post_json, user, MASTER_KEY, 
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
+/// One chat completion for the alias `fast`: its status and JSON body.
+async fn ask(gw: &Gateway) -> (u16, serde_json::Value) {
+    let (status, _, body) =
+        post_json(gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
+    (status, body)
+}
+
+/// `ask`, which must end in the gateway's 504 "did not answer in time" sooner than `limit`.
+async fn ask_times_out_within(gw: &Gateway, limit: std::time::Duration) {
+    let started = std::time::Instant::now();
+    let (status, body) = ask(gw).await;
+    assert_eq!(status, 504, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("did not answer in time"), "{body}");
+    assert!(started.elapsed() < limit, "{:?}", started.elapsed());
+}
+
 #[tokio::test]
 async fn a_proxy_named_by_the_environment_carries_every_upstream_call() {
     // The configured upstream cannot be reached (`.invalid` never resolves): only the proxy can answer.
@@ -93,8 +109,7 @@ async fn self_signed_tls_upstream() -> (u16, Arc<Mutex<Vec<Hello>>>) {
 async fn an_https_upstream_is_offered_http2_and_must_prove_its_certificate() {
     let (port, hellos) = self_signed_tls_upstream().await;
     let gw = gateway_at(&format!("https://localhost:{port}/v1"), "").await;
-    let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
+    let (status, body) = ask(&gw).await;
     assert_eq!(status, 502, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("could not connect to `up`"), "{body}");
     let hellos = hellos.lock().unwrap().clone();
@@ -111,8 +126,7 @@ async fn an_upstream_that_redirects_is_not_followed() {
         FakeUpstream::always(Reply::error(307, json!({"error": {"message": "moved"}})).with_header("location", &moved))
             .await;
     let gw = gateway_at(&redirecting.v1(), "").await;
-    let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
+    let (status, body) = ask(&gw).await;
     assert_ne!(status, 200, "{body}");
     assert!(body["error"]["message"].is_string(), "{body}");
     assert_eq!(redirecting.received().len(), 1);
@@ -136,12 +150,7 @@ async fn an_upstream_that_never_completes_the_handshake_is_a_504_after_the_conne
         }
     }
     let gw = gateway_at(&format!("http://{addr}/v1"), "[timeouts]\nconnect_ms = 300").await;
-    let started = std::time::Instant::now();
-    let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
-    assert_eq!(status, 504, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("did not answer in time"), "{body}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    ask_times_out_within(&gw, std::time::Duration::from_secs(5)).await;
     drop((listener, queued));
 }
 
@@ -149,8 +158,7 @@ async fn an_upstream_that_never_completes_the_handshake_is_a_504_after_the_conne
 async fn upstreams_see_the_gateways_user_agent_unless_the_config_names_one() {
     let up = FakeUpstream::always(Reply::json(wire::completion("m", "ok"))).await;
     let gw = gateway_at(&up.v1(), "").await;
-    let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
+    let (status, body) = ask(&gw).await;
     assert_eq!(status, 200, "{body}");
     let got = up.only_request();
     assert_eq!(got.header("user-agent"), Some(concat!("switchyard/", env!("CARGO_PKG_VERSION"))));
@@ -160,8 +168,7 @@ async fn upstreams_see_the_gateways_user_agent_unless_the_config_names_one() {
     let toml = config_at(&up.v1(), "")
         .replace("models = [\"*\"]", "models = [\"*\"]\nheaders = { \"user-agent\" = \"acme-bot/2\" }");
     let gw = Gateway::start_with_env(&toml, &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)]).await;
-    let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
+    let (status, body) = ask(&gw).await;
     assert_eq!(status, 200, "{body}");
     let got = up.only_request();
     let agents: Vec<_> = got.headers.get_all("user-agent").iter().collect();
@@ -176,12 +183,7 @@ async fn a_reply_whose_body_falls_silent_after_its_head_is_a_504_after_the_read_
     })
     .await;
     let gw = gateway_at(&drip.v1(), "[timeouts]\nread_ms = 300").await;
-    let started = std::time::Instant::now();
-    let (status, _, body) =
-        post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
-    assert_eq!(status, 504, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("did not answer in time"), "{body}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    ask_times_out_within(&gw, std::time::Duration::from_secs(3)).await;
 }
 
 /// An upstream that writes its whole reply in three pieces 20 ms apart, as a chunked body or
@@ -259,11 +261,26 @@ async fn a_reply_that_arrives_in_pieces_is_joined_whole() {
         let addr = reply_in_pieces(chunked).await;
         let gw = gateway_at(&format!("http://{addr}/v1"), "").await;
         for _ in 0..2 {
-            let (status, _, body) =
-                post_json(&gw, "/v1/chat/completions", &json!({"model": "fast", "messages": user("hi")})).await;
+            let (status, body) = ask(&gw).await;
             assert_eq!(status, 200, "chunked: {chunked}: {body}");
             assert_eq!(body["choices"][0]["message"]["content"], "joined from three pieces", "chunked: {chunked}");
             assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0, "chunked: {chunked}: {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reply_in_pieces_past_max_response_bytes_is_a_502() {
+    let whole = serde_json::to_vec(&wire::completion("m", "joined from three pieces")).unwrap().len();
+    // Smaller than the first piece alone, then one byte short of the whole reply (only its
+    // last piece passes the cap).
+    for cap in [whole / 4, whole - 1] {
+        for chunked in [true, false] {
+            let addr = reply_in_pieces(chunked).await;
+            let gw = gateway_at(&format!("http://{addr}/v1"), &format!("max_response_bytes = {cap}")).await;
+            let (status, body) = ask(&gw).await;
+            assert_eq!(status, 502, "cap {cap}, chunked: {chunked}: {body}");
+            assert!(body["error"]["message"].as_str().unwrap().contains("larger than"), "{body}");
         }
     }
 }
