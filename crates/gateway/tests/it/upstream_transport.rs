@@ -7,11 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use testkit::openai_wire as wire;
-use testkit::{FakeUpstream, Gateway, GatewayProcess, Reply};
+use testkit::{FakeUpstream, Gateway, Reply};
 
-use crate::common::{client, config_at, gateway_at, post_json, user, MASTER_KEY, UPSTREAM_KEY};
-
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+use crate::common::{client, config_at, gateway_at, post_json, process_at, user, MASTER_KEY, UPSTREAM_KEY};
 
 /// One chat completion for the alias `fast`: its status and JSON body.
 async fn ask(gw: &Gateway) -> (u16, serde_json::Value) {
@@ -33,15 +31,7 @@ async fn ask_times_out_within(gw: &Gateway, limit: std::time::Duration) {
 async fn a_proxy_named_by_the_environment_carries_every_upstream_call() {
     // The configured upstream cannot be reached (`.invalid` never resolves): only the proxy can answer.
     let proxy = FakeUpstream::always(Reply::json(wire::completion("m", "via the proxy"))).await;
-    let dir = std::env::temp_dir().join(format!("switchyard-proxy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("gateway.toml");
-    std::fs::write(&path, config_at("http://upstream.invalid:9/v1", "")).unwrap();
-    let gw = GatewayProcess::serve(
-        BIN,
-        &["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"],
-        &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY), ("HTTP_PROXY", &proxy.url())],
-    );
+    let gw = process_at("http://upstream.invalid:9/v1", "", &[("HTTP_PROXY", &proxy.url())]);
     let resp = client()
         .post(gw.url("/v1/chat/completions"))
         .bearer_auth(MASTER_KEY)

@@ -44,15 +44,28 @@ pub fn process_for(upstream: &FakeUpstream) -> GatewayProcess {
 
 /// Same as [`process_for`], with `extra` in the config, as in [`gateway_with`].
 pub fn process_with(upstream: &FakeUpstream, extra: &str) -> GatewayProcess {
+    process_of(&config_with(upstream, extra), &[])
+}
+
+/// The gateway of [`config_at`] as the real binary, with `env` added to its environment.
+pub fn process_at(base_url: &str, extra: &str, env: &[(&str, &str)]) -> GatewayProcess {
+    process_of(&config_at(base_url, extra), env)
+}
+
+/// The real binary serving `config` (written to a file of its own), its keys and `env` in its
+/// environment.
+fn process_of(config: &str, env: &[(&str, &str)]) -> GatewayProcess {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!("switchyard-process-for-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("gateway-{}.toml", N.fetch_add(1, Ordering::Relaxed)));
-    std::fs::write(&path, config_with(upstream, extra)).unwrap();
+    std::fs::write(&path, config).unwrap();
+    let mut vars = vec![("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)];
+    vars.extend_from_slice(env);
     GatewayProcess::serve(
         env!("CARGO_BIN_EXE_switchyard"),
         &["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"],
-        &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)],
+        &vars,
     )
 }
 

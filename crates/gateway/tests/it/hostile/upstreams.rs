@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use testkit::openai_wire::{self as wire, sse_json};
-use testkit::{FakeUpstream, Gateway, GatewayProcess, HostileUpstream, Misbehaviour, Reply};
+use testkit::{FakeUpstream, Gateway, HostileUpstream, Misbehaviour, Reply};
 
-use super::{assert_anthropic_error, assert_openai_error, within, BIN};
-use crate::common::{client, config_at, gateway_at, post, post_json, user, MASTER_KEY, UPSTREAM_KEY};
+use super::{assert_anthropic_error, assert_openai_error, within};
+use crate::common::{client, config_at, gateway_at, post, post_json, process_at, user, MASTER_KEY, UPSTREAM_KEY};
 
 fn chat(stream: bool) -> Value {
     json!({"model": "fast", "messages": user("hi"), "stream": stream})
@@ -124,15 +124,7 @@ async fn regression_a_huge_sse_line_is_refused_quickly_without_slowing_others() 
 #[tokio::test]
 async fn regression_a_huge_reply_is_a_502_and_memory_stays_bounded() {
     let up = HostileUpstream::start(Misbehaviour::HugeBody { bytes: 200 * 1024 * 1024 }).await;
-    let dir = std::env::temp_dir().join(format!("switchyard-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("huge.toml");
-    std::fs::write(&path, config_at(&up.v1(), "max_response_bytes = 8388608")).unwrap();
-    let gw = GatewayProcess::serve(
-        BIN,
-        &["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"],
-        &[("MASTER", MASTER_KEY), ("UP_KEY", UPSTREAM_KEY)],
-    );
+    let gw = process_at(&up.v1(), "max_response_bytes = 8388608", &[]);
     let before = gw.rss_kib();
     let url = gw.url("/v1/chat/completions");
     let one = || async {
